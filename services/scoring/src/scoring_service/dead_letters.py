@@ -1,0 +1,87 @@
+"""Turning a message that cannot be decided into a dead-letter record."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from credit_shared.contracts.envelope import utc_now
+from credit_shared.contracts.loans import (
+    MAX_MESSAGE_BYTES,
+    DeadLetter,
+    DeadLetterReason,
+    LoanApplicationMessage,
+)
+from credit_shared.homecredit.application import ID
+
+
+class Rejected(Exception):
+    """A message that cannot be decided, with its reason."""
+
+    def __init__(self, reason: DeadLetterReason, error: str, request_id: str | None = None) -> None:
+        super().__init__(error)
+        self.reason: DeadLetterReason = reason
+        self.error = error
+        self.request_id = request_id
+
+
+def parse_application(raw: bytes) -> LoanApplicationMessage:
+    """Decode and validate one ``loan-applications`` message.
+
+    Raises:
+        Rejected: with the dead-letter reason and a message in words.
+    """
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise Rejected("too_large", f"message is {len(raw)} bytes, more than the {MAX_MESSAGE_BYTES} allowed")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Rejected("not_utf8", f"message is not UTF-8: {exc}") from exc
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Rejected("not_json", f"message is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise Rejected("not_an_object", f"message must be a JSON object, got {type(data).__name__}")
+    request_id = data.get("request_id")
+    request_id = request_id if isinstance(request_id, str) else None
+    application = data.get("application")
+    if isinstance(application, dict) and application.get(ID) is None:
+        raise Rejected("missing_sk_id_curr", f"application.{ID} is required", request_id)
+    try:
+        return LoanApplicationMessage.model_validate(data)
+    except ValidationError as exc:
+        if request_id is None:
+            raise Rejected("missing_request_id", _errors(exc)) from exc
+        raise Rejected("invalid", _errors(exc), request_id) from exc
+
+
+def _errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "message"
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}")
+    return "; ".join(parts)
+
+
+def dead_letter(raw: bytes, rejected: Rejected, *, topic: str, partition: int | None, offset: int | None) -> DeadLetter:
+    """The dead-letter record of a rejected message, keeping its original bytes."""
+    try:
+        original, encoding = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        original, encoding = base64.b64encode(raw).decode("ascii"), "base64"
+    return DeadLetter(
+        reason=rejected.reason,
+        error=rejected.error,
+        original=original,
+        original_encoding=encoding,  # type: ignore[arg-type]
+        request_id=rejected.request_id,
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        failed_at=utc_now(),
+    )

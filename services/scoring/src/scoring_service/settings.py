@@ -1,0 +1,27 @@
+"""Settings of the scoring service (prefix ``SCORING_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from credit_shared.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """The scoring service's settings, composed with the shared Kafka, MLflow and database settings."""
+
+    model_config = SettingsConfigDict(env_prefix="SCORING_", extra="ignore")
+
+    port: int = Field(8103, ge=0, le=65535, description="Port of the health/metrics HTTP server")
+    group_id: str = Field("scoring", description="Kafka consumer group reading loan-applications")
+    batch_max_messages: int = Field(200, ge=1, le=10_000, description="Most applications scored in one batch")
+    batch_max_wait_ms: int = Field(20, ge=1, le=10_000, description="Longest wait to fill a batch")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings, read once from the environment."""
+    return Settings()

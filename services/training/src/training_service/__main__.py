@@ -1,0 +1,7 @@
+"""``python -m training_service``: run the worker, or write its AsyncAPI document (``--asyncapi PATH``)."""
+
+from credit_shared.runtime import main
+from training_service.app import build
+
+if __name__ == "__main__":
+    main(build)

@@ -1,0 +1,232 @@
+"""The public contract with lending applications (see ARCHITECTURE.md).
+
+``loan-applications`` carries :class:`LoanApplicationMessage`, ``loan-decisions`` carries :class:`LoanDecision`,
+``loan-applications.dlq`` carries :class:`DeadLetter`. Keys are the applicant id as a decimal string. Changes are
+additive only; a breaking change is a new topic.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from credit_shared.homecredit.application import APPLICATION, ID
+
+MAX_REQUEST_ID_LENGTH: Final = 64
+MAX_MESSAGE_BYTES: Final = 1024 * 1024
+
+EXAMPLE_APPLICATION: Final[dict[str, Any]] = {
+    "SK_ID_CURR": 100001,
+    "NAME_CONTRACT_TYPE": "Cash loans",
+    "CODE_GENDER": "F",
+    "AMT_INCOME_TOTAL": 135000.0,
+    "AMT_CREDIT": 568800.0,
+    "AMT_ANNUITY": 20560.5,
+    "DAYS_BIRTH": -19241,
+    "DAYS_EMPLOYED": -2329,
+    "EXT_SOURCE_2": 0.7896543511,
+    "EXT_SOURCE_3": 0.1595195405,
+}
+
+
+def validate_application(raw: Any) -> dict[str, Any]:
+    """Validate an application against the Home Credit schema.
+
+    Unknown fields are dropped; missing and null columns become ``None``. ``SK_ID_CURR`` is required.
+
+    Args:
+        raw: the decoded ``application`` object.
+
+    Returns:
+        A dict with every schema column, in schema order.
+
+    Raises:
+        ValueError: naming every offending column.
+    """
+    if not isinstance(raw, dict):
+        raise ValueError(f"application must be a JSON object, got {type(raw).__name__}")
+    if raw.get(ID) is None:
+        raise ValueError(f"{ID} is required")
+    clean: dict[str, Any] = {}
+    errors: list[str] = []
+    for spec in APPLICATION.columns:
+        try:
+            clean[spec.name] = spec.check(raw.get(spec.name))
+        except ValueError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ValueError("; ".join(errors))
+    return clean
+
+
+class LoanApplicationMessage(BaseModel):
+    """A loan application, as lending applications publish it on ``loan-applications``."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [{"request_id": "lo-2026-000001", "application": EXAMPLE_APPLICATION}],
+        },
+    )
+
+    request_id: str = Field(
+        min_length=1,
+        max_length=MAX_REQUEST_ID_LENGTH,
+        description="Unique id of the request, chosen by the sender; one decision record per id",
+        examples=["lo-2026-000001"],
+    )
+    application: dict[str, Any] = Field(
+        description=(
+            "The columns of the Home Credit application_test table with their Kaggle names; SK_ID_CURR is "
+            "required, every other column may be missing or null (treated as missing); unknown fields are ignored"
+        ),
+        examples=[EXAMPLE_APPLICATION],
+    )
+    reply_to: str | None = Field(
+        None, description="Topic the decision is also sent to (request/reply); internal clients only"
+    )
+    correlation_id: str | None = Field(None, description="Echoed on the reply; internal clients only")
+
+    @field_validator("application", mode="before")
+    @classmethod
+    def _validate_application(cls, value: Any) -> dict[str, Any]:
+        return validate_application(value)
+
+    @property
+    def sk_id_curr(self) -> int:
+        """The applicant id."""
+        return int(self.application[ID])
+
+
+class Decision(StrEnum):
+    """The outcome of an application."""
+
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+class Reason(BaseModel):
+    """A factor that pushed the probability of default up (a reason code)."""
+
+    feature: str = Field(description="Feature name as the model sees it", examples=["EXT_SOURCE_3"])
+    label: str = Field(description="Human-readable label", examples=["External credit score 3"])
+    value: float | str | None = Field(description="The applicant's value of the feature", examples=[0.12])
+    contribution: float = Field(description="Contribution to the log-odds of default (SHAP)", examples=[0.41])
+
+
+class ModelRef(BaseModel):
+    """Which registered model version decided."""
+
+    name: str = Field(description="Registered model name", examples=["credit-default"])
+    version: str = Field(description="Registered model version", examples=["3"])
+    alias: str | None = Field(description="Alias it was loaded by", examples=["champion"])
+    run_id: str = Field(description="MLflow run that produced it", examples=["5b0c1f0e6b2e4b39a7d3c1f2e0a9b8c7"])
+
+
+class LoanDecision(BaseModel):
+    """The decision on one application, published on ``loan-decisions``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "request_id": "lo-2026-000001",
+                    "sk_id_curr": 100001,
+                    "probability": 0.137,
+                    "threshold": 0.091,
+                    "decision": "refused",
+                    "reasons": [
+                        {
+                            "feature": "EXT_SOURCE_3",
+                            "label": "External credit score 3",
+                            "value": 0.12,
+                            "contribution": 0.41,
+                        }
+                    ],
+                    "model": {
+                        "name": "credit-default",
+                        "version": "3",
+                        "alias": "champion",
+                        "run_id": "5b0c...",
+                    },
+                    "scored_at": "2026-11-24T10:00:00Z",
+                    "latency_ms": 4.2,
+                }
+            ]
+        }
+    )
+
+    request_id: str = Field(description="The request id of the application", examples=["lo-2026-000001"])
+    sk_id_curr: int = Field(description="The applicant id", examples=[100001])
+    probability: float = Field(ge=0, le=1, description="Probability of default", examples=[0.137])
+    threshold: float = Field(ge=0, le=1, description="Threshold of the model version", examples=[0.091])
+    decision: Decision = Field(description="refused when probability >= threshold", examples=["refused"])
+    reasons: list[Reason] = Field(
+        default_factory=list, max_length=4, description="Factors that pushed the probability up the most"
+    )
+    model: ModelRef = Field(description="The model version that decided")
+    scored_at: datetime = Field(description="When the decision was made (UTC)")
+    latency_ms: float = Field(ge=0, description="From receipt by the scoring service to decision", examples=[4.2])
+    correlation_id: str | None = Field(None, description="Echo of the request's correlation id (request/reply)")
+
+
+DeadLetterReason = Literal[
+    "not_utf8",
+    "not_json",
+    "not_an_object",
+    "missing_request_id",
+    "missing_sk_id_curr",
+    "invalid",
+    "too_large",
+]
+
+
+class DeadLetter(BaseModel):
+    """A message that cannot be decided, published on ``loan-applications.dlq``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reason": "invalid",
+                    "error": "AMT_CREDIT must be a number, got str 'abc'",
+                    "original": '{"request_id": "x", "application": {"SK_ID_CURR": 1, "AMT_CREDIT": "abc"}}',
+                    "original_encoding": "utf-8",
+                    "request_id": "x",
+                    "topic": "loan-applications",
+                    "partition": 3,
+                    "offset": 1042,
+                    "failed_at": "2026-11-24T10:00:00Z",
+                }
+            ]
+        }
+    )
+
+    reason: DeadLetterReason = Field(description="Machine-readable reason", examples=["invalid"])
+    error: str = Field(description="The error in words", examples=["SK_ID_CURR is required"])
+    original: str = Field(description="The original bytes: text when UTF-8, else base64")
+    original_encoding: Literal["utf-8", "base64"] = Field(description="How `original` is encoded")
+    request_id: str | None = Field(None, description="The request id, when it could be read")
+    topic: str = Field(description="Topic the message came from", examples=["loan-applications"])
+    partition: int | None = Field(None, description="Source partition")
+    offset: int | None = Field(None, description="Source offset")
+    failed_at: datetime = Field(description="When it was dead-lettered (UTC)")
+
+
+def message_key(sk_id_curr: int) -> bytes:
+    """The Kafka key of every loan message: the applicant id as a decimal string."""
+    return str(int(sk_id_curr)).encode()
+
+
+def encode(model: BaseModel) -> bytes:
+    """Serialise a contract as UTF-8 JSON."""
+    return model.model_dump_json().encode()
+
+
+def decode_json(raw: bytes) -> Any:
+    """Decode UTF-8 JSON bytes (raises ``UnicodeDecodeError`` or ``json.JSONDecodeError``)."""
+    return json.loads(raw.decode("utf-8"))

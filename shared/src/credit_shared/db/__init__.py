@@ -1,0 +1,106 @@
+"""The application database: engine factory, Alembic migrations, idempotent inserts, health check.
+
+SQLite by default (a file under the run folder), PostgreSQL when ``DATABASE_URL`` says so; the same code and
+migrations serve both.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.sql.schema import Table
+
+from credit_shared.settings import DatabaseSettings
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(settings: DatabaseSettings | str) -> Engine:
+    """Create the engine for the configured URL (creating the SQLite file's folder when needed).
+
+    SQLite runs in WAL mode with a busy timeout so several processes can read while one writes.
+    """
+    url = make_url(settings if isinstance(settings, str) else settings.url)
+    echo = False if isinstance(settings, str) else settings.echo
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    pool_size = 5 if isinstance(settings, str) else settings.pool_size
+    return create_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:
+    """Sessions bound to ``engine`` that keep objects usable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the database schema to ``revision`` with Alembic (safe to call at every start-up)."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = make_engine(url)  # creates the SQLite folder
+    engine.dispose()
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, revision)
+    log.info("database schema at %s", revision)
+
+
+def ping(engine: Engine) -> bool:
+    """True when the database answers a trivial query."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure means not reachable
+        return False
+    return True
+
+
+def insert_ignore(engine: Engine, table: Table, rows: Iterable[Mapping[str, Any]], *, keys: list[str]) -> int:
+    """Insert rows, skipping those whose primary key already exists (idempotent writes).
+
+    Args:
+        engine: the database engine.
+        table: target table.
+        rows: rows as mappings of column name to value.
+        keys: the conflict columns (the primary key).
+
+    Returns:
+        The number of rows actually inserted.
+    """
+    batch = list(rows)
+    if not batch:
+        return 0
+    dialect = engine.dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = pg_insert(table).values(batch).on_conflict_do_nothing(index_elements=keys)
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(table).values(batch).on_conflict_do_nothing(index_elements=keys)
+    else:
+        raise NotImplementedError(f"idempotent insert is not implemented for {dialect}")
+    with engine.begin() as conn:
+        result = conn.execute(stmt)
+    return int(result.rowcount or 0)

@@ -1,0 +1,139 @@
+"""The application database schema (SQLAlchemy 2). Changes go through an Alembic migration in ``migrations``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from credit_shared.contracts.envelope import utc_now
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a stable constraint naming convention (for migrations)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class ProcessedCommand(Base):
+    """A command a service has accepted, by request id: the same request id twice runs once."""
+
+    __tablename__ = "processed_commands"
+
+    service: Mapped[str] = mapped_column(String(32), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # running, succeeded, failed
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, onupdate=utc_now)
+
+
+class Job(Base):
+    """An asynchronous request made through the gateway, followed through the services' events."""
+
+    __tablename__ = "jobs"
+
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # queued, running, succeeded, failed
+    stage: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, onupdate=utc_now)
+
+
+class ApiKey(Base):
+    """An API key of the gateway; only its SHA-256 hash is stored."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))  # viewer, analyst, admin
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class OnlineFeatureSet(Base):
+    """The column order of the history features a dataset wrote to ``online_features``."""
+
+    __tablename__ = "online_feature_sets"
+
+    dataset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    columns: Mapped[list[Any]] = mapped_column(JSON)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class OnlineFeatures(Base):
+    """A client's history aggregates for one dataset, as little-endian float64 in the feature set's order."""
+
+    __tablename__ = "online_features"
+
+    dataset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sk_id_curr: Mapped[int] = mapped_column(Integer, primary_key=True)
+    values: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class DecisionRecord(Base):
+    """The audit record of one decision, one row per request id (idempotent writes)."""
+
+    __tablename__ = "decisions"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sk_id_curr: Mapped[int] = mapped_column(Integer, index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    input_hash: Mapped[str] = mapped_column(String(64))
+    features: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    probability: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    decision: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str] = mapped_column(String(32), index=True)
+    model_alias: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    shadow: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    source_partition: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    source_offset: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class DriftReport(Base):
+    """The summary of one drift report (the HTML and JSON live in the artifact store)."""
+
+    __tablename__ = "drift_reports"
+
+    report_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # window, on_demand
+    model_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    dataset_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    window_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    window_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[int] = mapped_column(Integer)
+    drifted: Mapped[int] = mapped_column(Integer)
+    severity: Mapped[str] = mapped_column(String(16))  # green, orange, red
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+
+
+Index("ix_decisions_client_time", DecisionRecord.sk_id_curr, DecisionRecord.decided_at)

@@ -1,0 +1,130 @@
+"""Kafka helpers: the broker factory, explicit topic creation, consumer options.
+
+Every topic is created explicitly with its partition count at start-up: a topic auto-created by a producer or a
+consumer gets whatever the broker defaults to (tansu: 4 or 1), which would silently cap consumer parallelism.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Annotated, Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel, WithJsonSchema
+
+from credit_shared.settings import KafkaSettings
+from credit_shared.topics import ALL_TOPICS, Topic, partitions_of
+
+log = logging.getLogger(__name__)
+
+
+def make_broker(
+    settings: KafkaSettings,
+    *,
+    service: str,
+    registry: CollectorRegistry | None = None,
+    description: str | None = None,
+) -> KafkaBroker:
+    """Create the FastStream Kafka broker of a service (nothing connects until it starts).
+
+    Args:
+        settings: Kafka connection settings.
+        service: service name, used as client id suffix and in metrics.
+        registry: Prometheus registry receiving FastStream's message metrics.
+        description: AsyncAPI description of the broker.
+
+    Returns:
+        A broker that never auto-creates topics (they are created by :func:`ensure_topics`).
+    """
+    middlewares = (KafkaPrometheusMiddleware(registry=registry, app_name=service),) if registry else ()
+    return KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=f"{settings.client_id}-{service}",
+        allow_auto_create_topics=False,
+        max_request_size=settings.max_message_bytes,
+        middlewares=middlewares,
+        description=description,
+        graceful_timeout=30.0,
+    )
+
+
+async def ensure_topics(
+    settings: KafkaSettings, topics: tuple[Topic, ...] = ALL_TOPICS, *, timeout_s: float = 30.0
+) -> list[str]:
+    """Create every topic with its partition count, ignoring those that exist.
+
+    Args:
+        settings: Kafka connection settings.
+        topics: topics to create.
+        timeout_s: how long to wait for the broker to answer.
+
+    Returns:
+        The names of the topics created by this call.
+
+    Raises:
+        TimeoutError: when the broker does not answer within ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id)
+        try:
+            await admin.start()
+            break
+        except KafkaConnectionError as exc:
+            await admin.close()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Kafka at {settings.bootstrap_servers} did not answer: {exc}") from exc
+            await asyncio.sleep(0.25)
+    created: list[str] = []
+    try:
+        existing = set(await admin.list_topics())
+        for topic in topics:
+            if topic.name in existing:
+                continue
+            new = NewTopic(
+                topic.name,
+                num_partitions=partitions_of(topic, settings.partitions),
+                replication_factor=settings.replication_factor,
+            )
+            try:
+                await admin.create_topics([new])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+    if created:
+        log.info("created topics %s", ", ".join(created))
+    return created
+
+
+async def topic_partitions(settings: KafkaSettings) -> dict[str, int]:
+    """Partition count of every topic on the broker (for checks and status)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(await admin.list_topics()))
+    finally:
+        await admin.close()
+    return {d["topic"]: len(d["partitions"]) for d in described}
+
+
+def documented_bytes(model: type[BaseModel]) -> Any:
+    """A handler parameter type that receives the raw bytes but documents ``model`` in AsyncAPI.
+
+    Handlers that must validate each message on their own (so one bad message never fails its batch, and a bad
+    one goes to a dead-letter topic with its original bytes) take ``list[documented_bytes(Model)]`` together with
+    ``decoder=raw_decoder``.
+    """
+    return Annotated[bytes, WithJsonSchema(model.model_json_schema(), mode="validation")]
+
+
+async def raw_decoder(message: Any, original: Any = None) -> Any:
+    """A FastStream decoder that hands over the raw bytes (a list of them for a batch)."""
+    return getattr(message, "batch_bodies", message.body)
