@@ -51,6 +51,8 @@ def make_broker(
         middlewares=middlewares,
         description=description,
         graceful_timeout=30.0,
+        logger=logging.getLogger(f"{service}.broker"),  # our log format, not FastStream's own handler
+        log_level=logging.DEBUG,  # one line per message is too much at thousands of messages per second
     )
 
 
