@@ -135,7 +135,8 @@ def pairwise_pearson(x: np.ndarray) -> np.ndarray:
         var_i = n * sxx - sx * sx
         r = cov / np.sqrt(var_i * var_i.T)
     r[(n < 3) | ~np.isfinite(r)] = 0.0
-    return np.clip(r, -1.0, 1.0)
+    clipped: np.ndarray = np.clip(r, -1.0, 1.0)
+    return clipped
 
 
 def correlated_to_drop(columns: list[str], corr: np.ndarray, threshold: float) -> list[tuple[str, str, float]]:
