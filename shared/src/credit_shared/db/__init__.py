@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
-from sqlalchemy.sql.schema import Table
+from sqlalchemy.sql import FromClause
 
 from credit_shared.settings import DatabaseSettings
 
@@ -78,7 +78,7 @@ def ping(engine: Engine) -> bool:
     return True
 
 
-def insert_ignore(engine: Engine, table: Table, rows: Iterable[Mapping[str, Any]], *, keys: list[str]) -> int:
+def insert_ignore(engine: Engine, table: FromClause, rows: Iterable[Mapping[str, Any]], *, keys: list[str]) -> int:
     """Insert rows, skipping those whose primary key already exists (idempotent writes).
 
     Args:
