@@ -49,7 +49,7 @@ def test_migrate_creates_every_table_and_is_repeatable(sqlite_url: str) -> None:
 def test_insert_ignore_keeps_one_row_per_primary_key(sqlite_url: str) -> None:
     db.migrate(sqlite_url)
     engine = db.make_engine(sqlite_url)
-    table = DecisionRecord.__table__
+    table = DecisionRecord
     first = db.insert_ignore(engine, table, [make_decision("a"), make_decision("b")], keys=["request_id"])
     again = db.insert_ignore(engine, table, [make_decision("a", probability=0.9)], keys=["request_id"])
     assert (first, again) == (2, 0)

@@ -52,7 +52,7 @@ class CommandLedger:
         repeat (nothing half-written becomes visible).
         """
         row = {"service": self.service, "request_id": request_id, "kind": kind, "status": "running"}
-        if insert_ignore(self.engine, ProcessedCommand.__table__, [row], keys=["service", "request_id"]):
+        if insert_ignore(self.engine, ProcessedCommand, [row], keys=["service", "request_id"]):
             return Claim(True, "running", None)
         with self._sessions() as session:
             found = session.scalar(

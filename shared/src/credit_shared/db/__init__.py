@@ -16,8 +16,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
-from sqlalchemy.sql import FromClause
 
+from credit_shared.db.models import Base
 from credit_shared.settings import DatabaseSettings
 
 log = logging.getLogger(__name__)
@@ -78,12 +78,12 @@ def ping(engine: Engine) -> bool:
     return True
 
 
-def insert_ignore(engine: Engine, table: FromClause, rows: Iterable[Mapping[str, Any]], *, keys: list[str]) -> int:
+def insert_ignore(engine: Engine, model: type[Base], rows: Iterable[Mapping[str, Any]], *, keys: list[str]) -> int:
     """Insert rows, skipping those whose primary key already exists (idempotent writes).
 
     Args:
         engine: the database engine.
-        table: target table.
+        model: the ORM class of the target table.
         rows: rows as mappings of column name to value.
         keys: the conflict columns (the primary key).
 
@@ -96,9 +96,9 @@ def insert_ignore(engine: Engine, table: FromClause, rows: Iterable[Mapping[str,
     dialect = engine.dialect.name
     stmt: Any
     if dialect == "postgresql":
-        stmt = pg_insert(table).values(batch).on_conflict_do_nothing(index_elements=keys)
+        stmt = pg_insert(model).values(batch).on_conflict_do_nothing(index_elements=keys)
     elif dialect == "sqlite":
-        stmt = sqlite_insert(table).values(batch).on_conflict_do_nothing(index_elements=keys)
+        stmt = sqlite_insert(model).values(batch).on_conflict_do_nothing(index_elements=keys)
     else:
         raise NotImplementedError(f"idempotent insert is not implemented for {dialect}")
     with engine.begin() as conn:
