@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,10 @@ class ScoringMetrics:
     received: Counter
     dead_letters: Counter
     batch_size: Histogram
+    decisions: Counter
+    failures: Counter
+    latency: Histogram
+    model_version: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ScoringMetrics:
@@ -31,5 +35,16 @@ class ScoringMetrics:
                 "Messages per consumed batch",
                 buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
                 registry=registry,
+            ),
+            decisions=Counter("scoring_decisions", "Decisions published", ["decision"], registry=registry),
+            failures=Counter("scoring_batch_failures", "Batches that failed and will be re-read", registry=registry),
+            latency=Histogram(
+                "scoring_latency_seconds",
+                "From receipt by the service to decision",
+                buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+                registry=registry,
+            ),
+            model_version=Gauge(
+                "scoring_model_version", "Registered version served, by alias", ["alias"], registry=registry
             ),
         )

@@ -19,6 +19,12 @@ class Settings(ServiceSettings):
     group_id: str = Field("scoring", description="Kafka consumer group reading loan-applications")
     batch_max_messages: int = Field(200, ge=1, le=10_000, description="Most applications scored in one batch")
     batch_max_wait_ms: int = Field(20, ge=1, le=10_000, description="Longest wait to fill a batch")
+    hold_wait_s: float = Field(5.0, gt=0, description="How long a batch waits for a champion before it is re-read")
+    retry_backoff_s: float = Field(1.0, ge=0, description="Pause before re-reading a batch that failed")
+    reload_interval_s: float = Field(
+        30.0, gt=0, description="How often the served models are checked against the registry aliases"
+    )
+    promoted_event_type: str = Field("model.promoted", description="Envelope type of the model-promoted event")
 
 
 @lru_cache
