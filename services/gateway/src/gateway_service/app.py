@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import Engine
@@ -14,22 +18,105 @@ from sqlalchemy import Engine
 from credit_shared import db, mlflow_utils
 from credit_shared.kafka import make_broker
 from credit_shared.runtime import run_checks
+from credit_shared.settings import Environment, refuse_placeholder
+from credit_shared.topics import DATASET_EVENTS, MONITORING_EVENTS, SCORING_EVENTS, SCORING_REPLIES, TRAINING_EVENTS
+from gateway_service import problems
+from gateway_service.data import DataCache
+from gateway_service.deps import Gateway, require
+from gateway_service.jobs import JobStore
+from gateway_service.middleware import BodyLimit
+from gateway_service.models import MlflowRegistry
+from gateway_service.ratelimit import TokenBuckets
+from gateway_service.replies import ReplyWaiter
+from gateway_service.routers import datasets, decisions, jobs, scoring
+from gateway_service.routers import registry as registry_router
+from gateway_service.security import KeyStore, Role, load_dev_keys
 from gateway_service.settings import Settings, get_settings
 
 NAME = "gateway"
+EVENT_TOPICS = (DATASET_EVENTS, TRAINING_EVENTS, SCORING_EVENTS, MONITORING_EVENTS)
+JOBS_GROUP = "gateway-jobs"
+log = logging.getLogger(__name__)
+
+
+def check_secrets(settings: Settings) -> None:
+    """Refuse placeholder secrets outside development.
+
+    Raises:
+        ValueError: naming the offending setting.
+    """
+    if settings.bootstrap_admin_key is not None:
+        refuse_placeholder(settings.bootstrap_admin_key, "GATEWAY_BOOTSTRAP_ADMIN_KEY", settings.platform.env)
+
+
+def register_keys(settings: Settings, keys: KeyStore) -> None:
+    """Register the development keys (development only) and the bootstrap administrator key, when configured."""
+    if settings.dev_keys_file is not None:
+        if settings.platform.env is Environment.DEVELOPMENT:
+            roles = load_dev_keys(keys, settings.dev_keys_file)
+            log.info("development API keys registered for %s", ", ".join(roles))
+        else:
+            log.warning("GATEWAY_DEV_KEYS_FILE is ignored outside development")
+    if settings.bootstrap_admin_key is not None:
+        key = settings.bootstrap_admin_key.get_secret_value()
+        keys.upsert("bootstrap-admin", "bootstrap administrator", Role.ADMIN, key)
+
+
+def _wire_consumers(gateway: Gateway) -> None:
+    broker = gateway.broker
+
+    @broker.subscriber(
+        *(t.name for t in EVENT_TOPICS),
+        group_id=JOBS_GROUP,
+        auto_offset_reset="earliest",  # events published while the gateway was down still reach their job
+        title="gateway-job-events",
+        description="Moves jobs on from the services' progress, result and failure events",
+    )
+    async def on_event(body: dict[str, Any]) -> None:
+        await asyncio.to_thread(gateway.jobs.apply, body)
+
+    @broker.subscriber(
+        SCORING_REPLIES.name,
+        title="gateway-scoring-replies",
+        description="Decisions answering the gateway's synchronous requests (no group: every replica reads all)",
+    )
+    async def on_reply(body: dict[str, Any]) -> None:
+        gateway.replies.resolve(body)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the gateway application (connections open in the lifespan, not here)."""
+    """Build the gateway application (connections open in the lifespan, not here).
+
+    Raises:
+        ValueError: when a placeholder secret is configured outside development.
+    """
     settings = settings or get_settings()
+    check_secrets(settings)
     registry = CollectorRegistry()
     broker = make_broker(settings.kafka, service=NAME, registry=registry)
-    state: dict[str, Any] = {}
+    engine: Engine = db.make_engine(settings.database)
+    gateway = Gateway(
+        settings=settings,
+        broker=broker,
+        registry=registry,
+        engine=engine,
+        keys=KeyStore(engine, cache_s=settings.key_cache_s),
+        jobs=JobStore(engine),
+        replies=ReplyWaiter(),
+        buckets=TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst),
+        data=DataCache(settings.data_cache_items),
+        models=MlflowRegistry(settings.mlflow),
+    )
+    _wire_consumers(gateway)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine: Engine = db.make_engine(settings.database)
-        state["engine"] = engine
+        # MLflow's client retries for minutes by default: a request must fail fast instead (503)
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(settings.mlflow.request_timeout_s)))
+        if settings.migrate_on_start:
+            await asyncio.to_thread(db.migrate, settings.database.url)
+        await asyncio.to_thread(register_keys, settings, gateway.keys)
         await broker.start()
         try:
             yield
@@ -40,9 +127,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Credit-scoring platform API",
         version="1.0.0",
-        description="Datasets, training, registry, scoring, audit and drift monitoring of the credit-default model.",
+        description="Datasets, training, registry, scoring, audit and drift monitoring of the credit-default model. "
+        "Every route but `/health` and `/ready` needs an API key (`X-API-Key` header or bearer token); roles: "
+        "viewer (read), analyst (build, train, score), admin (promote, delete). Errors are RFC 9457 problem details.",
         lifespan=lifespan,
     )
+    app.state.gateway = gateway
+    problems.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type"],
+            expose_headers=["Location", "Retry-After"],
+        )
 
     @app.get("/health", tags=["operations"], summary="Liveness")
     async def health() -> dict[str, str]:
@@ -53,15 +153,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         results = await run_checks(
             {
                 "broker": lambda: broker.ping(2.0),
-                "mlflow": lambda: mlflow_utils.ping(settings.mlflow),
-                "database": lambda: db.ping(state["engine"]),
+                "mlflow": lambda: asyncio.to_thread(mlflow_utils.ping, settings.mlflow),
+                "database": lambda: asyncio.to_thread(db.ping, engine),
             }
         )
         ok = all(results.values())
         return JSONResponse({"ready": ok, "service": NAME, "checks": results}, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        dependencies=[Depends(require(Role.VIEWER))],
+        responses=problems.responses(401),
+    )
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    v1 = APIRouter(prefix="/v1")
+    for module in (jobs, datasets, decisions, scoring, registry_router):
+        v1.include_router(module.router)
+    app.include_router(v1)
     return app

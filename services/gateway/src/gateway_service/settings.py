@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from credit_shared.settings import ServiceSettings
@@ -20,7 +20,21 @@ class Settings(ServiceSettings):
     dev_keys_file: Path | None = Field(
         None, description="JSON file of development API keys by role, loaded at start-up (development only)"
     )
+    bootstrap_admin_key: SecretStr | None = Field(
+        None,
+        description="An administrator key registered at start-up (the first key of a deployment); "
+        "placeholders are refused outside development",
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (closed by default)")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body accepted (413 above)")
+    rate_limit_per_s: float = Field(5.0, gt=0, description="Sustained rate of expensive requests per API key")
+    rate_limit_burst: int = Field(20, ge=1, description="Burst of expensive requests an API key may make at once")
+    decision_timeout_s: float = Field(5.0, gt=0, description="How long a synchronous decision waits for its reply")
+    key_cache_s: float = Field(30.0, ge=0, description="How long a verified API key is remembered")
+    data_cache_items: int = Field(8, ge=1, description="Tables and dataset parts kept in memory")
+    migrate_on_start: bool = Field(
+        True, description="Bring the database schema to the latest revision at start-up (idempotent)"
+    )
 
 
 @lru_cache

@@ -1,0 +1,99 @@
+"""``/v1/decisions``: the audit trail of decisions, by client, by time range, by request id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from credit_shared.contracts.loans import MAX_REQUEST_ID_LENGTH
+from credit_shared.db import make_sessionmaker
+from credit_shared.db.models import DecisionRecord
+from gateway_service.deps import GatewayDep, Viewer
+from gateway_service.jobs import as_utc
+from gateway_service.problems import ProblemError, not_found, responses
+
+router = APIRouter(prefix="/decisions", tags=["decisions"], responses=responses(401, 403, 422))
+
+
+class DecisionView(BaseModel):
+    """One audited decision."""
+
+    request_id: str = Field(examples=["lo-2026-000001"])
+    sk_id_curr: int = Field(examples=[100001])
+    received_at: datetime
+    decided_at: datetime
+    probability: float = Field(examples=[0.137])
+    threshold: float = Field(examples=[0.091])
+    decision: str = Field(examples=["refused"])
+    reasons: list[Any]
+    model_name: str = Field(examples=["credit-default"])
+    model_version: str = Field(examples=["3"])
+    model_alias: str | None = Field(examples=["champion"])
+    run_id: str
+    shadow: dict[str, Any] | None = Field(None, description="The challenger's shadow score, when one ran")
+    latency_ms: float
+    input_hash: str = Field(description="SHA-256 of the application as received")
+    features: dict[str, Any] | None = Field(None, description="The features it was made on (when asked for)")
+
+
+class DecisionPage(BaseModel):
+    """Decisions, newest first."""
+
+    items: list[DecisionView]
+    next_before: datetime | None = Field(None, description="Pass as `before` for the next (older) page")
+
+
+def to_view(row: DecisionRecord, *, with_features: bool) -> DecisionView:
+    """The client view of an audit row."""
+    view = DecisionView.model_validate(row, from_attributes=True)
+    view.received_at, view.decided_at = as_utc(view.received_at), as_utc(view.decided_at)
+    return view if with_features else view.model_copy(update={"features": None})
+
+
+@router.get("", summary="Decisions by client and time range, newest first (paginated)")
+def list_decisions(
+    *,
+    gateway: GatewayDep,
+    _: Viewer,
+    sk_id_curr: Annotated[int | None, Query(description="Only this client", ge=0)] = None,
+    since: Annotated[datetime | None, Query(description="Decided at or after (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="Decided before (ISO 8601)")] = None,
+    before: Annotated[datetime | None, Query(description="Page cursor: decided strictly before")] = None,
+    decision: Annotated[str | None, Query(pattern="^(approved|refused)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    features: Annotated[bool, Query(description="Include the features of each decision")] = False,
+) -> DecisionPage:
+    since, until, before = (as_utc(t) if t else None for t in (since, until, before))
+    if since and until and since >= until:
+        raise ProblemError(422, "`since` must be before `until`")
+    query = select(DecisionRecord).order_by(DecisionRecord.decided_at.desc()).limit(limit)
+    if sk_id_curr is not None:
+        query = query.where(DecisionRecord.sk_id_curr == sk_id_curr)
+    if since is not None:
+        query = query.where(DecisionRecord.decided_at >= since)
+    if until is not None:
+        query = query.where(DecisionRecord.decided_at < until)
+    if before is not None:
+        query = query.where(DecisionRecord.decided_at < before)
+    if decision is not None:
+        query = query.where(DecisionRecord.decision == decision)
+    with make_sessionmaker(gateway.engine)() as session:
+        items = [to_view(r, with_features=features) for r in session.scalars(query)]
+    return DecisionPage(items=items, next_before=items[-1].decided_at if len(items) == limit else None)
+
+
+@router.get("/{request_id}", summary="The decision of one request id", responses=responses(404))
+def get_decision(
+    gateway: GatewayDep,
+    _: Viewer,
+    request_id: Annotated[str, Path(min_length=1, max_length=MAX_REQUEST_ID_LENGTH)],
+) -> DecisionView:
+    with make_sessionmaker(gateway.engine)() as session:
+        row = session.get(DecisionRecord, request_id)
+    if row is None:
+        raise not_found(f"no decision for request id {request_id!r}")
+    return to_view(row, with_features=True)

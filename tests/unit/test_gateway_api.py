@@ -1,0 +1,675 @@
+"""The gateway's REST API in-process: FastAPI TestClient, FastStream's in-memory Kafka broker, SQLite in tmp."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+
+from credit_shared import datasets as store
+from credit_shared import db
+from credit_shared.contracts.loans import EXAMPLE_APPLICATION
+from credit_shared.db.models import DecisionRecord
+from credit_shared.settings import DatabaseSettings, Environment, PlatformSettings
+from credit_shared.topics import DATASET_EVENTS, LOAN_APPLICATIONS
+from gateway_service.app import create_app
+from gateway_service.models import ModelVersionView, Registry
+from gateway_service.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+KEYS = {"viewer": "test-viewer-key", "analyst": "test-analyst-key", "admin": "test-admin-key"}
+DATASET = "ds-20261124-unit"
+SAMPLE_PATH_VALUES = {
+    "dataset_id": DATASET,
+    "part": "train",
+    "column": "AMT_CREDIT",
+    "job_id": "job1",
+    "request_id": "req-1",
+    "version": "1",
+}
+PATH_TRICKS = [
+    "..",
+    "../etc/passwd",
+    "..%2F..%2Fetc%2Fpasswd",
+    "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "%2Fetc%2Fpasswd",
+    "/etc/passwd",
+    "..%5C..%5Cwindows",
+    "ds-1%00",
+]
+
+
+def headers(role: str) -> dict[str, str]:
+    return {"X-API-Key": KEYS[role]}
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    keys_file = tmp_path / "keys.json"
+    keys_file.write_text(json.dumps(KEYS))
+    values: dict[str, Any] = {
+        "platform": PlatformSettings(home=tmp_path / "home", env=Environment.DEVELOPMENT),
+        "database": DatabaseSettings(url=f"sqlite:///{tmp_path / 'state' / 'credit.db'}"),
+        "dev_keys_file": keys_file,
+        "decision_timeout_s": 2.0,
+        "rate_limit_per_s": 1000.0,
+        "rate_limit_burst": 1000,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class FakeRegistry:
+    """The model registry with two versions, the first one champion."""
+
+    def __init__(self) -> None:
+        self.registry = Registry(
+            name="credit-default",
+            aliases={"champion": "1"},
+            versions=[
+                ModelVersionView(
+                    name="credit-default",
+                    version=v,
+                    aliases=["champion"] if v == "1" else [],
+                    run_id=f"run{v}",
+                    status="READY",
+                    created_at=datetime(2026, 11, 24, tzinfo=UTC),
+                    description=None,
+                    tags={},
+                )
+                for v in ("2", "1")
+            ],
+        )
+
+    def read(self) -> Registry:
+        return self.registry
+
+
+@dataclass
+class Running:
+    """A running gateway: its HTTP client, its (in-memory) broker and a way to publish as a service would."""
+
+    app: FastAPI
+    client: TestClient
+    broker: KafkaBroker
+    settings: Settings
+
+    def publish(self, message: Any, topic: str) -> None:
+        self.client.portal.call(functools.partial(self.broker.publish, message, topic=topic))
+
+    def event(self, job_id: str, type_: str, payload: dict[str, Any]) -> None:
+        body = {"type": type_, "source": "ingestion", "correlation_id": job_id, "payload": payload}
+        self.publish(body, DATASET_EVENTS.name)
+
+
+def run(app: FastAPI) -> Iterator[TestClient]:
+    """Serve ``app`` with its broker replaced by FastStream's in-memory test broker."""
+    broker = app.state.gateway.broker
+    original = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: FastAPI) -> Any:
+        async with TestKafkaBroker(broker), original(a):
+            yield
+
+    app.router.lifespan_context = lifespan
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
+    """Start a gateway with settings overrides, and optionally extra subscribers registered on its broker."""
+    stack: list[Iterator[TestClient]] = []
+
+    def _start(setup: Callable[[KafkaBroker], None] | None = None, **overrides: Any) -> Running:
+        settings = make_settings(tmp_path, **overrides)
+        app = create_app(settings)
+        app.state.gateway.models = FakeRegistry()
+        broker = app.state.gateway.broker
+        if setup is not None:
+            setup(broker)
+        gen = run(app)
+        client = next(gen)
+        stack.append(gen)
+        return Running(app, client, broker, settings)
+
+    yield _start
+    for gen in reversed(stack):
+        with pytest.raises(StopIteration):
+            next(gen)
+
+
+@pytest.fixture
+def gw(start: Callable[..., Running]) -> Running:
+    return start()
+
+
+def routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, concrete path) of the OpenAPI document, path parameters filled with plausible values."""
+    found = []
+    for path, item in app.openapi()["paths"].items():
+        concrete = re.sub(r"\{(\w+)\}", lambda m: SAMPLE_PATH_VALUES[m.group(1)], path)
+        found.extend((method.upper(), concrete) for method in item)
+    return found
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert {"type", "title", "status", "detail", "instance"} <= set(body)
+    assert body["status"] == status
+    return body
+
+
+# --- security ---------------------------------------------------------------------------------------------------
+
+
+def test_health_and_ready_are_open_and_every_other_route_answers_401_without_a_key(gw: Running) -> None:
+    checked = 0
+    for method, path in routes(gw.app):
+        response = gw.client.request(method, path, json={})
+        if path in ("/health", "/ready"):
+            assert response.status_code in (200, 503), (method, path)
+            continue
+        body = assert_problem(response, 401)
+        assert body["instance"] == path
+        assert "WWW-Authenticate" in response.headers
+        checked += 1
+    assert checked >= 10
+    assert gw.client.get("/metrics").status_code == 401
+
+
+def test_a_wrong_key_gets_401_and_a_bearer_token_is_accepted(gw: Running) -> None:
+    assert_problem(gw.client.get("/v1/jobs", headers={"X-API-Key": "nope"}), 401)
+    ok = gw.client.get("/v1/jobs", headers={"Authorization": f"Bearer {KEYS['viewer']}"})
+    assert ok.status_code == 200
+
+
+def test_a_viewer_gets_403_on_every_write(gw: Running) -> None:
+    writes = [(m, p) for m, p in routes(gw.app) if m in {"POST", "PUT", "PATCH", "DELETE"}]
+    assert writes
+    for method, path in writes:
+        body = assert_problem(gw.client.request(method, path, json={}, headers=headers("viewer")), 403)
+        assert "viewer" in body["detail"]
+
+
+def test_an_analyst_cannot_delete_a_dataset_but_an_admin_can(gw: Running) -> None:
+    write_dataset(gw.settings.platform.datasets_dir)
+    assert_problem(gw.client.delete(f"/v1/datasets/{DATASET}", headers=headers("analyst")), 403)
+    assert gw.client.delete(f"/v1/datasets/{DATASET}", headers=headers("admin")).status_code == 204
+    assert_problem(gw.client.get(f"/v1/datasets/{DATASET}", headers=headers("viewer")), 404)
+    assert not (gw.settings.platform.datasets_dir / DATASET).exists()
+
+
+def test_development_keys_are_ignored_outside_development(start: Callable[..., Running], tmp_path: Path) -> None:
+    running = start(platform=PlatformSettings(home=tmp_path / "home", env=Environment.TEST))
+    assert_problem(running.client.get("/v1/jobs", headers=headers("admin")), 401)
+
+
+def test_a_placeholder_bootstrap_key_is_refused_outside_development(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        platform=PlatformSettings(home=tmp_path / "home", env=Environment.PRODUCTION),
+        bootstrap_admin_key="change-me",
+    )
+    with pytest.raises(ValueError, match="GATEWAY_BOOTSTRAP_ADMIN_KEY"):
+        create_app(settings)
+
+
+def test_the_bootstrap_key_is_an_administrator(start: Callable[..., Running], tmp_path: Path) -> None:
+    running = start(
+        platform=PlatformSettings(home=tmp_path / "home", env=Environment.PRODUCTION),
+        bootstrap_admin_key="a-real-and-long-administrator-secret",
+        dev_keys_file=None,
+    )
+    write_dataset(running.settings.platform.datasets_dir)
+    key = {"X-API-Key": "a-real-and-long-administrator-secret"}
+    assert running.client.delete(f"/v1/datasets/{DATASET}", headers=key).status_code == 204
+
+
+def test_cors_is_closed_by_default_and_opens_for_configured_origins(start: Callable[..., Running]) -> None:
+    preflight = {"Origin": "https://dash.example", "Access-Control-Request-Method": "GET"}
+    closed = start()
+    assert "access-control-allow-origin" not in closed.client.options("/v1/jobs", headers=preflight).headers
+    opened = start(cors_origins=["https://dash.example"])
+    response = opened.client.options("/v1/jobs", headers=preflight)
+    assert response.headers["access-control-allow-origin"] == "https://dash.example"
+
+
+# --- problems, limits ---------------------------------------------------------------------------------------------
+
+
+def test_unknown_routes_and_validation_errors_are_problem_details(gw: Running) -> None:
+    assert_problem(gw.client.get("/v1/nothing-here", headers=headers("viewer")), 404)
+    body = assert_problem(gw.client.get("/v1/jobs?limit=0", headers=headers("viewer")), 422)
+    assert body["errors"][0]["loc"] == ["query", "limit"]
+    assert_problem(gw.client.put("/v1/jobs", headers=headers("viewer")), 405)
+
+
+def test_a_body_over_the_limit_gets_413(start: Callable[..., Running]) -> None:
+    running = start(max_body_bytes=2048)
+    big = {"name": "x", "description": "d" * 5000}
+    assert_problem(running.client.post("/v1/datasets", json=big, headers=headers("analyst")), 413)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+        yield b'{"name": "x", "description": "'
+        for _ in range(10):
+            yield b"d" * 500
+        yield b'"}'
+
+    response = running.client.post(
+        "/v1/datasets", content=chunks(), headers={**headers("analyst"), "content-type": "application/json"}
+    )
+    assert_problem(response, 413)
+
+
+def test_expensive_requests_beyond_the_burst_get_429_with_retry_after(start: Callable[..., Running]) -> None:
+    running = start(rate_limit_per_s=0.01, rate_limit_burst=2)
+    statuses = [
+        running.client.post("/v1/datasets", json={"name": "x"}, headers=headers("analyst")).status_code
+        for _ in range(3)
+    ]
+    assert statuses[:2] == [202, 202]
+    last = running.client.post("/v1/datasets", json={"name": "x"}, headers=headers("analyst"))
+    assert_problem(last, 429)
+    assert int(last.headers["Retry-After"]) >= 1
+    assert running.client.get("/v1/jobs", headers=headers("analyst")).status_code == 200  # cheap reads stay open
+
+
+def raw_get(gw: Running, raw_path: str, role: str) -> tuple[int, str]:
+    """GET exactly ``raw_path`` as uvicorn would hand it over (HTTP clients normalise ``..`` away)."""
+    path, _, query = raw_path.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": urllib.parse.unquote(path),
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"test"), (b"x-api-key", KEYS[role].encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+        "state": {},
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    gw.client.portal.call(gw.app, scope, receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return int(status), body.decode(errors="replace")
+
+
+def test_path_tricks_in_every_identifier_get_404_or_422(gw: Running) -> None:
+    write_dataset(gw.settings.platform.datasets_dir)
+    (gw.settings.platform.home / "secret.txt").write_text("top secret")
+    templates = [p for m, p in _templates(gw.app) if m == "GET" and "{" in p]
+    assert len(templates) >= 5
+    for template in templates:
+        for name in re.findall(r"\{(\w+)\}", template):
+            for trick in PATH_TRICKS:
+                path = template.replace("{" + name + "}", trick)
+                path = re.sub(r"\{(\w+)\}", lambda m: SAMPLE_PATH_VALUES[m.group(1)], path)
+                status, text = raw_get(gw, path, "admin")
+                assert status in (404, 422), (path, status)
+                assert "top secret" not in text
+                assert "root:" not in text
+    assert raw_get(gw, f"/v1/datasets/{DATASET}", "admin")[0] == 200  # the harness does reach real resources
+
+
+def _templates(app: FastAPI) -> list[tuple[str, str]]:
+    return [(m.upper(), p) for p, item in app.openapi()["paths"].items() for m in item]
+
+
+def test_the_openapi_document_declares_problem_responses_and_the_api_key(gw: Running) -> None:
+    spec = gw.client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert any(s.get("name") == "X-API-Key" for s in schemes.values())
+    assert "Problem" in spec["components"]["schemas"]
+    assert "application/problem+json" in spec["paths"]["/v1/jobs/{job_id}"]["get"]["responses"]["404"]["content"]
+
+
+# --- jobs ---------------------------------------------------------------------------------------------------------
+
+
+def start_build(gw: Running) -> str:
+    response = gw.client.post("/v1/datasets", json={"name": "baseline"}, headers=headers("analyst"))
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert response.headers["Location"] == f"/v1/jobs/{job['job_id']}"
+    assert job["status"] == "queued"
+    return str(job["job_id"])
+
+
+def get_job(gw: Running, job_id: str) -> dict[str, Any]:
+    response = gw.client.get(f"/v1/jobs/{job_id}", headers=headers("viewer"))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_a_build_publishes_its_command_with_the_job_id_as_correlation_id(start: Callable[..., Running]) -> None:
+    commands: list[dict[str, Any]] = []
+
+    def setup(broker: KafkaBroker) -> None:
+        @broker.subscriber("ingestion.commands.v1")
+        async def ingestion(body: dict[str, Any]) -> None:
+            commands.append(body)
+
+    running = start(setup)
+    job_id = start_build(running)
+    assert len(commands) == 1
+    assert commands[0]["type"] == "dataset.build"
+    assert commands[0]["correlation_id"] == job_id
+    assert commands[0]["payload"]["request_id"] == job_id
+    assert commands[0]["payload"]["name"] == "baseline"
+
+
+def test_a_job_follows_progress_then_success_and_ignores_late_events(gw: Running) -> None:
+    job_id = start_build(gw)
+    gw.event(job_id, "dataset.progress", {"request_id": job_id, "stage": "bureau aggregates", "percent": 40})
+    job = get_job(gw, job_id)
+    assert (job["status"], job["stage"], job["progress"]) == ("running", "bureau aggregates", 40.0)
+    gw.event(job_id, "dataset.built", {"request_id": job_id, "dataset_id": DATASET, "features": 10})
+    gw.event(job_id, "dataset.progress", {"request_id": job_id, "stage": "late", "percent": 50})
+    job = get_job(gw, job_id)
+    assert job["status"] == "succeeded"
+    assert job["progress"] == 100.0
+    assert job["result"]["dataset_id"] == DATASET
+    assert job["result_url"] == f"/v1/datasets/{DATASET}"
+
+
+def test_a_failed_event_fails_the_job_with_its_reason(gw: Running) -> None:
+    job_id = start_build(gw)
+    gw.event(job_id, "dataset.failed", {"request_id": job_id, "reason": "no_data", "detail": "no raw tables"})
+    job = get_job(gw, job_id)
+    assert job["status"] == "failed"
+    assert "no raw tables" in job["message"]
+    assert job["result_url"] is None
+
+
+def test_events_of_unknown_jobs_and_malformed_events_change_nothing(gw: Running) -> None:
+    job_id = start_build(gw)
+    gw.event("someone-else", "dataset.built", {"dataset_id": DATASET})
+    gw.publish({"no": "envelope"}, DATASET_EVENTS.name)
+    assert get_job(gw, job_id)["status"] == "queued"
+    assert_problem(gw.client.get("/v1/jobs/missing", headers=headers("viewer")), 404)
+
+
+def test_the_job_list_shows_the_newest_first_and_filters_by_status(gw: Running) -> None:
+    first, second = start_build(gw), start_build(gw)
+    gw.event(first, "dataset.failed", {"reason": "x", "detail": "y"})
+    listed = gw.client.get("/v1/jobs", headers=headers("viewer")).json()
+    assert [j["job_id"] for j in listed][:2] == [second, first]
+    failed = gw.client.get("/v1/jobs?status=failed", headers=headers("viewer")).json()
+    assert [j["job_id"] for j in failed] == [first]
+
+
+def sse_events(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line[len("data:") :]) for line in text.splitlines() if line.startswith("data:")]
+
+
+def test_the_event_stream_of_a_finished_job_sends_its_state_and_ends(gw: Running) -> None:
+    job_id = start_build(gw)
+    gw.event(job_id, "dataset.built", {"dataset_id": DATASET})
+    response = gw.client.get(f"/v1/jobs/{job_id}/events", headers=headers("viewer"))
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert [e["status"] for e in sse_events(response.text)] == ["succeeded"]
+
+
+def test_the_event_stream_follows_a_running_job_live_until_it_ends(gw: Running) -> None:
+    job_id = start_build(gw)
+    result: dict[str, Any] = {}
+
+    def follow() -> None:
+        result["response"] = gw.client.get(f"/v1/jobs/{job_id}/events", headers=headers("viewer"))
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    jobs = gw.app.state.gateway.jobs
+    deadline = time.monotonic() + 10
+    while job_id not in jobs._changed and time.monotonic() < deadline:  # the stream waits for a change
+        time.sleep(0.01)
+    gw.event(job_id, "dataset.progress", {"stage": "features", "percent": 30})
+    deadline = time.monotonic() + 10
+    while job_id not in jobs._changed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gw.event(job_id, "dataset.built", {"dataset_id": DATASET})
+    follower.join(timeout=20)
+    assert not follower.is_alive()
+    states = [(e["status"], e["progress"]) for e in sse_events(result["response"].text)]
+    assert states == [("queued", 0.0), ("running", 30.0), ("succeeded", 100.0)]
+
+
+# --- datasets -----------------------------------------------------------------------------------------------------
+
+
+def write_dataset(root: Path, dataset_id: str = DATASET, rows: int = 25) -> None:
+    folder = store.dataset_dir(root, dataset_id)
+    folder.mkdir(parents=True)
+    train = pd.DataFrame(
+        {
+            "SK_ID_CURR": range(100000, 100000 + rows),
+            "AMT_CREDIT": [float(i * 1000) if i % 5 else float("nan") for i in range(rows)],
+            "NAME_CONTRACT_TYPE": ["Cash loans" if i % 3 else "Revolving loans" for i in range(rows)],
+            "TARGET": [i % 2 for i in range(rows)],
+        }
+    )
+    train.to_parquet(folder / store.TRAIN)
+    train.drop(columns="TARGET").head(5).to_parquet(folder / store.PRODUCTION)
+    features = [
+        {"name": "AMT_CREDIT", "type": "float", "label": "Credit amount", "source": "application", "online": "request"},
+        {
+            "name": "NAME_CONTRACT_TYPE",
+            "type": "category",
+            "label": "Contract type",
+            "source": "application",
+            "online": "request",
+        },
+    ]
+    manifest = store.DatasetManifest(
+        dataset_id=dataset_id,
+        name="unit",
+        source_checksum="0" * 64,
+        source_kind="sample",
+        features=features,  # type: ignore[arg-type]
+        dropped={"FLAG_MOBIL": "low variance"},
+        sizes={"train": rows, "production": 5, "features": 2},
+        target_rate=0.48,
+    )
+    (folder / store.MANIFEST).write_text(manifest.model_dump_json())
+
+
+def test_datasets_are_listed_and_described(gw: Running) -> None:
+    write_dataset(gw.settings.platform.datasets_dir)
+    listed = gw.client.get("/v1/datasets", headers=headers("viewer")).json()
+    assert [(d["dataset_id"], d["features"], d["dropped"]) for d in listed] == [(DATASET, 2, 1)]
+    detail = gw.client.get(f"/v1/datasets/{DATASET}", headers=headers("viewer")).json()
+    assert detail["dropped"] == {"FLAG_MOBIL": "low variance"}
+    assert detail["sizes"]["train"] == 25
+
+
+def test_dataset_rows_are_paginated_and_missing_values_are_null(gw: Running) -> None:
+    write_dataset(gw.settings.platform.datasets_dir)
+    url = f"/v1/datasets/{DATASET}/parts/train/rows?offset=0&limit=10"
+    page = gw.client.get(url, headers=headers("viewer")).json()
+    assert (page["total"], len(page["rows"])) == (25, 10)
+    assert page["rows"][0]["AMT_CREDIT"] is None
+    last = gw.client.get(f"/v1/datasets/{DATASET}/parts/train/rows?offset=20&limit=10", headers=headers("viewer"))
+    assert len(last.json()["rows"]) == 5
+    assert last.json()["next"] is None
+    assert page["next"].endswith("offset=10&limit=10")
+    target = gw.client.get(f"/v1/datasets/{DATASET}/parts/target/rows", headers=headers("viewer")).json()
+    assert target["columns"] == ["SK_ID_CURR", "TARGET"]
+    some = gw.client.get(
+        f"/v1/datasets/{DATASET}/parts/production/rows?columns=AMT_CREDIT", headers=headers("viewer")
+    ).json()
+    assert some["columns"] == ["SK_ID_CURR", "AMT_CREDIT"]
+    assert some["total"] == 5
+
+
+def test_dataset_parts_are_loaded_once_and_served_from_the_cache(gw: Running) -> None:
+    write_dataset(gw.settings.platform.datasets_dir)
+    cache = gw.app.state.gateway.data
+    for _ in range(3):
+        gw.client.get(f"/v1/datasets/{DATASET}/parts/train/rows", headers=headers("viewer"))
+    assert cache.loads == 1
+
+
+def test_a_dataset_column_distribution_is_chart_data(gw: Running) -> None:
+    write_dataset(gw.settings.platform.datasets_dir)
+    numeric = gw.client.get(
+        f"/v1/datasets/{DATASET}/columns/AMT_CREDIT/distribution?bins=4", headers=headers("viewer")
+    ).json()
+    assert (numeric["kind"], numeric["missing"], numeric["count"]) == ("numeric", 5, 20)
+    assert sum(b["count"] for b in numeric["bins"]) == 20
+    assert len(numeric["bins"]) == 4
+    categorical = gw.client.get(
+        f"/v1/datasets/{DATASET}/columns/NAME_CONTRACT_TYPE/distribution", headers=headers("viewer")
+    ).json()
+    assert {c["value"]: c["count"] for c in categorical["categories"]} == {"Cash loans": 16, "Revolving loans": 9}
+    unknown = gw.client.get(f"/v1/datasets/{DATASET}/columns/NOPE/distribution", headers=headers("viewer"))
+    assert_problem(unknown, 404)
+
+
+def test_an_unknown_column_in_a_row_selection_is_404(gw: Running) -> None:
+    write_dataset(gw.settings.platform.datasets_dir)
+    response = gw.client.get(f"/v1/datasets/{DATASET}/parts/train/rows?columns=NOPE", headers=headers("viewer"))
+    assert_problem(response, 404)
+
+
+# --- decisions (audit) --------------------------------------------------------------------------------------------
+
+
+def make_decision(request_id: str, sk_id_curr: int, decided_at: datetime, **overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "request_id": request_id,
+        "sk_id_curr": sk_id_curr,
+        "received_at": decided_at,
+        "decided_at": decided_at,
+        "input_hash": "0" * 64,
+        "features": {"AMT_CREDIT": 1.0},
+        "probability": 0.2,
+        "threshold": 0.1,
+        "decision": "refused",
+        "reasons": [],
+        "model_name": "credit-default",
+        "model_version": "1",
+        "model_alias": "champion",
+        "run_id": "r",
+        "shadow": None,
+        "latency_ms": 1.0,
+    }
+    row.update(overrides)
+    return row
+
+
+def test_decisions_are_found_by_client_time_range_and_request_id(gw: Running) -> None:
+    base = datetime(2026, 11, 24, 10, tzinfo=UTC)
+    rows = [
+        make_decision("a", 1, base),
+        make_decision("b", 1, base + timedelta(hours=1), decision="approved"),
+        make_decision("c", 2, base + timedelta(hours=2)),
+    ]
+    db.insert_ignore(gw.app.state.gateway.engine, DecisionRecord, rows, keys=["request_id"])
+    view = headers("viewer")
+    by_client = gw.client.get("/v1/decisions?sk_id_curr=1", headers=view).json()
+    assert [d["request_id"] for d in by_client["items"]] == ["b", "a"]
+    assert by_client["items"][0]["features"] is None
+    window_params = {"since": (base + timedelta(minutes=30)).isoformat(), "until": "2026-11-24T14:00:00+02:00"}
+    window = gw.client.get("/v1/decisions", params=window_params, headers=view).json()
+    assert [d["request_id"] for d in window["items"]] == ["b"]
+    paged = gw.client.get("/v1/decisions?limit=2", headers=view).json()
+    assert [d["request_id"] for d in paged["items"]] == ["c", "b"]
+    rest = gw.client.get("/v1/decisions", params={"limit": 2, "before": paged["next_before"]}, headers=view).json()
+    assert [d["request_id"] for d in rest["items"]] == ["a"]
+    one = gw.client.get("/v1/decisions/c", headers=view).json()
+    assert (one["sk_id_curr"], one["features"]) == (2, {"AMT_CREDIT": 1.0})
+    assert one["decided_at"].endswith("Z") or one["decided_at"].endswith("+00:00")
+    assert_problem(gw.client.get("/v1/decisions/zzz", headers=view), 404)
+    reversed_range = {"since": "2026-11-25T00:00:00Z", "until": "2026-11-24T00:00:00Z"}
+    assert_problem(gw.client.get("/v1/decisions", params=reversed_range, headers=view), 422)
+
+
+# --- synchronous decision -----------------------------------------------------------------------------------------
+
+
+def decision_for(application: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "request_id": application["request_id"],
+        "sk_id_curr": application["application"]["SK_ID_CURR"],
+        "probability": 0.3,
+        "threshold": 0.1,
+        "decision": "refused",
+        "reasons": [{"feature": "EXT_SOURCE_3", "label": "External score 3", "value": 0.1, "contribution": 0.4}],
+        "model": {"name": "credit-default", "version": "3", "alias": "champion", "run_id": "r"},
+        "scored_at": "2026-11-24T10:00:00Z",
+        "latency_ms": 3.0,
+        "correlation_id": application["correlation_id"],
+    }
+
+
+def fake_scoring(broker: KafkaBroker) -> None:
+    @broker.subscriber(LOAN_APPLICATIONS.name)
+    async def scoring(body: dict[str, Any]) -> None:
+        assert body["reply_to"] == "scoring.replies.v1"
+        await broker.publish(decision_for(body), topic=body["reply_to"])
+
+
+def test_a_synchronous_decision_returns_the_scoring_reply(start: Callable[..., Running]) -> None:
+    running = start(fake_scoring)
+    response = running.client.post(
+        "/v1/scoring/decisions", json={"application": EXAMPLE_APPLICATION}, headers=headers("analyst")
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["sk_id_curr"], body["decision"]) == (100001, "refused")
+    assert body["request_id"].startswith("gw-")
+    assert running.app.state.gateway.replies.pending == 0
+
+
+def test_a_decision_without_a_reply_in_time_is_504(start: Callable[..., Running]) -> None:
+    running = start(decision_timeout_s=0.2)
+    response = running.client.post(
+        "/v1/scoring/decisions",
+        json={"request_id": "r-1", "application": EXAMPLE_APPLICATION},
+        headers=headers("analyst"),
+    )
+    assert_problem(response, 504)
+    assert running.app.state.gateway.replies.pending == 0
+
+
+def test_an_invalid_application_is_422_naming_the_column(gw: Running) -> None:
+    bad = {**EXAMPLE_APPLICATION, "AMT_CREDIT": "a lot"}
+    body = assert_problem(
+        gw.client.post("/v1/scoring/decisions", json={"application": bad}, headers=headers("analyst")), 422
+    )
+    assert "AMT_CREDIT" in body["detail"]
+    missing = {k: v for k, v in EXAMPLE_APPLICATION.items() if k != "SK_ID_CURR"}
+    response = gw.client.post("/v1/scoring/decisions", json={"application": missing}, headers=headers("analyst"))
+    assert_problem(response, 422)
