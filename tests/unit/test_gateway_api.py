@@ -24,7 +24,7 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from credit_shared import datasets as store
 from credit_shared import db
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION
-from credit_shared.db.models import DecisionRecord
+from credit_shared.db.models import DecisionRecord, DriftReport
 from credit_shared.settings import DatabaseSettings, Environment, PlatformSettings
 from credit_shared.topics import DATASET_EVENTS, LOAN_APPLICATIONS
 from gateway_service.app import create_app
@@ -42,6 +42,7 @@ SAMPLE_PATH_VALUES = {
     "job_id": "job1",
     "request_id": "req-1",
     "version": "1",
+    "report_id": "w-1",
 }
 PATH_TRICKS = [
     "..",
@@ -673,3 +674,64 @@ def test_an_invalid_application_is_422_naming_the_column(gw: Running) -> None:
     missing = {k: v for k, v in EXAMPLE_APPLICATION.items() if k != "SK_ID_CURR"}
     response = gw.client.post("/v1/scoring/decisions", json={"application": missing}, headers=headers("analyst"))
     assert_problem(response, 422)
+
+
+# --- monitoring ---------------------------------------------------------------------------------------------------
+
+
+def make_report(report_id: str, severity: str, created_at: datetime) -> dict[str, Any]:
+    return {
+        "report_id": report_id,
+        "kind": "window",
+        "model_version": "1",
+        "dataset_id": DATASET,
+        "window_start": created_at - timedelta(hours=1),
+        "window_end": created_at,
+        "rows": 500,
+        "columns": 10,
+        "drifted": {"green": 0, "orange": 3, "red": 6}[severity],
+        "severity": severity,
+        "summary": {"columns": [{"column": "EXT_SOURCE_3", "drifted": severity != "green"}]},
+        "created_at": created_at,
+    }
+
+
+def test_drift_reports_are_listed_described_and_served_as_html(gw: Running) -> None:
+    base = datetime(2026, 11, 24, 10, tzinfo=UTC)
+    rows = [make_report("w-1", "green", base), make_report("w-2", "red", base + timedelta(hours=1))]
+    db.insert_ignore(gw.app.state.gateway.engine, DriftReport, rows, keys=["report_id"])
+    folder = gw.settings.platform.home / "reports" / "w-2"
+    folder.mkdir(parents=True)
+    (folder / "report.html").write_text("<html>drift</html>")
+    view = headers("viewer")
+    assert [r["report_id"] for r in gw.client.get("/v1/monitoring/reports", headers=view).json()] == ["w-2", "w-1"]
+    assert [r["report_id"] for r in gw.client.get("/v1/monitoring/alerts", headers=view).json()] == ["w-2"]
+    detail = gw.client.get("/v1/monitoring/reports/w-2", headers=view).json()
+    assert detail["summary"]["columns"][0]["drifted"] is True
+    html = gw.client.get("/v1/monitoring/reports/w-2/html", headers=view)
+    assert html.headers["content-type"].startswith("text/html")
+    assert "drift" in html.text
+    assert_problem(gw.client.get("/v1/monitoring/reports/w-1/html", headers=view), 404)
+    assert_problem(gw.client.get("/v1/monitoring/reports/w-9", headers=view), 404)
+
+
+def test_a_drift_report_request_is_a_job_whose_result_links_to_the_report(start: Callable[..., Running]) -> None:
+    commands: list[dict[str, Any]] = []
+
+    def setup(broker: KafkaBroker) -> None:
+        @broker.subscriber("monitoring.commands.v1")
+        async def monitoring(body: dict[str, Any]) -> None:
+            commands.append(body)
+
+    running = start(setup)
+    response = running.client.post(
+        "/v1/monitoring/reports", json={"column": "EXT_SOURCE_3"}, headers=headers("analyst")
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    assert commands[0]["type"] == "drift.report"
+    assert commands[0]["payload"]["column"] == "EXT_SOURCE_3"
+    ready = {"type": "drift.report_ready", "source": "monitoring", "correlation_id": job_id,
+             "payload": {"request_id": job_id, "report": {"report_id": "od-1"}, "duration_s": 1.0}}  # fmt: skip
+    running.publish(ready, "monitoring.events.v1")
+    assert get_job(running, job_id)["result_url"] == "/v1/monitoring/reports/od-1"

@@ -58,17 +58,16 @@ class EventEnvelope(BaseModel):
 
 def result_url(result: dict[str, Any] | None) -> str | None:
     """The resource a finished job produced, from the references its final event carries."""
-    if not result:
-        return None
-    if isinstance(result.get("report_id"), str):
-        return f"/v1/monitoring/reports/{result['report_id']}"
-    if isinstance(result.get("run_id"), str) and result.get("version") is None:
-        return f"/v1/runs/{result['run_id']}"
-    if result.get("version") is not None:
-        return f"/v1/registry/versions/{result['version']}"
-    if isinstance(result.get("dataset_id"), str):
-        return f"/v1/datasets/{result['dataset_id']}"
-    return None
+    result = result or {}
+    nested = result.get("report")
+    report_id = nested.get("report_id") if isinstance(nested, dict) else result.get("report_id")
+    links = [
+        (report_id, "/v1/monitoring/reports/{}"),
+        (result.get("version"), "/v1/registry/versions/{}"),
+        (result.get("run_id"), "/v1/runs/{}"),
+        (result.get("dataset_id"), "/v1/datasets/{}"),
+    ]
+    return next((template.format(value) for value, template in links if isinstance(value, str | int)), None)
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -1,0 +1,157 @@
+"""``/v1/monitoring``: drift reports (request on demand, list, JSON summary, HTML) and alerts."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Final
+
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field, create_model
+from sqlalchemy import select
+
+from credit_shared.contracts import monitoring as contract
+from credit_shared.db import make_sessionmaker
+from credit_shared.db.models import DriftReport
+from credit_shared.topics import MONITORING_COMMANDS
+from gateway_service.commands import new_job_id, start_job
+from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, Viewer
+from gateway_service.jobs import JobView, as_utc
+from gateway_service.problems import not_found, responses
+
+router = APIRouter(prefix="/monitoring", tags=["monitoring"], responses=responses(401, 403, 422))
+
+REPORT_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ReportId = Annotated[str, Path(description="Report id", pattern=REPORT_ID.pattern)]
+Severity = contract.Severity
+
+if TYPE_CHECKING:
+    DriftRequest = contract.RequestDriftReport
+else:
+    DriftRequest = create_model(
+        "DriftReportRequest",
+        __doc__="What to compare: a dataset part (or one column of it) with a model version's training reference.",
+        **{n: (f.annotation, f) for n, f in contract.RequestDriftReport.model_fields.items() if n != "request_id"},
+    )
+
+
+class ReportSummary(BaseModel):
+    """A drift report in a list."""
+
+    report_id: str = Field(examples=["w-3-20261124T1000-1a2b"])
+    kind: str = Field(examples=["window"])
+    model_version: str | None = Field(examples=["3"])
+    dataset_id: str | None
+    window_start: datetime | None
+    window_end: datetime | None
+    rows: int
+    columns: int
+    drifted: int
+    severity: str = Field(examples=["orange"])
+    created_at: datetime
+    url: str
+    html_url: str
+
+
+class ReportDetail(ReportSummary):
+    """A drift report with its full JSON summary (every column's verdict, prediction drift)."""
+
+    summary: dict[str, Any]
+
+
+def _summary(row: DriftReport) -> ReportSummary:
+    return ReportSummary(
+        report_id=row.report_id,
+        kind=row.kind,
+        model_version=row.model_version,
+        dataset_id=row.dataset_id,
+        window_start=as_utc(row.window_start) if row.window_start else None,
+        window_end=as_utc(row.window_end) if row.window_end else None,
+        rows=row.rows,
+        columns=row.columns,
+        drifted=row.drifted,
+        severity=row.severity,
+        created_at=as_utc(row.created_at),
+        url=f"/v1/monitoring/reports/{row.report_id}",
+        html_url=f"/v1/monitoring/reports/{row.report_id}/html",
+    )
+
+
+def _find(gateway: Gateway, report_id: str) -> DriftReport:
+    with make_sessionmaker(gateway.engine)() as session:
+        row: DriftReport | None = session.get(DriftReport, report_id)
+    if row is None:
+        raise not_found(f"drift report {report_id!r} does not exist")
+    return row
+
+
+def _list(gateway: Gateway, *, limit: int, severities: tuple[str, ...] | None, kind: str | None) -> list[ReportSummary]:
+    query = select(DriftReport).order_by(DriftReport.created_at.desc()).limit(limit)
+    if severities:
+        query = query.where(DriftReport.severity.in_(severities))
+    if kind:
+        query = query.where(DriftReport.kind == kind)
+    with make_sessionmaker(gateway.engine)() as session:
+        return [_summary(r) for r in session.scalars(query)]
+
+
+@router.post(
+    "/reports", status_code=202, summary="Request a drift report (asynchronous)", responses=responses(429, 503)
+)
+async def request_report(
+    gateway: GatewayDep, principal: LimitedAnalyst, body: DriftRequest, response: Response
+) -> JobView:
+    job_id = new_job_id()
+    command = contract.RequestDriftReport(request_id=job_id, **body.model_dump())
+    return await start_job(
+        gateway,
+        response,
+        kind=contract.REPORT,
+        topic=MONITORING_COMMANDS,
+        command=command,
+        principal=principal,
+        job_id=job_id,
+    )
+
+
+@router.get("/reports", summary="Drift reports, newest first")
+def list_reports(
+    gateway: GatewayDep,
+    _: Viewer,
+    severity: Annotated[Severity | None, Query(description="Only this severity")] = None,
+    kind: Annotated[contract.ReportKind | None, Query(description="window or on_demand")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[ReportSummary]:
+    return _list(gateway, limit=limit, severities=(severity,) if severity else None, kind=kind)
+
+
+@router.get("/reports/{report_id}", summary="One drift report as JSON", responses=responses(404))
+def get_report(gateway: GatewayDep, _: Viewer, report_id: ReportId) -> ReportDetail:
+    row = _find(gateway, report_id)
+    return ReportDetail(**_summary(row).model_dump(), summary=row.summary)
+
+
+@router.get(
+    "/reports/{report_id}/html",
+    summary="One drift report as Evidently HTML",
+    response_class=HTMLResponse,
+    responses={**responses(404), 200: {"content": {"text/html": {}}, "description": "The HTML report"}},
+)
+def get_report_html(gateway: GatewayDep, _: Viewer, report_id: ReportId) -> HTMLResponse:
+    row = _find(gateway, report_id)  # known reports only: the id is never trusted as a path on its own
+    path = gateway.settings.platform.home / "reports" / row.report_id / "report.html"
+    if not REPORT_ID.fullmatch(row.report_id) or not path.is_file():
+        raise not_found(f"drift report {report_id!r} has no HTML report")
+    return HTMLResponse(path.read_text(encoding="utf-8"))
+
+
+@router.get("/alerts", summary="Reports whose severity is orange or red, newest first")
+def list_alerts(
+    gateway: GatewayDep,
+    _: Viewer,
+    severity: Annotated[Severity | None, Query(description="Only this severity")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[ReportSummary]:
+    severities = (severity,) if severity and severity != "green" else ("orange", "red")
+    return _list(gateway, limit=limit, severities=severities, kind=None)
