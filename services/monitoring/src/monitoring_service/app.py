@@ -1,34 +1,72 @@
-"""Composition root of the monitoring service: broker, handlers, readiness checks."""
+"""Composition root of the monitoring service: broker, handlers, drift engine, readiness checks."""
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
+
 from prometheus_client import CollectorRegistry
 
+from credit_shared import db
+from credit_shared.commands import CommandLedger
 from credit_shared.kafka import make_broker
+from credit_shared.mlflow_utils import ping as mlflow_ping
 from credit_shared.runtime import Worker
-from monitoring_service.handlers import router
+from monitoring_service.artifacts import LocalArtifactStore
+from monitoring_service.audit import fetch_features, save_report
+from monitoring_service.handlers import MonitoringMetrics, register
+from monitoring_service.mlflow_catalog import MlflowCatalog
+from monitoring_service.reference import ReferenceStore
+from monitoring_service.service import MonitoringService
 from monitoring_service.settings import Settings, get_settings
 
 NAME = "monitoring"
-DESCRIPTION = "Compares served traffic and datasets with the training reference: data drift, prediction drift, alerts."
+DESCRIPTION = (
+    "Compares windows of served traffic (loan-decisions, with the features recorded in the audit table) and dataset "
+    "parts with the training reference of the model version that decided: per-column data drift (Evidently "
+    "methods), prediction drift (PSI, approval rate), severity and alerts; drift reports on demand."
+)
 
 
 def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
     """Build the monitoring worker (nothing connects until the runtime starts it)."""
     settings = settings or get_settings()
     registry = CollectorRegistry()
-    broker = make_broker(
-        settings.kafka,
-        service=NAME,
-        registry=registry,
-        description=DESCRIPTION,
+    broker = make_broker(settings.kafka, service=NAME, registry=registry, description=DESCRIPTION)
+    engine = db.make_engine(settings.database)
+    catalog = MlflowCatalog(settings.mlflow)
+    references = ReferenceStore(
+        settings.references_dir,
+        settings.platform.datasets_dir,
+        catalog,
+        max_rows=settings.reference_max_rows,
+        seed=settings.reference_seed,
+        choice=settings.method_choice(),
     )
-    broker.include_router(router)
+    service = MonitoringService(
+        references=references,
+        catalog=catalog,
+        artifacts=LocalArtifactStore(settings.reports_dir),
+        features=partial(fetch_features, engine),
+        save_row=partial(save_report, engine),
+        rules=settings.rules(),
+        alert_level=settings.alert_level,
+        html_every_windows=settings.html_every_windows,
+        html_max_columns=settings.html_max_columns,
+        features_max_attempts=settings.features_max_attempts,
+    )
+    runner = register(broker, settings, service, CommandLedger(engine, NAME), MonitoringMetrics.create(registry))
     worker = Worker(
         name=NAME,
         title="Monitoring service",
         description=DESCRIPTION,
         broker=broker,
         registry=registry,
+        checks={
+            "database": partial(asyncio.to_thread, db.ping, engine),
+            "mlflow": partial(asyncio.to_thread, mlflow_ping, settings.mlflow),
+        },
+        after_startup=[runner.start],
+        on_shutdown=[runner.stop],
     )
     return worker, settings

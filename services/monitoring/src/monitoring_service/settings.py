@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from credit_shared.settings import ServiceSettings
+from monitoring_service.domain import Method, MethodChoice, Severity, SeverityRules
 
 
 class Settings(ServiceSettings):
@@ -17,6 +19,67 @@ class Settings(ServiceSettings):
 
     port: int = Field(8104, ge=0, le=65535, description="Port of the health/metrics HTTP server")
     group_id: str = Field("monitoring", description="Kafka consumer group of the service")
+    batch_max_messages: int = Field(500, ge=1, description="Most decisions taken from Kafka at once")
+    batch_max_wait_ms: int = Field(200, ge=1, description="Longest wait to fill a batch of decisions")
+
+    window_size: int = Field(1000, ge=1, description="A window of served decisions closes at this many decisions")
+    window_max_age_s: float | None = Field(
+        3600.0, gt=0, description="... or when its first decision is this old (null: by count only)"
+    )
+    window_min_rows: int = Field(100, ge=1, description="An aged window is compared only with at least this many rows")
+    features_max_attempts: int = Field(
+        3, ge=1, description="Windows a decision waits for its features to appear in the audit table"
+    )
+
+    reference_max_rows: int = Field(20_000, ge=100, description="Training rows sampled as a model's reference")
+    reference_seed: int = Field(0, description="Seed of the reference sample (same seed, same verdicts)")
+    numerical_method: Method | None = Field(
+        None, description="Drift method of numerical columns (null: Evidently's default choice)"
+    )
+    categorical_method: Method | None = Field(
+        None, description="Drift method of categorical columns (null: Evidently's default choice)"
+    )
+    method_thresholds: dict[Method, float] = Field(
+        default_factory=dict, description='Thresholds overriding a method\'s default, e.g. {"wasserstein": 0.15}'
+    )
+
+    orange_at: int = Field(5, ge=1, description="Severity is orange from this many drifted columns")
+    red_at: int = Field(15, ge=1, description="Severity is red from this many drifted columns")
+    important_top_k: int = Field(10, ge=0, description="Red whenever one of the k most important features drifts")
+    alert_level: Severity = Field("orange", description="A drift-alert event is published from this severity")
+
+    html_every_windows: int = Field(
+        10, ge=0, description="Render the Evidently HTML every n-th window of a model version (0: never); alerts always"
+    )
+    html_max_columns: int = Field(
+        100, ge=1, description="Columns of a window's HTML report: drifted first, then by importance"
+    )
+
+    @model_validator(mode="after")
+    def _orange_before_red(self) -> Settings:
+        if self.orange_at > self.red_at:
+            raise ValueError("MONITORING_ORANGE_AT must not exceed MONITORING_RED_AT")
+        return self
+
+    @property
+    def reports_dir(self) -> Path:
+        """The artifact store of reports."""
+        return self.platform.home / "reports"
+
+    @property
+    def references_dir(self) -> Path:
+        """The cache of model versions' references."""
+        return self.platform.home / "monitoring" / "references"
+
+    def rules(self) -> SeverityRules:
+        """The severity rules."""
+        return SeverityRules(self.orange_at, self.red_at, self.important_top_k)
+
+    def method_choice(self) -> MethodChoice:
+        """The drift methods per column type."""
+        return MethodChoice(
+            self.numerical_method, self.categorical_method, {str(k): v for k, v in self.method_thresholds.items()}
+        )
 
 
 @lru_cache

@@ -1,0 +1,213 @@
+"""The drift engine: per-column verdicts, false positives, determinism, PSI, severity, agreement with Evidently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from monitoring_service.domain import (
+    ColumnDrift,
+    DriftResult,
+    MethodChoice,
+    SeverityRules,
+    at_least,
+    default_method,
+    is_drifted,
+    rank_drifted,
+)
+from monitoring_service.evidently_report import run_report
+from monitoring_service.profile import ReferenceProfile, js_from_shares, psi, psi_from_shares
+from monitoring_service.synthetic import shift, synthetic_frame, synthetic_kinds
+
+pytestmark = pytest.mark.unit
+
+KINDS = synthetic_kinds(numerical=50, categorical=10)
+
+
+@pytest.fixture(scope="module")
+def reference() -> pd.DataFrame:
+    return synthetic_frame(5000, KINDS, seed=1)
+
+
+@pytest.fixture(scope="module")
+def profile(reference: pd.DataFrame) -> ReferenceProfile:
+    return ReferenceProfile.build(reference, KINDS)
+
+
+def chosen(k: int) -> list[str]:
+    columns = list(KINDS)
+    return columns[:: max(len(columns) // max(k, 1), 1)][:k]
+
+
+@pytest.mark.parametrize("k", [0, 3, 20])
+def test_shifted_columns_drift_and_the_others_mostly_do_not(profile: ReferenceProfile, k: int) -> None:
+    columns = chosen(k)
+    false_positives, others = 0, 0
+    for seed in range(5):
+        window = shift(synthetic_frame(1000, KINDS, seed=100 + seed), columns, KINDS, seed=seed)
+        drifted = set(profile.compare(window).drifted)
+        assert set(columns) <= drifted, f"missed {set(columns) - drifted}"
+        false_positives += len(drifted - set(columns))
+        others += len(KINDS) - k
+    assert false_positives / others <= 0.05
+
+
+def test_the_same_window_twice_gives_the_same_verdicts(reference: pd.DataFrame, tmp_path: Path) -> None:
+    window = shift(synthetic_frame(1000, KINDS, seed=7), chosen(3), KINDS)
+    first = ReferenceProfile.build(reference, KINDS)
+    first.save(tmp_path)
+    assert first.compare(window) == first.compare(window)
+    assert ReferenceProfile.build(reference, KINDS).compare(window) == first.compare(window)
+    assert ReferenceProfile.load(tmp_path).compare(window) == first.compare(window)
+
+
+def test_verdicts_do_not_depend_on_the_column_order_of_the_window(profile: ReferenceProfile) -> None:
+    window = shift(synthetic_frame(1000, KINDS, seed=8), chosen(3), KINDS)
+    reversed_window = window[list(reversed(window.columns))]
+    assert profile.compare(reversed_window) == profile.compare(window)
+
+
+def test_a_column_absent_from_the_window_gets_no_score_and_no_drift(profile: ReferenceProfile) -> None:
+    window = synthetic_frame(500, KINDS, seed=9).drop(columns=["NUM_000", "CAT_000"])
+    verdicts = profile.compare(window).by_column()
+    assert verdicts["NUM_000"].score is None
+    assert not verdicts["NUM_000"].drifted
+    assert verdicts["CAT_000"].score is None
+    assert not verdicts["CAT_000"].drifted
+
+
+def test_normed_wasserstein_matches_scipy_within_two_percent() -> None:
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"x": rng.lognormal(10, 0.8, 20_000)})
+    window = pd.DataFrame({"x": rng.lognormal(10.05, 0.8, 1000)})
+    score = ReferenceProfile.build(reference, {"x": "numerical"}).compare(window).columns[0].score
+    exact = stats.wasserstein_distance(reference["x"], window["x"]) / np.std(reference["x"])
+    assert score == pytest.approx(exact, rel=0.02)
+
+
+def test_psi_is_zero_for_identical_distributions_and_known_for_a_moved_one() -> None:
+    assert psi_from_shares(np.array([0.5, 0.5]), np.array([0.5, 0.5])) == 0.0
+    expected = (0.8 - 0.5) * np.log(0.8 / 0.5) + (0.2 - 0.5) * np.log(0.2 / 0.5)
+    assert psi_from_shares(np.array([0.5, 0.5]), np.array([0.8, 0.2])) == pytest.approx(expected)
+    uniform = np.linspace(0, 1, 10_000, endpoint=False)
+    assert psi(uniform, uniform) == pytest.approx(0.0, abs=1e-9)
+    # all current values in the top decile: 0.9 * (1e-4 - 0.1) * ln(1e-4 / 0.1) + (1 - 0.1) * ln(1 / 0.1)
+    top = np.full(1000, 0.95)
+    empty = 1e-4 / (1 + 9e-4)
+    bins = 9 * (empty - 0.1) * np.log(empty / 0.1) + (1 / (1 + 9e-4) - 0.1) * np.log((1 / (1 + 9e-4)) / 0.1)
+    assert psi(uniform, top) == pytest.approx(bins, rel=1e-6)
+
+
+def test_jensen_shannon_matches_scipy() -> None:
+    from scipy.spatial import distance
+
+    p, q = np.array([0.2, 0.3, 0.5]), np.array([0.4, 0.4, 0.2])
+    assert js_from_shares(p, q) == pytest.approx(distance.jensenshannon(p, q))
+
+
+def test_default_methods_follow_evidently() -> None:
+    assert default_method("numerical", 20_000, 100) == "wasserstein"
+    assert default_method("numerical", 20_000, 2) == "jensenshannon"
+    assert default_method("categorical", 20_000, 12) == "jensenshannon"
+    assert default_method("numerical", 800, 100) == "ks"
+    assert default_method("categorical", 800, 3) == "chisquare"
+    assert is_drifted("ks", 0.01, 0.05)
+    assert not is_drifted("ks", 0.2, 0.05)
+    assert is_drifted("wasserstein", 0.1, 0.1)
+    assert not is_drifted("wasserstein", 0.09, 0.1)
+    assert not is_drifted("psi", None, 0.1)
+
+
+def test_a_method_configured_per_column_type_is_used_with_its_threshold(reference: pd.DataFrame) -> None:
+    choice = MethodChoice(numerical="psi", categorical="chisquare", thresholds={"psi": 0.2})
+    profile = ReferenceProfile.build(reference, KINDS, choice)
+    verdicts = profile.compare(shift(synthetic_frame(1000, KINDS, seed=4), ["NUM_001"], KINDS)).by_column()
+    assert (verdicts["NUM_001"].method, verdicts["NUM_001"].threshold) == ("psi", 0.2)
+    assert verdicts["NUM_001"].drifted
+    assert (verdicts["CAT_000"].method, verdicts["CAT_000"].threshold) == ("chisquare", 0.05)
+
+
+def test_a_small_reference_is_compared_with_tests(reference: pd.DataFrame) -> None:
+    small = ReferenceProfile.build(reference.head(800), KINDS)
+    window = shift(synthetic_frame(500, KINDS, seed=5), ["NUM_002", "CAT_001"], KINDS)
+    verdicts = small.compare(window).by_column()
+    assert verdicts["NUM_002"].method == "ks"
+    assert verdicts["NUM_002"].drifted
+    assert verdicts["CAT_001"].method == "chisquare"
+    assert verdicts["CAT_001"].drifted
+
+
+def test_a_categorical_column_refuses_a_numerical_method(reference: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="categorical"):
+        ReferenceProfile.build(reference, KINDS, MethodChoice(categorical="wasserstein"))
+
+
+def names(*drifted: str) -> list[str]:
+    return list(drifted)
+
+
+def test_severity_follows_the_original_rules() -> None:
+    rules = SeverityRules()
+    assert rules.severity(names(*[f"c{i}" for i in range(4)]), {}) == ("green", [])
+    assert rules.severity(names(*[f"c{i}" for i in range(5)]), {})[0] == "orange"
+    assert rules.severity(names(*[f"c{i}" for i in range(14)]), {})[0] == "orange"
+    assert rules.severity(names(*[f"c{i}" for i in range(15)]), {})[0] == "red"
+
+
+def test_severity_is_red_whenever_an_important_feature_drifts() -> None:
+    importances = {f"f{i}": float(100 - i) for i in range(30)}
+    rules = SeverityRules(important_top_k=10)
+    assert rules.severity(["f3"], importances) == ("red", ["f3"])
+    assert rules.severity(["f12"], importances) == ("green", [])
+    assert SeverityRules(orange_at=1, red_at=2, important_top_k=0).severity(["f0"], importances)[0] == "orange"
+
+
+def test_alert_levels_are_ordered() -> None:
+    assert at_least("red", "orange")
+    assert at_least("orange", "orange")
+    assert not at_least("green", "orange")
+
+
+def test_drifted_columns_are_ranked_by_importance_then_by_strength() -> None:
+    result = DriftResult(
+        (
+            ColumnDrift("a", "numerical", "wasserstein", 0.1, 0.9, True),
+            ColumnDrift("b", "numerical", "wasserstein", 0.1, 0.2, True),
+            ColumnDrift("c", "numerical", "wasserstein", 0.1, 0.5, True),
+            ColumnDrift("d", "numerical", "wasserstein", 0.1, 0.01, False),
+        ),
+        rows=10,
+        reference_rows=10,
+    )
+    ranked = rank_drifted(result, {"b": 5.0, "d": 9.0})
+    assert [r.drift.column for r in ranked] == ["b", "a", "c"]
+    assert ranked[0].importance == 5.0
+
+
+def test_evidently_report_gives_the_same_verdicts_as_the_fast_check(tmp_path: Path) -> None:
+    kinds = synthetic_kinds(numerical=5, categorical=2)
+    reference = synthetic_frame(2000, kinds, seed=1)
+    profile = ReferenceProfile.build(reference, kinds)
+    window = shift(synthetic_frame(500, kinds, seed=2), ["NUM_001", "CAT_000"], kinds)
+    report = run_report(reference, window, profile)
+    fast = profile.compare(window)
+    assert [c.drifted for c in report.result.columns] == [c.drifted for c in fast.columns]
+    assert {"NUM_001", "CAT_000"} <= set(report.result.drifted)
+    for ours, theirs in zip(fast.columns, report.result.columns, strict=True):
+        assert (ours.column, ours.method, ours.threshold) == (theirs.column, theirs.method, theirs.threshold)
+        assert theirs.score is not None
+    assert report.save_html(tmp_path / "r.html") > 10_000
+
+
+def test_evidently_report_on_one_column_refuses_an_unknown_column() -> None:
+    kinds = synthetic_kinds(numerical=2, categorical=0)
+    reference = synthetic_frame(1500, kinds, seed=1)
+    profile = ReferenceProfile.build(reference, kinds)
+    with pytest.raises(ValueError, match="not in the model"):
+        run_report(reference, reference, profile, ["NOPE"])
+    one = run_report(reference, synthetic_frame(300, kinds, seed=3), profile, ["NUM_001"])
+    assert [c.column for c in one.result.columns] == ["NUM_001"]
