@@ -43,6 +43,8 @@ SAMPLE_PATH_VALUES = {
     "request_id": "req-1",
     "version": "1",
     "report_id": "w-1",
+    "family": "lightgbm",
+    "alias": "champion",
 }
 PATH_TRICKS = [
     "..",
@@ -735,3 +737,66 @@ def test_a_drift_report_request_is_a_job_whose_result_links_to_the_report(start:
              "payload": {"request_id": job_id, "report": {"report_id": "od-1"}, "duration_s": 1.0}}  # fmt: skip
     running.publish(ready, "monitoring.events.v1")
     assert get_job(running, job_id)["result_url"] == "/v1/monitoring/reports/od-1"
+
+
+# --- training and registry ----------------------------------------------------------------------------------------
+
+
+def capture(topic: str, into: list[dict[str, Any]]) -> Callable[[KafkaBroker], None]:
+    def setup(broker: KafkaBroker) -> None:
+        @broker.subscriber(topic)
+        async def service(body: dict[str, Any]) -> None:
+            into.append(body)
+
+    return setup
+
+
+def test_model_families_describe_their_parameters(gw: Running) -> None:
+    families = gw.client.get("/v1/models/families", headers=headers("viewer")).json()
+    lightgbm = next(f for f in families if f["family"] == "lightgbm")
+    leaves = next(p for p in lightgbm["parameters"] if p["name"] == "num_leaves")
+    assert (leaves["kind"], leaves["default"], leaves["low"], leaves["high"]) == ("int", 31, 2, 4096)
+    one = gw.client.get("/v1/models/families/logistic_regression", headers=headers("viewer")).json()
+    assert one["family"] == "logistic_regression"
+    assert_problem(gw.client.get("/v1/models/families/xgboost", headers=headers("viewer")), 422)
+
+
+def test_a_training_is_validated_against_its_family_then_published(start: Callable[..., Running]) -> None:
+    commands: list[dict[str, Any]] = []
+    running = start(capture("training.commands.v1", commands))
+    body = {"dataset_id": DATASET, "run_name": "lgbm", "family": "lightgbm", "params": {"num_leaves": 63}}
+    response = running.client.post("/v1/training", json=body, headers=headers("analyst"))
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    assert commands[0]["type"] == "model.train"
+    assert commands[0]["payload"]["request_id"] == job_id
+    bad = {**body, "params": {"num_leaves": 1, "nope": 2}}
+    problem = assert_problem(running.client.post("/v1/training", json=bad, headers=headers("analyst")), 422)
+    assert "num_leaves" in problem["detail"]
+    assert len(commands) == 1
+    trained = {"type": "model.trained", "source": "training", "correlation_id": job_id,
+               "payload": {"request_id": job_id, "run_id": "r1", "version": "4"}}  # fmt: skip
+    running.publish(trained, "training.events.v1")
+    assert get_job(running, job_id)["result_url"] == "/v1/registry/versions/4"
+
+
+def test_promotion_is_for_administrators_and_publishes_the_promote_command(start: Callable[..., Running]) -> None:
+    commands: list[dict[str, Any]] = []
+    running = start(capture("training.commands.v1", commands))
+    body = {"version": "2"}
+    assert_problem(running.client.post("/v1/registry/aliases/champion", json=body, headers=headers("analyst")), 403)
+    response = running.client.post("/v1/registry/aliases/challenger", json=body, headers=headers("admin"))
+    assert response.status_code == 202, response.text
+    payload = commands[0]["payload"]
+    assert (commands[0]["type"], payload["alias"], payload["version"]) == ("model.promote", "challenger", "2")
+    assert payload["requested_by"] == "development admin"
+    assert_problem(running.client.post("/v1/registry/aliases/king", json=body, headers=headers("admin")), 422)
+
+
+def test_the_registry_lists_versions_with_their_aliases(gw: Running) -> None:
+    registry = gw.client.get("/v1/registry", headers=headers("viewer")).json()
+    assert registry["aliases"] == {"champion": "1"}
+    assert [v["version"] for v in registry["versions"]] == ["2", "1"]
+    one = gw.client.get("/v1/registry/versions/1", headers=headers("viewer")).json()
+    assert one["aliases"] == ["champion"]
+    assert_problem(gw.client.get("/v1/registry/versions/9", headers=headers("viewer")), 404)

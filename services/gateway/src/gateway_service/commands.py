@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any, TypeVar
 
 from fastapi import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from credit_shared.contracts.envelope import envelope, new_id
 from credit_shared.topics import Topic
@@ -18,6 +19,24 @@ from gateway_service.security import Principal
 log = logging.getLogger(__name__)
 
 SOURCE = "gateway"
+
+
+CommandT = TypeVar("CommandT", bound=BaseModel)
+
+
+def build_command(model: type[CommandT], **values: Any) -> CommandT:
+    """Build a command, answering 422 with the contract's own message when it refuses the values.
+
+    Raises:
+        ProblemError: 422 naming every problem the contract found.
+    """
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        errors = [
+            {"loc": [str(p) for p in e["loc"]], "msg": str(e["msg"]), "type": str(e["type"])} for e in exc.errors()
+        ]
+        raise ProblemError(422, "; ".join(str(e["msg"]) for e in exc.errors()), errors=errors) from None
 
 
 def new_job_id() -> str:

@@ -32,11 +32,19 @@ class Problem(BaseModel):
 class ProblemError(Exception):
     """Raise to answer with a problem; ``headers`` are added to the response (``Retry-After`` ...)."""
 
-    def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.headers = headers or {}
+        self.errors = errors
 
 
 def not_found(detail: str) -> ProblemError:
@@ -82,7 +90,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
-        return problem_response(request, exc.status, exc.detail, headers=exc.headers)
+        return problem_response(request, exc.status, exc.detail, headers=exc.headers, errors=exc.errors)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

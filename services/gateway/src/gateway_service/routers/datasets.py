@@ -20,7 +20,7 @@ from credit_shared.contracts.ingestion import BUILD, BuildDataset
 from credit_shared.datasets import DATASET_ID_PATTERN, DatasetManifest
 from credit_shared.homecredit.application import ID
 from credit_shared.topics import DATASET_COMMANDS
-from gateway_service.commands import new_job_id, start_job
+from gateway_service.commands import build_command, new_job_id, start_job
 from gateway_service.data import json_rows
 from gateway_service.deps import Admin, Gateway, GatewayDep, LimitedAnalyst, LimitedViewer, Viewer
 from gateway_service.jobs import JobView
@@ -135,7 +135,7 @@ async def build_dataset(
     gateway: GatewayDep, principal: LimitedAnalyst, body: BuildRequest, response: Response
 ) -> JobView:
     job_id = new_job_id()
-    command = BuildDataset(request_id=job_id, **body.model_dump())
+    command = build_command(BuildDataset, request_id=job_id, **body.model_dump())
     return await start_job(
         gateway, response, kind=BUILD, topic=DATASET_COMMANDS, command=command, principal=principal, job_id=job_id
     )

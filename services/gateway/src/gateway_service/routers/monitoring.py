@@ -15,7 +15,7 @@ from credit_shared.contracts import monitoring as contract
 from credit_shared.db import make_sessionmaker
 from credit_shared.db.models import DriftReport
 from credit_shared.topics import MONITORING_COMMANDS
-from gateway_service.commands import new_job_id, start_job
+from gateway_service.commands import build_command, new_job_id, start_job
 from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, Viewer
 from gateway_service.jobs import JobView, as_utc
 from gateway_service.problems import not_found, responses
@@ -103,7 +103,7 @@ async def request_report(
     gateway: GatewayDep, principal: LimitedAnalyst, body: DriftRequest, response: Response
 ) -> JobView:
     job_id = new_job_id()
-    command = contract.RequestDriftReport(request_id=job_id, **body.model_dump())
+    command = build_command(contract.RequestDriftReport, request_id=job_id, **body.model_dump())
     return await start_job(
         gateway,
         response,

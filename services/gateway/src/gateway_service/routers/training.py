@@ -1,0 +1,96 @@
+"""``/v1/models`` and ``/v1/training``: the model families' parameters, starting a training, promoting a version."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, Field, create_model
+
+from credit_shared.contracts import training as contract
+from credit_shared.topics import TRAINING_COMMANDS
+from gateway_service.commands import build_command, new_job_id, start_job
+from gateway_service.deps import Admin, GatewayDep, LimitedAnalyst, Viewer
+from gateway_service.jobs import JobView
+from gateway_service.problems import not_found, responses
+
+router = APIRouter(tags=["training"], responses=responses(401, 403, 422))
+
+if TYPE_CHECKING:
+    TrainRequest = contract.TrainModel
+else:
+    TrainRequest = create_model(
+        "TrainRequest",
+        __doc__="What to train: dataset, model family, imbalance strategy, fixed or searched parameters, costs.",
+        **{n: (f.annotation, f) for n, f in contract.TrainModel.model_fields.items() if n != "request_id"},
+    )
+
+
+class PromoteRequest(BaseModel):
+    """Which version the alias should point at."""
+
+    version: str = Field(pattern=r"^[1-9][0-9]{0,8}$", description="Registered version", examples=["3"])
+    force: bool = Field(False, description="Skip the champion gate (the challenger must beat the baseline)")
+
+
+@router.get("/models/families", summary="Model families with their parameters, defaults, types and ranges")
+def list_families(_: Viewer) -> list[contract.FamilySpec]:
+    return list(contract.FAMILIES.values())
+
+
+@router.get("/models/families/{family}", summary="One model family", responses=responses(404))
+def get_family(_: Viewer, family: contract.ModelFamily) -> contract.FamilySpec:
+    spec = contract.FAMILIES.get(family)
+    if spec is None:
+        raise not_found(f"model family {family!r} does not exist")
+    return spec
+
+
+@router.post(
+    "/training",
+    status_code=202,
+    summary="Train a model (asynchronous)",
+    description="Validated against the family's parameters (422 naming each problem), then published; the job's "
+    "result links to the registered version.",
+    responses=responses(429, 503),
+)
+async def train(gateway: GatewayDep, principal: LimitedAnalyst, body: TrainRequest, response: Response) -> JobView:
+    job_id = new_job_id()
+    command = build_command(contract.TrainModel, request_id=job_id, **body.model_dump())
+    return await start_job(
+        gateway, response, kind=contract.TRAIN, topic=TRAINING_COMMANDS, command=command, principal=principal,
+        job_id=job_id,
+    )  # fmt: skip
+
+
+@router.post(
+    "/registry/aliases/{alias}",
+    status_code=202,
+    tags=["registry"],
+    summary="Point champion or challenger at a version (administrators, asynchronous)",
+    responses=responses(503),
+)
+async def promote(
+    gateway: GatewayDep,
+    principal: Admin,
+    alias: Annotated[Literal["champion", "challenger"], Path(description="Alias to move")],
+    body: PromoteRequest,
+    response: Response,
+) -> JobView:
+    job_id = new_job_id()
+    command = build_command(
+        contract.PromoteModel,
+        request_id=job_id,
+        version=body.version,
+        alias=alias,
+        force=body.force,
+        requested_by=principal.name[:120],
+    )
+    job = await start_job(
+        gateway, response, kind=contract.PROMOTE, topic=TRAINING_COMMANDS, command=command, principal=principal,
+        job_id=job_id,
+    )  # fmt: skip
+    forget = getattr(gateway.models, "forget", None)
+    if callable(forget):
+        forget()
+    return job
