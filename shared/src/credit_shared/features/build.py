@@ -1,0 +1,64 @@
+"""The whole feature set of a batch of applications: application features joined with history aggregates."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Final
+
+import pandas as pd
+
+from credit_shared.features.application import APPLICATION_COLUMNS, application_features
+from credit_shared.features.history import Progress, history_features
+from credit_shared.features.sources import Source
+from credit_shared.features.spec import HISTORY_COLUMNS
+from credit_shared.homecredit.application import ID, TARGET
+
+log = logging.getLogger(__name__)
+
+FEATURE_COLUMNS: Final[tuple[str, ...]] = (*APPLICATION_COLUMNS, *HISTORY_COLUMNS)
+
+
+def build_features(
+    applications: pd.DataFrame,
+    source: Source,
+    *,
+    memory_limit: str = "3GB",
+    threads: int = 2,
+    temp_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Every feature of every application: one row per application row, in the same order.
+
+    Args:
+        applications: application rows (``application_train`` and/or ``application_test`` columns).
+        source: where the side tables are (see :func:`~credit_shared.features.history.history_features`).
+        memory_limit: DuckDB memory limit for the history aggregation.
+        threads: DuckDB threads for the history aggregation.
+        temp_dir: DuckDB spill folder.
+        progress: called as ``progress(stage, share_done)`` after each stage (``application`` comes last).
+
+    Returns:
+        ``SK_ID_CURR``, then :data:`FEATURE_COLUMNS`, then ``TARGET`` when the input has it. The index is a
+        fresh ``RangeIndex``. A client without history has NaN history features.
+
+    Raises:
+        ValueError: when ``SK_ID_CURR`` is duplicated.
+    """
+    duplicated = applications[ID].duplicated()
+    if duplicated.any():
+        first = applications.loc[duplicated, ID].iloc[0]
+        raise ValueError(f"application rows: {ID} {first} appears more than once")
+    ids = applications[ID].to_numpy(dtype="int64")
+    history = history_features(
+        source, ids, memory_limit=memory_limit, threads=threads, temp_dir=temp_dir, progress=progress
+    )
+    app = application_features(applications).reset_index(drop=True)
+    parts = [app, history.drop(columns=[ID])]
+    if TARGET in applications.columns:
+        parts.append(applications[[TARGET]].reset_index(drop=True))
+    out = pd.concat(parts, axis=1)
+    if progress is not None:
+        progress("application", 1.0)
+    log.info("features: %d applications x %d columns", len(out), len(FEATURE_COLUMNS))
+    return out
