@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from credit_local import infra
-from credit_local.processes import free_port, records, stop
+from credit_local.infra import free_port, stop
+from credit_local.processes import records
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = ROOT.parent / "shared" / "data" / "home-credit"
@@ -47,7 +48,13 @@ def infra_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def kafka_bootstrap(infra_dir: Path) -> str:
     """``host:port`` of a running tansu broker with every topic created."""
     port = free_port()
-    infra.start_tansu(port, run_dir=infra_dir / "run", log_dir=infra_dir / "logs", name=f"kafka-{port}")
+    infra.start_tansu(
+        port,
+        run_dir=infra_dir / "run",
+        log_dir=infra_dir / "logs",
+        name=f"kafka-{port}",
+        setting="the kafka_bootstrap fixture",
+    )
     return f"127.0.0.1:{port}"
 
 
@@ -64,6 +71,7 @@ def mlflow_server(infra_dir: Path) -> str:
         run_dir=infra_dir / "run",
         log_dir=infra_dir / "logs",
         name=f"mlflow-{port}",
+        setting="the mlflow_server fixture",
     )
     return f"http://127.0.0.1:{port}"
 
@@ -107,6 +115,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Skip ``docker`` tests, with the reason, when no Docker engine answers."""
     docker_items = [item for item in items if item.get_closest_marker("docker")]
     if docker_items and not _docker_engine_answers():
-        skip = pytest.mark.skip(reason="no Docker engine: testcontainers tests need one (they run where it exists)")
+        skip = pytest.mark.skip(reason="no Docker engine")
         for item in docker_items:
             item.add_marker(skip)

@@ -1,4 +1,9 @@
-"""The platform as `make up` starts it: every service healthy, a message reaches scoring, `down` leaves nothing."""
+"""The platform as `make up` starts it (the same code, `launcher.up`), on free ports in a temporary CREDIT_HOME.
+
+Every service becomes healthy, a message published on `loan-applications` by a plain aiokafka producer reaches the
+scoring service, a second `up` is refused while running, `down` leaves no process and no bound port, and a new `up`
+keeps the data of the first.
+"""
 
 import asyncio
 import json
@@ -6,15 +11,19 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from credit_local import launcher
-from credit_local.processes import free_port, port_in_use
+from credit_local.processes import free_port, port_in_use, records
+from credit_shared import topics
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION
 from credit_shared.settings import PlatformSettings
 
 pytestmark = pytest.mark.e2e
+
+EVERY_PROCESS = {*launcher.INFRASTRUCTURE, *launcher.SERVICES}
 
 
 def free_ports() -> launcher.LocalSettings:
@@ -22,58 +31,68 @@ def free_ports() -> launcher.LocalSettings:
     return launcher.LocalSettings(**{n: free_port() for n in names})
 
 
-def metric(url: str, name: str) -> float:
-    for line in httpx.get(url).text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
+def counter(metrics_url: str, name: str) -> float:
+    """A Prometheus counter's value (0 when not exposed yet)."""
+    for line in httpx.get(metrics_url, timeout=5).text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
     return 0.0
 
 
-async def publish(bootstrap: str, *messages: bytes) -> None:
+async def publish(bootstrap: str, value: bytes, key: bytes) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        for value in messages:
-            await producer.send_and_wait("loan-applications", value, key=b"100001")
+        await producer.send_and_wait(topics.LOAN_APPLICATIONS.name, value, key=key)
     finally:
         await producer.stop()
 
 
-def test_up_starts_every_service_healthy_and_down_leaves_nothing(tmp_path: Path) -> None:
-    settings, local = PlatformSettings(home=tmp_path / "home"), free_ports()
+def wait_for_counter(metrics_url: str, name: str, at_least: float, timeout_s: float = 90) -> float:
+    deadline = time.monotonic() + timeout_s
+    while (value := counter(metrics_url, name)) < at_least:
+        assert time.monotonic() < deadline, f"{name} stayed at {value} (< {at_least}) for {timeout_s} s"
+        time.sleep(0.5)
+    return value
+
+
+def test_up_runs_every_service_healthy_then_down_leaves_nothing_and_a_new_up_keeps_the_data(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    home = tmp_path / "home"
+    settings, local = PlatformSettings(home=home), free_ports()
     platform = launcher.up(settings, local)
     try:
         statuses = launcher.status(settings)
-        assert {s.name for s in statuses} == {"kafka", "mlflow", *launcher.WORKERS, "gateway", "frontend"}
+        assert {s.name for s in statuses} == EVERY_PROCESS
         assert all(s.alive and s.healthy for s in statuses), statuses
-        assert httpx.get(f"{platform.urls['api']}/ready").json()["ready"] is True
+        assert set(platform.healthy_after_s) == EVERY_PROCESS
+        pids = {r.pid for r in records(home / "run")}
 
         metrics = f"http://127.0.0.1:{local.scoring_port}/metrics"
+        before = counter(metrics, "scoring_messages_received_total")
         message = json.dumps({"request_id": "e2e-1", "application": EXAMPLE_APPLICATION}).encode()
-        asyncio.run(publish(platform.urls["kafka"], message))
-        deadline = time.monotonic() + 60
-        while metric(metrics, "scoring_messages_received_total") < 1 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert metric(metrics, "scoring_messages_received_total") >= 1
+        asyncio.run(publish(platform.urls["kafka"], message, key=str(EXAMPLE_APPLICATION["SK_ID_CURR"]).encode()))
+        wait_for_counter(metrics, "scoring_messages_received_total", before + 1)
 
         with pytest.raises(launcher.AlreadyRunningError):
-            launcher.up(settings, local)
+            launcher.up(settings, free_ports())
+        experiment = MlflowClient(tracking_uri=platform.urls["mlflow"]).create_experiment("kept-across-restarts")
+        (home / "datasets").mkdir(exist_ok=True)
+        (home / "datasets" / "marker").write_text("kept")
     finally:
         stopped = launcher.down(settings)
-    assert set(stopped) == {"kafka", "mlflow", *launcher.WORKERS, "gateway", "frontend"}
+    assert set(stopped) == EVERY_PROCESS
     assert launcher.status(settings) == []
-    assert not any(port_in_use(p) for p in local.ports().values())
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert not [port for port in local.ports().values() if port_in_use(port)]
 
-
-def test_a_second_up_keeps_the_data_of_the_first(tmp_path: Path) -> None:
-    settings, local = PlatformSettings(home=tmp_path / "home"), free_ports()
-    first = launcher.up(settings, local)
-    launcher.down(settings)
-    (tmp_path / "home" / "datasets").mkdir(exist_ok=True)
     second = launcher.up(settings, free_ports())
     try:
-        assert second.keys == first.keys
-        assert (tmp_path / "home" / "credit.db").is_file()
-        assert (tmp_path / "home" / "mlflow" / "mlflow.db").is_file()
+        assert second.keys == platform.keys
+        kept = MlflowClient(tracking_uri=second.urls["mlflow"]).get_experiment_by_name("kept-across-restarts")
+        assert kept is not None
+        assert kept.experiment_id == experiment
+        assert (home / "datasets" / "marker").read_text() == "kept"
     finally:
         launcher.down(settings)

@@ -1,9 +1,14 @@
+"""The infrastructure the platform and the tests start: tansu with the topics, MLflow with a registry, PostgreSQL."""
+
 import asyncio
+import socket
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, inspect
 
+from credit_local import infra
 from credit_shared import db, topics
 from credit_shared.kafka import topic_partitions
 from credit_shared.settings import KafkaSettings
@@ -37,3 +42,21 @@ def test_application_schema_migrates_on_postgresql(postgres_url: str) -> None:
     engine = create_engine(postgres_url)
     assert {"decisions", "online_features", "jobs", "api_keys"} <= set(inspect(engine).get_table_names())
     assert db.ping(engine)
+
+
+def test_a_broker_on_a_busy_port_fails_fast_naming_the_setting(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(infra.PortBusyError, match=f"{port} \\(CREDIT_LOCAL_KAFKA_PORT\\)"):
+            infra.start_tansu(port, run_dir=tmp_path / "run", log_dir=tmp_path / "logs")
+    assert list((tmp_path / "run").glob("*.pid")) == []
+
+
+def test_a_stopped_broker_leaves_its_port_free(tmp_path: Path) -> None:
+    port = infra.free_port()
+    record = infra.start_tansu(port, run_dir=tmp_path / "run", log_dir=tmp_path / "logs")
+    assert infra.port_in_use(port)
+    assert infra.stop([record], tmp_path / "run") == ["kafka"]
+    assert not infra.port_in_use(port)

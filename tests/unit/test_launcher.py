@@ -1,70 +1,174 @@
+"""The launcher's logic without starting the platform: refusals, keys, environment, status, the command line."""
+
 import json
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from credit_local import launcher
-from credit_local.processes import PortBusyError, ensure_ports_free, free_port, read_record, records, spawn, stop
+from credit_local.cli import app
+from credit_local.processes import PortBusyError, free_port, records, spawn, stop
 from credit_shared.settings import PlatformSettings
 
 pytestmark = pytest.mark.unit
 
+SLEEP = [sys.executable, "-c", "import time; time.sleep(60)"]
 
-def test_a_busy_port_fails_fast_naming_the_setting_to_change() -> None:
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "home"
+    yield folder
+    stop(records(folder / "run"), folder / "run", timeout_s=2)
+
+
+def free_local() -> launcher.LocalSettings:
+    names = [n for n in launcher.LocalSettings.model_fields if n.endswith("_port")]
+    return launcher.LocalSettings(**{n: free_port() for n in names})
+
+
+def test_every_port_is_named_by_its_setting() -> None:
+    ports = launcher.LocalSettings().ports()
+    assert ports["CREDIT_LOCAL_KAFKA_PORT"] == 9092
+    assert ports["CREDIT_LOCAL_GATEWAY_PORT"] == 8000
+    assert set(ports) == {f"CREDIT_LOCAL_{n.upper()}_PORT" for n in (*launcher.INFRASTRUCTURE, *launcher.SERVICES)}
+
+
+def test_ports_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDIT_LOCAL_GATEWAY_PORT", "18000")
+    assert launcher.LocalSettings().ports()["CREDIT_LOCAL_GATEWAY_PORT"] == 18000
+
+
+def test_up_refuses_a_busy_port_before_starting_anything(home: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
-        port = sock.getsockname()[1]
-        with pytest.raises(PortBusyError, match=f"{port} \\(CREDIT_LOCAL_GATEWAY_PORT\\)"):
-            ensure_ports_free({"CREDIT_LOCAL_GATEWAY_PORT": port, "CREDIT_LOCAL_KAFKA_PORT": free_port()})
+        busy = sock.getsockname()[1]
+        local = free_local().model_copy(update={"gateway_port": busy})
+        with pytest.raises(PortBusyError, match=f"{busy} \\(CREDIT_LOCAL_GATEWAY_PORT\\)"):
+            launcher.up(PlatformSettings(home=home), local)
+    assert records(home / "run") == []
+    assert not (home / "credit.db").exists()
 
 
-def test_spawned_process_is_recorded_and_stopped_by_its_pid_file(tmp_path: Path) -> None:
-    run, logs = tmp_path / "run", tmp_path / "logs"
-    record = spawn("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], env={}, run_dir=run, log_dir=logs)
-    assert read_record(run, "sleeper") == record
-    assert record.process() is not None
-    assert stop([record], run) == ["sleeper"]
-    assert record.process() is None
-    assert records(run) == []
+def test_a_second_up_while_running_says_so_and_starts_nothing(home: Path) -> None:
+    layout = launcher.Layout(home.resolve())
+    spawn("kafka", SLEEP, env={}, run_dir=layout.run, log_dir=layout.logs)
+    with pytest.raises(launcher.AlreadyRunningError, match=r"already running .*\(kafka\)"):
+        launcher.up(PlatformSettings(home=home), free_local())
+    assert [r.name for r in records(layout.run)] == ["kafka"]
 
 
-def test_a_reused_pid_is_not_taken_for_our_process(tmp_path: Path) -> None:
-    run, logs = tmp_path / "run", tmp_path / "logs"
-    record = spawn("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], env={}, run_dir=run, log_dir=logs)
-    path = run / "sleeper.json"
-    data = json.loads(path.read_text())
-    data["create_time"] -= 3600  # as if the pid now belonged to another, newer process
-    path.write_text(json.dumps(data))
-    forged = read_record(run, "sleeper")
-    assert forged is not None
-    assert forged.process() is None
-    assert stop([forged], run) == []  # nothing killed
-    assert record.process() is not None
-    stop([record], run)
+def test_down_stops_what_the_pid_files_name_and_reports_it(home: Path) -> None:
+    layout = launcher.Layout(home.resolve())
+    services = [spawn(name, SLEEP, env={}, run_dir=layout.run, log_dir=layout.logs) for name in ("kafka", "scoring")]
+    reported: list[str] = []
+    assert sorted(launcher.down(PlatformSettings(home=home), reported.append)) == ["kafka", "scoring"]
+    assert reported == ["scoring: stopped", "kafka: stopped"]  # the broker goes last
+    assert all(s.process() is None for s in services)
+    assert launcher.status(PlatformSettings(home=home)) == []
+
+
+def test_status_shows_each_process_with_its_memory_and_health(home: Path) -> None:
+    layout = launcher.Layout(home.resolve())
+    record = spawn("scoring", SLEEP, env={}, run_dir=layout.run, log_dir=layout.logs, port=free_port())
+    (row,) = launcher.status(PlatformSettings(home=home))
+    assert (row.name, row.pid, row.alive, row.port) == ("scoring", record.pid, True, record.port)
+    assert row.rss_mb > 1
+    assert not row.healthy  # nothing listens on its port
+
+
+def test_status_and_down_of_a_platform_never_started_are_empty(tmp_path: Path) -> None:
+    assert launcher.status(PlatformSettings(home=tmp_path)) == []
+    assert launcher.down(PlatformSettings(home=tmp_path)) == []
 
 
 def test_development_keys_are_created_once_per_role_and_private(tmp_path: Path) -> None:
     layout = launcher.Layout(tmp_path)
     keys = launcher.dev_keys(layout)
     assert set(keys) == {"viewer", "analyst", "admin"}
+    assert len(set(keys.values())) == 3
     assert launcher.dev_keys(layout) == keys
+    assert layout.keys_file.parent == layout.run
+    assert layout.keys_file.stat().st_mode & 0o777 == 0o600
+    assert json.loads(layout.keys_file.read_text()) == keys
+
+
+def test_a_damaged_keys_file_is_replaced(tmp_path: Path) -> None:
+    layout = launcher.Layout(tmp_path)
+    layout.run.mkdir(parents=True)
+    layout.keys_file.write_text('{"admin": "only-one-role"}')
+    keys = launcher.dev_keys(layout)
+    assert set(keys) == {"viewer", "analyst", "admin"}
     assert layout.keys_file.stat().st_mode & 0o777 == 0o600
 
 
-def test_up_refuses_busy_ports_before_starting_anything(tmp_path: Path) -> None:
+def test_services_are_told_where_everything_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    layout, local = launcher.Layout(tmp_path), free_local()
+    env = launcher.service_env(layout, local, {"viewer": "v", "analyst": "a", "admin": "k"})
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{local.kafka_port}"
+    assert env["MLFLOW_TRACKING_URI"] == f"http://127.0.0.1:{local.mlflow_port}"
+    assert env["DATABASE_URL"] == f"sqlite:///{tmp_path / 'credit.db'}"
+    assert env["CREDIT_HOME"] == str(tmp_path)
+    assert env["SCORING_PORT"] == str(local.scoring_port)
+    assert env["GATEWAY_PORT"] == str(local.gateway_port)
+    assert env["GATEWAY_DEV_KEYS_FILE"] == str(layout.keys_file)
+    assert env["FRONTEND_GATEWAY_URL"] == f"http://127.0.0.1:{local.gateway_port}"
+
+
+def test_a_database_url_from_the_environment_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://credit@db/credit")
+    assert launcher.Layout(tmp_path).database_url == "postgresql+psycopg2://credit@db/credit"
+
+
+def test_every_service_runs_as_its_own_module_with_a_health_url() -> None:
+    local = free_local()
+    commands = launcher.service_commands(local)
+    assert list(commands) == list(launcher.SERVICES)
+    assert commands["scoring"] == (
+        [sys.executable, "-m", "scoring_service"],
+        f"http://127.0.0.1:{local.scoring_port}/health",
+    )
+    frontend, health = commands["frontend"]
+    assert Path(frontend[4]).name == "app.py"
+    assert Path(frontend[4]).is_file()
+    assert health == f"http://127.0.0.1:{local.frontend_port}/_stcore/health"
+
+
+def test_cli_status_says_when_the_platform_is_not_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDIT_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 0
+    assert "not running" in result.output
+
+
+def test_cli_up_with_a_busy_port_exits_with_the_setting_to_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
-        busy = sock.getsockname()[1]
-        local = launcher.LocalSettings(gateway_port=busy)
-        with pytest.raises(PortBusyError, match="CREDIT_LOCAL_GATEWAY_PORT"):
-            launcher.up(PlatformSettings(home=tmp_path), local)
-    assert not (tmp_path / "run").exists() or records(tmp_path / "run") == []
+        monkeypatch.setenv("CREDIT_HOME", str(tmp_path))
+        for name, port in free_local().ports().items():
+            monkeypatch.setenv(name, str(port))
+        monkeypatch.setenv("CREDIT_LOCAL_MLFLOW_PORT", str(sock.getsockname()[1]))
+        result = CliRunner().invoke(app, ["up"])
+    assert result.exit_code == 1
+    assert "CREDIT_LOCAL_MLFLOW_PORT" in result.output
 
 
-def test_status_and_down_of_a_platform_never_started_are_empty(tmp_path: Path) -> None:
-    assert launcher.status(PlatformSettings(home=tmp_path)) == []
-    assert launcher.down(PlatformSettings(home=tmp_path)) == []
+def test_cli_logs_prints_the_end_of_a_process_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDIT_HOME", str(tmp_path))
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "scoring.log").write_text("".join(f"line {i}\n" for i in range(100)))
+    result = CliRunner().invoke(app, ["logs", "scoring", "-n", "2"])
+    assert result.exit_code == 0
+    assert result.output.split() == ["line", "98", "line", "99"]
+    missing = CliRunner().invoke(app, ["logs", "nope"])
+    assert missing.exit_code == 1
+    assert "scoring" in missing.output

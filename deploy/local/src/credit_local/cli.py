@@ -1,15 +1,17 @@
-"""The ``credit`` command line: the embedded platform and the platform's own tools."""
+"""The ``credit`` command line: the embedded platform (``up``, ``down``, ``status``, ``logs``) and the data tools."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from credit_local import launcher
-from credit_local.processes import PortBusyError, StartError
+from credit_local.processes import PortBusyError, StartError, tail
 from credit_shared.settings import PlatformSettings
 
 app = typer.Typer(help="The credit-scoring platform on this machine.", no_args_is_help=True)
@@ -17,17 +19,22 @@ console = Console()
 
 try:  # the data tools (synthetic tables, validation) are an optional part of the command line
     from credit_local.data_cli import data_app  # type: ignore[import-not-found,unused-ignore]
-
+except ImportError:  # pragma: no cover - the module is written separately
+    logging.getLogger(__name__).debug("credit_local.data_cli is not installed: no `credit data` commands")
+else:
     app.add_typer(data_app, name="data")
-except ImportError:  # pragma: no cover
-    pass
 
 
 @app.command()
 def up() -> None:
-    """Start the embedded platform and print the URLs and the development API keys."""
+    """Start the embedded platform, wait until every process is healthy, print the URLs and the API keys."""
     logging.basicConfig(level=logging.WARNING)
     settings = PlatformSettings()
+    try:
+        local = launcher.LocalSettings()
+    except ValueError as exc:
+        console.print(f"[bold red]Invalid CREDIT_LOCAL_* setting:[/] {exc}")
+        raise typer.Exit(2) from exc
     with console.status("starting the platform") as spinner:
 
         def report(stage: str) -> None:
@@ -35,14 +42,14 @@ def up() -> None:
             console.log(stage)
 
         try:
-            platform = launcher.up(settings, launcher.LocalSettings(), report)
+            platform = launcher.up(settings, local, report)
         except launcher.AlreadyRunningError as exc:
             console.print(f"[yellow]{exc}[/]")
             raise typer.Exit(0) from exc
-        except (PortBusyError, StartError) as exc:
+        except (PortBusyError, StartError, FileNotFoundError) as exc:
             console.print(f"[bold red]Could not start the platform:[/] {exc}")
             raise typer.Exit(1) from exc
-    console.print(f"[bold green]Ready[/] in {platform.started_in_s:.1f} s.")
+    console.print(f"[bold green]Every process is healthy[/] {platform.started_in_s:.1f} s after `credit up`.")
     urls = Table(title="Where", show_header=False)
     for name, url in platform.urls.items():
         urls.add_row(name, url)
@@ -51,29 +58,49 @@ def up() -> None:
     for role, key in platform.keys.items():
         keys.add_row(role, key)
     console.print(keys)
-    console.print(f"State and logs: {settings.home.resolve()}   Stop with: make down")
+    home = launcher.layout_of(settings).home
+    console.print(f"State and logs: {home}   Status: make status   Stop: make down")
 
 
 @app.command()
 def down() -> None:
-    """Stop exactly what `credit up` started."""
-    stopped = launcher.down(PlatformSettings(), console.log)
+    """Stop exactly what `credit up` started (from its PID files)."""
+    try:
+        stopped = launcher.down(PlatformSettings(), console.log)
+    except launcher.AlreadyRunningError as exc:
+        console.print(f"[yellow]{exc}[/]")
+        raise typer.Exit(1) from exc
     console.print(f"Stopped {len(stopped)} process(es)." if stopped else "Nothing was running.")
 
 
 @app.command()
 def status() -> None:
-    """Show each process of the embedded platform, its memory and its health."""
+    """Show each process of the embedded platform: pid, memory (RSS), port, uptime and health."""
     rows = launcher.status(PlatformSettings())
     if not rows:
         console.print("The platform is not running (start it with `make up`).")
         return
     table = Table(title="Embedded platform")
-    for column in ("process", "pid", "state", "health", "RSS (MB)", "port"):
-        table.add_column(column)
+    for column in ("process", "pid", "state", "health", "RSS (MiB)", "port", "uptime", "log"):
+        table.add_column(column, justify="right" if column in {"pid", "RSS (MiB)", "port", "uptime"} else "left")
     for row in rows:
         health = "[green]healthy[/]" if row.healthy else "[red]unhealthy[/]"
         state = "running" if row.alive else "[red]exited[/]"
-        table.add_row(row.name, str(row.pid), state, health, f"{row.rss_mb:.0f}", str(row.port or ""))
+        uptime = f"{row.uptime_s:.0f} s" if row.alive else ""
+        table.add_row(row.name, str(row.pid), state, health, f"{row.rss_mb:.0f}", str(row.port or ""), uptime, row.log)
     console.print(table)
-    console.print(f"Total RSS: {sum(r.rss_mb for r in rows):.0f} MB")
+    console.print(f"Total RSS: {sum(r.rss_mb for r in rows):.0f} MiB")
+
+
+@app.command()
+def logs(
+    name: Annotated[str, typer.Argument(help="process name, as `credit status` shows it")],
+    lines: Annotated[int, typer.Option("--lines", "-n", help="how many lines from the end")] = 40,
+) -> None:
+    """Print the end of one process's log."""
+    path = launcher.layout_of(PlatformSettings()).logs / f"{name}.log"
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.log"))
+        console.print(f"[red]No log for {name!r}[/] in {path.parent}; known: {', '.join(known) or 'none'}")
+        raise typer.Exit(1)
+    console.print(tail(Path(path), lines), markup=False, highlight=False)

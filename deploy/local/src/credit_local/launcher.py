@@ -1,12 +1,22 @@
 """The embedded platform: everything on one machine, no Docker, no external service.
 
-``up`` starts a tansu broker, an MLflow server (SQLite, local proxied artifacts), the four workers, the gateway and
-the Streamlit dashboard, each as its own process, waits until each is healthy and returns the URLs. ``down`` stops
-exactly what ``up`` started, from the PID files. Everything lives under ``CREDIT_HOME`` (default ``.credit``).
+``up`` migrates the application database, starts a tansu broker (and creates the topics), an MLflow server (SQLite,
+local proxied artifacts), the four workers, the gateway and the Streamlit dashboard, each as its own process with its
+own log, waits until each is healthy and returns the URLs and the development keys. ``down`` stops exactly what
+``up`` started, from the PID files. Everything lives under ``CREDIT_HOME`` (default ``.credit``)::
+
+    run/<name>.pid   pid, start time, port, health URL, log of each process
+    run/dev-keys.json  development API keys by role (0600)
+    logs/<name>.log  output of each process
+    credit.db        application database (unless DATABASE_URL names another)
+    mlflow/          MLflow backend (mlflow.db) and artifacts
+    datasets/        versioned datasets
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.util
 import json
 import logging
@@ -14,10 +24,11 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,12 +37,11 @@ from credit_local.processes import (
     ProcessRecord,
     StartError,
     ensure_ports_free,
-    http_ok,
+    healthy,
     records,
     spawn,
     stop,
-    tcp_ok,
-    wait_until,
+    wait_healthy,
 )
 from credit_shared import db
 from credit_shared.settings import PlatformSettings
@@ -39,7 +49,11 @@ from credit_shared.settings import PlatformSettings
 log = logging.getLogger(__name__)
 
 WORKERS = ("ingestion", "training", "scoring", "monitoring")
+SERVICES = (*WORKERS, "gateway", "frontend")
+INFRASTRUCTURE = ("kafka", "mlflow")
 ROLES = ("viewer", "analyst", "admin")
+
+Report = Callable[[str], None]
 
 
 class LocalSettings(BaseSettings):
@@ -47,32 +61,34 @@ class LocalSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CREDIT_LOCAL_", extra="ignore")
 
-    kafka_port: int = Field(9092, description="Port of the embedded Kafka-protocol broker (tansu)")
-    mlflow_port: int = Field(5000, description="Port of the embedded MLflow server")
-    gateway_port: int = Field(8000, description="Port of the REST API")
-    frontend_port: int = Field(8501, description="Port of the dashboard")
-    ingestion_port: int = Field(8101, description="Health/metrics port of the ingestion worker")
-    training_port: int = Field(8102, description="Health/metrics port of the training worker")
-    scoring_port: int = Field(8103, description="Health/metrics port of the scoring worker")
-    monitoring_port: int = Field(8104, description="Health/metrics port of the monitoring worker")
-    start_timeout_s: float = Field(180.0, gt=0, description="Longest wait for one process to become healthy")
+    kafka_port: int = Field(9092, ge=1, le=65535, description="Port of the embedded Kafka-protocol broker (tansu)")
+    mlflow_port: int = Field(5000, ge=1, le=65535, description="Port of the embedded MLflow server")
+    gateway_port: int = Field(8000, ge=1, le=65535, description="Port of the REST API")
+    frontend_port: int = Field(8501, ge=1, le=65535, description="Port of the dashboard")
+    ingestion_port: int = Field(8101, ge=1, le=65535, description="Health/metrics port of the ingestion worker")
+    training_port: int = Field(8102, ge=1, le=65535, description="Health/metrics port of the training worker")
+    scoring_port: int = Field(8103, ge=1, le=65535, description="Health/metrics port of the scoring worker")
+    monitoring_port: int = Field(8104, ge=1, le=65535, description="Health/metrics port of the monitoring worker")
+    start_timeout_s: float = Field(240.0, gt=0, description="Longest wait for the whole platform to become healthy")
+
+    def port_of(self, name: str) -> int:
+        """The port of a process (``kafka``, ``mlflow``, a service)."""
+        return int(getattr(self, f"{name}_port"))
 
     def ports(self) -> dict[str, int]:
         """Environment variable -> port, for every port the platform binds."""
-        return {
-            f"CREDIT_LOCAL_{name.upper()}": value for name, value in self.model_dump().items() if name.endswith("_port")
-        }
+        return {f"CREDIT_LOCAL_{name.upper()}_PORT": self.port_of(name) for name in (*INFRASTRUCTURE, *SERVICES)}
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Where the embedded platform keeps its state."""
+    """Where the embedded platform keeps its state (see the module's docstring)."""
 
     home: Path
 
     @property
     def run(self) -> Path:
-        """PID files and development keys."""
+        """PID files, the lock and the development keys."""
         return self.home / "run"
 
     @property
@@ -81,63 +97,89 @@ class Layout:
         return self.home / "logs"
 
     @property
-    def database_url(self) -> str:
-        """The application database (SQLite)."""
-        return f"sqlite:///{self.home / 'credit.db'}"
+    def mlflow(self) -> Path:
+        """MLflow's backend database and artifacts."""
+        return self.home / "mlflow"
 
     @property
     def keys_file(self) -> Path:
         """Development API keys by role."""
-        return self.home / "dev-keys.json"
+        return self.run / "dev-keys.json"
+
+    @property
+    def database_url(self) -> str:
+        """The application database: ``DATABASE_URL`` when set, else a SQLite file under the home folder."""
+        return os.environ.get("DATABASE_URL") or f"sqlite:///{self.home / 'credit.db'}"
 
 
 class AlreadyRunningError(StartError):
-    """``up`` while the platform is running."""
+    """``up`` while the platform (or another ``up``/``down``) is running."""
 
 
 @dataclass
 class Platform:
-    """What ``up`` started: the URLs and the development keys."""
+    """What ``up`` started: the URLs, the development keys and how long each part took."""
 
     urls: dict[str, str] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     started_in_s: float = 0.0
+    healthy_after_s: dict[str, float] = field(default_factory=dict)
 
 
-Report = Callable[[str], None]
+def layout_of(platform: PlatformSettings) -> Layout:
+    """The state folders of the platform configured by ``platform`` (``CREDIT_HOME``), as absolute paths."""
+    return Layout(platform.home.expanduser().resolve())
+
+
+@contextlib.contextmanager
+def _exclusive(layout: Layout) -> Iterator[None]:
+    """One ``up`` or ``down`` at a time per home folder."""
+    layout.run.mkdir(parents=True, exist_ok=True)
+    with (layout.run / ".lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise AlreadyRunningError(f"another `credit up` or `credit down` is working on {layout.home}") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def running(layout: Layout) -> list[ProcessRecord]:
-    """Records of our processes that are still alive."""
-    if not layout.run.is_dir():
-        return []
+    """Records of our processes that are still alive (pid and start time match)."""
     return [r for r in records(layout.run) if r.process() is not None]
 
 
 def dev_keys(layout: Layout) -> dict[str, str]:
-    """The development API keys (created once, kept across restarts, readable by the owner only)."""
-    layout.home.mkdir(parents=True, exist_ok=True)
+    """The development API keys, one per role: created once, kept across restarts, readable by the owner only."""
     if layout.keys_file.is_file():
-        keys: dict[str, str] = json.loads(layout.keys_file.read_text())
-        if set(keys) == set(ROLES):
-            return keys
+        with contextlib.suppress(ValueError, OSError):
+            keys = json.loads(layout.keys_file.read_text())
+            if isinstance(keys, dict) and set(keys) == set(ROLES) and all(isinstance(v, str) for v in keys.values()):
+                layout.keys_file.chmod(0o600)
+                return keys
+    layout.run.mkdir(parents=True, exist_ok=True)
     keys = {role: f"dev-{role}-{secrets.token_urlsafe(24)}" for role in ROLES}
-    layout.keys_file.touch(mode=0o600)
-    layout.keys_file.chmod(0o600)
-    layout.keys_file.write_text(json.dumps(keys, indent=2))
+    partial = layout.keys_file.with_name(".dev-keys.partial")
+    partial.unlink(missing_ok=True)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+    with os.fdopen(descriptor, "w") as out:
+        json.dump(keys, out, indent=2)
+    partial.replace(layout.keys_file)
     return keys
 
 
 def frontend_app() -> Path:
-    """The dashboard's Streamlit script (located, not imported)."""
+    """The dashboard's Streamlit script (located, not imported: importing it would draw the page)."""
     spec = importlib.util.find_spec("credit_frontend")
     if spec is None or spec.origin is None:
-        raise FileNotFoundError("the credit-frontend package is not installed")
+        raise FileNotFoundError("the credit-frontend package is not installed: run `make install`")
     return Path(spec.origin).parent / "app.py"
 
 
 def service_env(layout: Layout, local: LocalSettings, keys: dict[str, str]) -> dict[str, str]:
-    """The environment every service process gets."""
+    """The environment of every service process: this one's, plus where everything is."""
     return {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
@@ -149,72 +191,91 @@ def service_env(layout: Layout, local: LocalSettings, keys: dict[str, str]) -> d
         "GATEWAY_DEV_KEYS_FILE": str(layout.keys_file),
         "FRONTEND_GATEWAY_URL": f"http://127.0.0.1:{local.gateway_port}",
         "FRONTEND_API_KEY": keys["admin"],
-        **{f"{w.upper()}_PORT": str(getattr(local, f"{w}_port")) for w in WORKERS},
-        "GATEWAY_PORT": str(local.gateway_port),
+        **{f"{name.upper()}_PORT": str(local.port_of(name)) for name in (*WORKERS, "gateway")},
     }
 
 
+def service_commands(local: LocalSettings) -> dict[str, tuple[list[str], str]]:
+    """Name -> (command, health URL) of each service process, in start order."""
+    out: dict[str, tuple[list[str], str]] = {}
+    for name in (*WORKERS, "gateway"):
+        port = local.port_of(name)
+        out[name] = ([sys.executable, "-m", f"{name}_service"], f"http://127.0.0.1:{port}/health")
+    streamlit = [
+        sys.executable, "-m", "streamlit", "run", str(frontend_app()),
+        "--server.headless", "true", "--server.address", "127.0.0.1",
+        "--server.port", str(local.frontend_port), "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    out["frontend"] = (streamlit, f"http://127.0.0.1:{local.frontend_port}/_stcore/health")
+    return out
+
+
 def up(platform: PlatformSettings, local: LocalSettings, report: Report = log.info) -> Platform:
-    """Start the embedded platform and wait until every process is healthy.
+    """Start the embedded platform and wait until every process is healthy (the code behind ``credit up``).
+
+    Args:
+        platform: the platform settings (``CREDIT_HOME`` is the state folder).
+        local: the ports and the start-up deadline.
+        report: receives one line per stage (progress).
+
+    Returns:
+        The URLs, the development keys and the start-up timings.
 
     Raises:
+        AlreadyRunningError: when processes of an earlier ``up`` are alive (nothing is started).
         PortBusyError: when a port is taken (nothing is started).
-        StartError: when a process does not become healthy (everything started is stopped again).
+        StartError: when a process exits or is not healthy in time; everything started is stopped again.
     """
     started = time.monotonic()
-    layout = Layout(platform.home.resolve())
-    alive = running(layout)
-    if alive:
-        raise AlreadyRunningError(
-            f"the platform is already running from {layout.home} ({', '.join(r.name for r in alive)}); "
-            "`make status` shows it, `make down` stops it"
-        )
-    ensure_ports_free(local.ports())
-    for folder in (layout.run, layout.logs, layout.home / "mlflow" / "artifacts"):
-        folder.mkdir(parents=True, exist_ok=True)
-    for stale in layout.run.glob("*.json"):  # records of processes that are gone
-        stale.unlink()
-    report("database: migrating the application schema")
-    db.migrate(layout.database_url)
-    keys = dev_keys(layout)
-    try:
-        report(f"kafka: starting tansu on 127.0.0.1:{local.kafka_port} and creating the topics")
-        infra.start_tansu(local.kafka_port, run_dir=layout.run, log_dir=layout.logs)
-        report(f"mlflow: starting the tracking server on 127.0.0.1:{local.mlflow_port}")
-        infra.start_mlflow(
-            local.mlflow_port,
-            backend_uri=f"sqlite:///{layout.home / 'mlflow' / 'mlflow.db'}",
-            artifacts_destination=str(layout.home / "mlflow" / "artifacts"),
-            run_dir=layout.run,
-            log_dir=layout.logs,
-            timeout_s=local.start_timeout_s,
-        )
-        env = service_env(layout, local, keys)
-        pending: list[tuple[ProcessRecord, str]] = []
-        for worker in WORKERS:
-            port = getattr(local, f"{worker}_port")
-            health = f"http://127.0.0.1:{port}/health"
-            command = [sys.executable, "-m", f"{worker}_service"]
-            pending.append((spawn(worker, command, env=env, run_dir=layout.run, log_dir=layout.logs, port=port,
-                                  health_url=health), health))  # fmt: skip
-        gateway_health = f"http://127.0.0.1:{local.gateway_port}/health"
-        pending.append((spawn("gateway", [sys.executable, "-m", "gateway_service"], env=env, run_dir=layout.run,
-                              log_dir=layout.logs, port=local.gateway_port, health_url=gateway_health),
-                        gateway_health))  # fmt: skip
-        frontend_health = f"http://127.0.0.1:{local.frontend_port}/_stcore/health"
-        frontend = [
-            sys.executable, "-m", "streamlit", "run", str(frontend_app()),
-            "--server.headless", "true", "--server.address", "127.0.0.1",
-            "--server.port", str(local.frontend_port), "--browser.gatherUsageStats", "false",
-        ]  # fmt: skip
-        pending.append((spawn("frontend", frontend, env=env, run_dir=layout.run, log_dir=layout.logs,
-                              port=local.frontend_port, health_url=frontend_health), frontend_health))  # fmt: skip
-        for record, health in pending:
-            report(f"{record.name}: waiting until healthy")
-            wait_until(record, lambda url=health: http_ok(url), timeout_s=local.start_timeout_s)  # type: ignore[misc]
-    except BaseException:
-        down(platform)
-        raise
+    layout = layout_of(platform)
+    with _exclusive(layout):
+        alive = running(layout)
+        if alive:
+            raise AlreadyRunningError(
+                f"the platform is already running from {layout.home} ({', '.join(r.name for r in alive)}); "
+                "`make status` shows it, `make down` stops it"
+            )
+        ensure_ports_free(local.ports())
+        for folder in (layout.logs, layout.mlflow / "artifacts"):
+            folder.mkdir(parents=True, exist_ok=True)
+        for stale in layout.run.glob("*.pid"):  # records of processes that are gone
+            stale.unlink()
+        report("database: migrating the application schema")
+        db.migrate(layout.database_url)
+        keys = dev_keys(layout)
+        timings: dict[str, float] = {}
+
+        def became_healthy(record: ProcessRecord) -> None:
+            timings[record.name] = round(time.monotonic() - started, 1)
+            report(f"{record.name}: healthy after {timings[record.name]:.1f} s")
+
+        try:
+            report(f"mlflow: starting the tracking server on 127.0.0.1:{local.mlflow_port}")
+            mlflow = infra.spawn_mlflow(
+                local.mlflow_port,
+                backend_uri=f"sqlite:///{layout.mlflow / 'mlflow.db'}",
+                artifacts_destination=str(layout.mlflow / "artifacts"),
+                run_dir=layout.run,
+                log_dir=layout.logs,
+            )
+            report(f"kafka: starting tansu on 127.0.0.1:{local.kafka_port} and creating the topics")
+            infra.start_tansu(local.kafka_port, run_dir=layout.run, log_dir=layout.logs)
+            timings["kafka"] = round(time.monotonic() - started, 1)
+            env = service_env(layout, local, keys)
+            pending = [mlflow]
+            for name, (command, health) in service_commands(local).items():
+                report(f"{name}: starting")
+                port = local.port_of(name)
+                pending.append(
+                    spawn(name, command, env=env, run_dir=layout.run, log_dir=layout.logs, port=port, health_url=health)
+                )
+            report("waiting until every process is healthy")
+            remaining = local.start_timeout_s - (time.monotonic() - started)
+            wait_healthy(pending, timeout_s=max(remaining, 1.0), on_healthy=became_healthy)
+        except BaseException:
+            report("start-up failed: stopping what was started")
+            _stop_all(layout, report)
+            raise
     return Platform(
         urls={
             "dashboard": f"http://127.0.0.1:{local.frontend_port}",
@@ -225,22 +286,29 @@ def up(platform: PlatformSettings, local: LocalSettings, report: Report = log.in
         },
         keys=keys,
         started_in_s=time.monotonic() - started,
+        healthy_after_s=timings,
     )
 
 
 def down(platform: PlatformSettings, report: Report = log.info) -> list[str]:
-    """Stop every process ``up`` started: the services together first, then MLflow, then the broker.
+    """Stop every process ``up`` started (the code behind ``credit down``): services, then MLflow, then the broker.
+
+    The broker goes last so that the services can finish or release the messages in hand.
 
     Returns:
         The names of the processes that were running.
     """
-    layout = Layout(platform.home.resolve())
+    layout = layout_of(platform)
     if not layout.run.is_dir():
         return []
+    with _exclusive(layout):
+        return _stop_all(layout, report)
+
+
+def _stop_all(layout: Layout, report: Report) -> list[str]:
     found = records(layout.run)
-    infra_names = ("mlflow", "kafka")
-    stopped = stop([r for r in found if r.name not in infra_names], layout.run)
-    for name in infra_names:
+    stopped = stop([r for r in found if r.name not in INFRASTRUCTURE], layout.run)
+    for name in ("mlflow", "kafka"):
         stopped += stop([r for r in found if r.name == name], layout.run)
     for name in stopped:
         report(f"{name}: stopped")
@@ -257,26 +325,34 @@ class ProcessStatus:
     healthy: bool
     rss_mb: float
     port: int | None
-    url: str | None
+    uptime_s: float
+    log: str
 
 
 def status(platform: PlatformSettings) -> list[ProcessStatus]:
-    """Each process of the embedded platform with its memory and health."""
-    layout = Layout(platform.home.resolve())
-    if not layout.run.is_dir():
-        return []
+    """Each process of the embedded platform (the code behind ``credit status``).
+
+    RSS counts the process and its children (MLflow's server runs a worker process).
+    """
     out = []
-    for record in records(layout.run):
+    for record in records(layout_of(platform).run):
         proc = record.process()
-        rss = 0.0
+        rss = 0
         if proc is not None:
-            family = [proc, *proc.children(recursive=True)]
-            rss = sum(p.memory_info().rss for p in family if p.is_running()) / 1e6
-        if record.health_url:
-            healthy = proc is not None and http_ok(record.health_url)
-        else:
-            healthy = proc is not None and record.port is not None and tcp_ok(record.port)
+            for member in [proc, *proc.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    rss += member.memory_info().rss
+        uptime = time.time() - record.create_time if proc is not None else 0.0
         out.append(
-            ProcessStatus(record.name, record.pid, proc is not None, healthy, rss, record.port, record.health_url)
+            ProcessStatus(
+                name=record.name,
+                pid=record.pid,
+                alive=proc is not None,
+                healthy=healthy(record),
+                rss_mb=rss / 2**20,
+                port=record.port,
+                uptime_s=uptime,
+                log=record.log,
+            )
         )
     return out
