@@ -72,6 +72,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "decision_timeout_s": 2.0,
         "rate_limit_per_s": 1000.0,
         "rate_limit_burst": 1000,
+        "create_topics": False,
     }
     values.update(overrides)
     return Settings(**values)

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import Engine
 
 from credit_shared import db, mlflow_utils
-from credit_shared.kafka import make_broker
+from credit_shared.kafka import ensure_topics, make_broker
 from credit_shared.runtime import run_checks
 from credit_shared.settings import Environment, refuse_placeholder
 from credit_shared.topics import DATASET_EVENTS, MONITORING_EVENTS, SCORING_EVENTS, SCORING_REPLIES, TRAINING_EVENTS
@@ -35,7 +35,6 @@ from gateway_service.settings import Settings, get_settings
 
 NAME = "gateway"
 EVENT_TOPICS = (DATASET_EVENTS, TRAINING_EVENTS, SCORING_EVENTS, MONITORING_EVENTS)
-JOBS_GROUP = "gateway-jobs"
 log = logging.getLogger(__name__)
 
 
@@ -67,7 +66,9 @@ def _wire_consumers(gateway: Gateway) -> None:
 
     @broker.subscriber(
         *(t.name for t in EVENT_TOPICS),
-        group_id=JOBS_GROUP,
+        group_id=gateway.settings.jobs_group,
+        session_timeout_ms=gateway.settings.kafka.session_timeout_ms,
+        heartbeat_interval_ms=gateway.settings.kafka.heartbeat_interval_ms,
         auto_offset_reset="earliest",  # events published while the gateway was down still reach their job
         title="gateway-job-events",
         description="Moves jobs on from the services' progress, result and failure events",
@@ -117,6 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await asyncio.to_thread(db.migrate, settings.database.url)
         await asyncio.to_thread(register_keys, settings, gateway.keys)
+        if settings.create_topics:
+            await ensure_topics(settings.kafka)
         await broker.start()
         try:
             yield

@@ -32,6 +32,8 @@ class Settings(ServiceSettings):
     decision_timeout_s: float = Field(5.0, gt=0, description="How long a synchronous decision waits for its reply")
     key_cache_s: float = Field(30.0, ge=0, description="How long a verified API key is remembered")
     data_cache_items: int = Field(8, ge=1, description="Tables and dataset parts kept in memory")
+    create_topics: bool = Field(True, description="Create the platform's Kafka topics at start-up (idempotent)")
+    jobs_group: str = Field("gateway-jobs", description="Consumer group following the services' events for jobs")
     migrate_on_start: bool = Field(
         True, description="Bring the database schema to the latest revision at start-up (idempotent)"
     )
