@@ -56,6 +56,13 @@ def wait_for(path: Path, timeout_s: float = 10) -> None:
         time.sleep(0.02)
 
 
+def wait_for_text(path: Path, text: str, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while text not in path.read_text():
+        assert time.monotonic() < deadline, f"{text!r} never appeared in {path}"
+        time.sleep(0.02)
+
+
 def test_a_busy_port_fails_fast_naming_the_port_and_the_setting_to_change(listening: int) -> None:
     with pytest.raises(PortBusyError, match=f"{listening} \\(CREDIT_LOCAL_GATEWAY_PORT\\)") as caught:
         ensure_ports_free({"CREDIT_LOCAL_GATEWAY_PORT": listening, "CREDIT_LOCAL_KAFKA_PORT": free_port()})
@@ -85,12 +92,9 @@ def test_spawned_process_is_recorded_in_its_pid_file_and_stopped_by_it(run: Path
 
 def test_the_log_gets_a_header_and_the_output_of_each_start(run: Path) -> None:
     record = start(run, "echo", [sys.executable, "-c", "print('hello from the child')"])
-    psutil.Process(record.pid).wait(10)
+    wait_for_text(Path(record.log), "hello from the child")
     start(run, "echo", [sys.executable, "-c", "print('second start')"])
-    deadline = time.monotonic() + 10
-    while "second start" not in Path(record.log).read_text():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for_text(Path(record.log), "second start")
     text = Path(record.log).read_text()
     assert text.count("starting echo") == 2
     assert "hello from the child" in text
@@ -157,7 +161,10 @@ def test_stop_reaches_the_children_left_by_a_leader_that_exited(run: Path, tmp_p
     child_pid = tmp_path / "child.pid"
     record = start(run, "leader", ["/bin/sh", "-c", f"/bin/sleep 60 & echo $! > {child_pid}; exit 0"])
     wait_for(child_pid)
-    psutil.Process(record.pid).wait(10)
+    deadline = time.monotonic() + 10
+    while record.process() is not None:  # the shell exits (and is reaped by us or by subprocess) right after
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     child = psutil.Process(int(child_pid.read_text()))
     assert record.process() is None
     assert child.is_running()
