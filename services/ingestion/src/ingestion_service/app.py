@@ -1,17 +1,19 @@
-"""Composition root of the ingestion service: broker, handlers, readiness checks."""
+"""Composition root of the ingestion service: broker, database, handlers, readiness checks."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
+from credit_shared import db, mlflow_utils
 from credit_shared.kafka import make_broker
 from credit_shared.runtime import Worker
-from ingestion_service.handlers import router
+from ingestion_service.handlers import register
 from ingestion_service.settings import Settings, get_settings
 
 NAME = "ingestion"
 DESCRIPTION = (
-    "Builds versioned datasets from the eight Home Credit tables: feature engineering, cleaning, online features."
+    "Builds versioned datasets from the eight Home Credit tables: feature engineering, cleaning fitted on training "
+    "rows, Parquet parts, online features for scoring, and an MLflow experiment with a baseline run per dataset."
 )
 
 
@@ -19,18 +21,15 @@ def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
     """Build the ingestion worker (nothing connects until the runtime starts it)."""
     settings = settings or get_settings()
     registry = CollectorRegistry()
-    broker = make_broker(
-        settings.kafka,
-        service=NAME,
-        registry=registry,
-        description=DESCRIPTION,
-    )
-    broker.include_router(router)
+    broker = make_broker(settings.kafka, service=NAME, registry=registry, description=DESCRIPTION)
+    engine = db.make_engine(settings.database)
+    register(broker, settings, engine)
     worker = Worker(
         name=NAME,
         title="Ingestion service",
         description=DESCRIPTION,
         broker=broker,
         registry=registry,
+        checks={"database": lambda: db.ping(engine), "mlflow": lambda: mlflow_utils.ping(settings.mlflow)},
     )
     return worker, settings
