@@ -1,26 +1,35 @@
-"""The Streamlit dashboard's entry point (``streamlit run app.py``): home page with the platform's status."""
+"""The Streamlit dashboard's entry point (``streamlit run app.py``): navigation between the pages."""
 
 from __future__ import annotations
 
-import httpx
 import streamlit as st
 
-from credit_frontend.settings import get_settings
+from credit_frontend.client import GatewayDown, GatewayError, get_client
+from credit_frontend.pages import client_decision, datasets, experiments, home, monitoring, raw_data, training
 
-st.set_page_config(page_title="Credit scoring", page_icon=":bank:", layout="wide")
-settings = get_settings()
+PAGES = [
+    st.Page(home.render, title="Home", icon="🏠", url_path="home", default=True),
+    st.Page(client_decision.render, title="Client decision", icon="🧑‍💼", url_path="client"),
+    st.Page(monitoring.render, title="Monitoring", icon="📈", url_path="monitoring"),
+    st.Page(datasets.render, title="Datasets", icon="🗂️", url_path="datasets"),
+    st.Page(experiments.render, title="Experiments", icon="🧪", url_path="experiments"),
+    st.Page(training.render, title="Training", icon="🏋️", url_path="training"),
+    st.Page(raw_data.render, title="Raw data", icon="📄", url_path="raw-data"),
+]
 
-st.title("Credit-scoring platform")
-st.write(
-    "Estimates the probability that a loan applicant defaults, decides at the threshold that minimises the "
-    "lender's cost, explains every decision, keeps an audit trail and watches itself for drift."
-)
 
-try:
-    response = httpx.get(f"{settings.gateway_url}/ready", timeout=settings.timeout_s)
-    checks = response.json().get("checks", {})
-    st.subheader("Status")
-    for name, ok in checks.items():
-        st.write(f"{'✅ up' if ok else '❌ down'} — {name}")
-except httpx.HTTPError as exc:
-    st.error(f"The gateway at {settings.gateway_url} does not answer ({exc}). Start the platform with `make up`.")
+def banner() -> None:
+    """A banner instead of the page when the gateway does not answer."""
+    try:
+        get_client().ready()
+    except GatewayDown as down:
+        st.error(f"**The gateway does not answer.** {down.detail}.\n\n{down.hint}", icon="🚫")
+        st.stop()
+    except GatewayError:
+        pass  # it answered: the pages show their own errors
+
+
+st.set_page_config(page_title="Credit scoring", page_icon="🏦", layout="wide")
+navigation = st.navigation(PAGES)
+banner()
+navigation.run()

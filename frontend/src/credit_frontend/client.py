@@ -1,0 +1,460 @@
+"""The dashboard's only way out: a small typed client of the gateway's ``/v1`` API.
+
+Every error becomes a :class:`GatewayError` carrying the problem's title and detail and a hint of what to do; a
+gateway that does not answer becomes a :class:`GatewayDown`. Reads are cached for a few seconds per client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+import httpx
+
+from credit_frontend.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+TERMINAL: Final = frozenset({"succeeded", "failed"})
+
+HINTS: Final[dict[int, str]] = {
+    400: "Check the values you entered.",
+    401: "The dashboard's API key is missing or not valid: set FRONTEND_API_KEY to a key the gateway knows.",
+    403: "The dashboard's API key does not have the role this action needs: ask an administrator.",
+    404: "It may have been deleted, or not created yet: refresh the page or pick another one.",
+    409: "It changed meanwhile: refresh the page and try again.",
+    413: "The request is too large: send fewer values.",
+    422: "Correct the values named in the message and try again.",
+    429: "Too many requests in a short time: wait a few seconds and try again.",
+    502: "A service behind the gateway answered wrongly: see its logs.",
+    503: "A service behind the gateway is not reachable: check the platform with `credit status`, then try again.",
+    504: "The service did not answer in time: check it is running (`credit status`), then try again.",
+}
+
+
+class GatewayError(Exception):
+    """The gateway answered with an error (a problem+json body when it could)."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        path: str = "",
+        errors: list[Json] | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(f"{status} {title}: {detail}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.path = path
+        self.errors = errors or []
+        self.retry_after = retry_after
+
+    @property
+    def not_available(self) -> bool:
+        """The gateway has no such route at all (a feature not available yet), not a missing object."""
+        return self.status == 404 and self.detail.strip().lower() == "not found"
+
+    @property
+    def hint(self) -> str:
+        """What the user can do about it."""
+        if self.not_available:
+            return "This part of the platform is not available yet in this version of the gateway."
+        if self.status == 429 and self.retry_after:
+            return f"Too many requests in a short time: wait {self.retry_after} s and try again."
+        if self.status >= 500 and self.status not in HINTS:
+            return "The gateway failed unexpectedly: see its logs, then try again."
+        return HINTS.get(self.status, "Try again; if it persists, see the gateway's logs.")
+
+    def field_errors(self) -> dict[str, str]:
+        """Validation errors by field name (the last part of each error's location)."""
+        found: dict[str, str] = {}
+        for error in self.errors:
+            loc = [str(p) for p in error.get("loc", []) if str(p) not in {"body", "query", "path"}]
+            key = ".".join(loc) if loc else ""
+            found.setdefault(key, str(error.get("msg", "invalid")))
+        return found
+
+
+class GatewayDown(GatewayError):
+    """The gateway did not answer (not started, wrong URL, network down, timeout)."""
+
+    def __init__(self, base_url: str, reason: str) -> None:
+        super().__init__(0, "Gateway not reachable", f"the gateway at {base_url} does not answer ({reason})")
+        self.base_url = base_url
+
+    @property
+    def hint(self) -> str:
+        """What the user can do about it."""
+        return "Start the platform (`make up` or `credit up`) or set FRONTEND_GATEWAY_URL to the gateway's address."
+
+
+def _error(response: httpx.Response) -> GatewayError:
+    title, detail, errors = response.reason_phrase or "Error", response.text[:500], None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        title = str(body.get("title") or title)
+        detail = str(body.get("detail") or title)
+        raw_errors = body.get("errors")
+        errors = [e for e in raw_errors if isinstance(e, dict)] if isinstance(raw_errors, list) else None
+    return GatewayError(
+        response.status_code,
+        title,
+        detail,
+        path=response.request.url.path,
+        errors=errors,
+        retry_after=response.headers.get("Retry-After"),
+    )
+
+
+class GatewayClient:
+    """The gateway's resources, one method each; reads are cached for ``cache_ttl_s`` seconds."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str = "",
+        *,
+        timeout_s: float = 10.0,
+        cache_ttl_s: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.cache_ttl_s = cache_ttl_s
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s, transport=transport)
+        self._cache: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    # --- plumbing
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request; the response is a success (2xx).
+
+        Raises:
+            GatewayDown: when the gateway does not answer.
+            GatewayError: for any error answer.
+        """
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            log.warning("gateway %s unreachable on %s %s: %s", self.base_url, method, path, exc)
+            raise GatewayDown(self.base_url, type(exc).__name__) from exc
+        if response.is_error:
+            raise _error(response)
+        return response
+
+    def get(self, path: str, params: dict[str, Any] | None = None, *, cache: bool = True) -> Any:
+        """GET a JSON resource, from the short-lived cache when fresh."""
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        key = f"{path}?{json.dumps(clean, sort_keys=True, default=str)}"
+        return self._cached(key, lambda: self.request("GET", path, params=clean).json(), cache=cache)
+
+    def _cached(self, key: str, load: Callable[[], Any], *, cache: bool = True) -> Any:
+        now = time.monotonic()
+        if cache:
+            with self._lock:
+                hit = self._cache.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+        value = load()
+        with self._lock:
+            if len(self._cache) > 500:
+                self._cache.clear()
+            self._cache[key] = (now + self.cache_ttl_s, value)
+        return value
+
+    def send(self, method: str, path: str, body: Any = None) -> Any:
+        """Send a write (the cache is emptied: what was read may have changed); returns the JSON answer or None."""
+        response = self.request(method, path, json=body)
+        self.forget()
+        return response.json() if response.content else None
+
+    def forget(self) -> None:
+        """Empty the read cache."""
+        with self._lock:
+            self._cache.clear()
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+
+    # --- operations
+    def ready(self) -> Json:
+        """Readiness of the gateway and what it depends on (answered even when not ready; cached a few seconds)."""
+
+        def load() -> Json:
+            try:
+                response = self._http.get("/ready")
+            except httpx.TransportError as exc:
+                raise GatewayDown(self.base_url, type(exc).__name__) from exc
+            if response.status_code not in (200, 503):
+                raise _error(response)
+            body: Json = response.json()
+            return body
+
+        result: Json = self._cached("/ready", load)
+        return result
+
+    # --- raw data
+    def raw_tables(self) -> list[Json]:
+        """The raw Home Credit tables."""
+        result: list[Json] = self.get("/v1/raw/tables")
+        return result
+
+    def raw_rows(self, table: str, limit: int = 100) -> Json:
+        """A sample of rows of a raw table."""
+        result: Json = self.get(f"/v1/raw/tables/{table}/rows", {"limit": limit})
+        return result
+
+    def raw_columns(self, table: str) -> list[Json]:
+        """The columns of a raw table with their glossary text."""
+        result: list[Json] = self.get(f"/v1/raw/tables/{table}/columns")
+        return result
+
+    def raw_distribution(self, table: str, column: str, bins: int = 30) -> Json:
+        """The distribution of one column of a raw table."""
+        result: Json = self.get(f"/v1/raw/tables/{table}/columns/{column}/distribution", {"bins": bins})
+        return result
+
+    def raw_correlations(self, table: str) -> Json:
+        """The distribution of the pairwise correlations of a raw table's numeric columns."""
+        result: Json = self.get(f"/v1/raw/tables/{table}/correlations")
+        return result
+
+    # --- datasets
+    def datasets(self) -> list[Json]:
+        """Every dataset, newest first."""
+        result: list[Json] = self.get("/v1/datasets")
+        return result
+
+    def dataset(self, dataset_id: str) -> Json:
+        """One dataset's manifest."""
+        result: Json = self.get(f"/v1/datasets/{dataset_id}")
+        return result
+
+    def dataset_rows(
+        self, dataset_id: str, part: str, *, offset: int = 0, limit: int = 100, columns: list[str] | None = None
+    ) -> Json:
+        """A page of rows of one part of a dataset."""
+        params = {"offset": offset, "limit": limit, "columns": columns or None}
+        result: Json = self.get(f"/v1/datasets/{dataset_id}/parts/{part}/rows", params)
+        return result
+
+    def dataset_distribution(self, dataset_id: str, column: str, part: str = "train", bins: int = 30) -> Json:
+        """The distribution of one column of a dataset part."""
+        params = {"part": part, "bins": bins}
+        result: Json = self.get(f"/v1/datasets/{dataset_id}/columns/{column}/distribution", params)
+        return result
+
+    def build_dataset(self, parameters: Json) -> Json:
+        """Start building a dataset; returns the job."""
+        result: Json = self.send("POST", "/v1/datasets", parameters)
+        return result
+
+    # --- jobs
+    def job(self, job_id: str) -> Json:
+        """One job, fresh (never cached)."""
+        result: Json = self.get(f"/v1/jobs/{job_id}", cache=False)
+        return result
+
+    def jobs(self, limit: int = 20) -> list[Json]:
+        """The most recent jobs."""
+        result: list[Json] = self.get("/v1/jobs", {"limit": limit}, cache=False)
+        return result
+
+    def follow_job(self, job_id: str, *, timeout_s: float = 3600.0, poll_s: float = 1.0) -> Iterator[Json]:
+        """The job's successive states until it ends, from its event stream (polling when the stream breaks).
+
+        Raises:
+            TimeoutError: when it has not ended after ``timeout_s``.
+        """
+        deadline = time.monotonic() + timeout_s
+        job: Json | None = None
+        try:
+            for job in self._job_events(job_id, timeout_s):
+                yield job
+                if job.get("status") in TERMINAL:
+                    return
+        except (httpx.HTTPError, ValueError) as exc:
+            log.info("job stream of %s broke (%s): polling instead", job_id, exc)
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            yield job
+            if job.get("status") in TERMINAL:
+                self.forget()
+                return
+            time.sleep(poll_s)
+        raise TimeoutError(f"job {job_id} has not ended after {timeout_s:g} s")
+
+    def _job_events(self, job_id: str, timeout_s: float) -> Iterator[Json]:
+        timeout = httpx.Timeout(self._http.timeout.connect, read=min(timeout_s, 60.0))
+        with self._http.stream("GET", f"/v1/jobs/{job_id}/events", timeout=timeout) as response:
+            if response.is_error:
+                response.read()
+                raise _error(response)
+            event, data = "message", []
+            for line in response.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif not line.strip() and data:
+                    if event == "job":
+                        yield json.loads("\n".join(data))
+                    event, data = "message", []
+            if data and event == "job":
+                yield json.loads("\n".join(data))
+
+    # --- training
+    def model_families(self) -> list[Json]:
+        """The model families with their parameters, defaults, types and ranges."""
+        result: list[Json] = self.get("/v1/model-families")
+        return result
+
+    def start_training(self, request: Json) -> Json:
+        """Start a training; returns the job."""
+        result: Json = self.send("POST", "/v1/trainings", request)
+        return result
+
+    def experiments(self) -> list[Json]:
+        """The MLflow experiments (one per dataset)."""
+        result: list[Json] = self.get("/v1/experiments")
+        return result
+
+    def runs(self, experiment_id: str) -> list[Json]:
+        """The runs of an experiment with their parameters and metrics."""
+        result: list[Json] = self.get(f"/v1/experiments/{experiment_id}/runs")
+        return result
+
+    def run(self, run_id: str) -> Json:
+        """One run: parameters, metrics, tags, the figures it has."""
+        result: Json = self.get(f"/v1/runs/{run_id}")
+        return result
+
+    def run_figure(self, run_id: str, name: str) -> Json:
+        """One figure of a run as chart data (JSON)."""
+        result: Json = self.get(f"/v1/runs/{run_id}/figures/{name}")
+        return result
+
+    def run_cv_results(self, run_id: str) -> Json:
+        """The cross-validation results of a run's search."""
+        result: Json = self.get(f"/v1/runs/{run_id}/cv-results")
+        return result
+
+    def model_card(self, run_id: str) -> Json:
+        """The model card of a run."""
+        result: Json = self.get(f"/v1/runs/{run_id}/model-card")
+        return result
+
+    # --- registry
+    def registry(self) -> Json:
+        """The registered versions and their aliases."""
+        result: Json = self.get("/v1/registry")
+        return result
+
+    def promote(self, version: str, alias: str) -> Json:
+        """Point ``alias`` (champion or challenger) at ``version`` (administrators)."""
+        result: Json = self.send("PUT", f"/v1/registry/aliases/{alias}", {"version": version})
+        return result
+
+    # --- clients and decisions
+    def applicant(self, sk_id_curr: int) -> Json:
+        """A known client: its data and latest decision."""
+        result: Json = self.get(f"/v1/clients/{sk_id_curr}")
+        return result
+
+    def explanation(self, sk_id_curr: int) -> Json:
+        """A client's full explanation: base value and every contribution."""
+        result: Json = self.get(f"/v1/clients/{sk_id_curr}/explanation")
+        return result
+
+    def comparison(self, sk_id_curr: int, group: str = "all", features: list[str] | None = None) -> Json:
+        """A client against all clients or similar ones: percentile and distribution per feature."""
+        params = {"group": group, "features": features or None}
+        result: Json = self.get(f"/v1/clients/{sk_id_curr}/comparison", params)
+        return result
+
+    def what_if(self, sk_id_curr: int, changes: Json) -> Json:
+        """The decision on an edited copy of a client's data (nothing is recorded)."""
+        result: Json = self.send("POST", f"/v1/clients/{sk_id_curr}/what-if", {"changes": changes})
+        return result
+
+    def decisions(
+        self, *, sk_id_curr: int | None = None, decision: str | None = None, limit: int = 100, features: bool = False
+    ) -> Json:
+        """Audited decisions, newest first."""
+        params = {"sk_id_curr": sk_id_curr, "decision": decision, "limit": limit, "features": features or None}
+        result: Json = self.get("/v1/decisions", params)
+        return result
+
+    # --- monitoring
+    def drift_reports(self, limit: int = 100) -> list[Json]:
+        """Drift report summaries, newest first."""
+        result: list[Json] = self.get("/v1/monitoring/reports", {"limit": limit})
+        return result
+
+    def drift_report(self, report_id: str) -> Json:
+        """One drift report's JSON summary with every column's verdict."""
+        result: Json = self.get(f"/v1/monitoring/reports/{report_id}")
+        return result
+
+    def drift_report_html(self, report_id: str) -> str:
+        """The stored Evidently HTML of a report."""
+        return self.request("GET", f"/v1/monitoring/reports/{report_id}/html").text
+
+    def request_drift_report(self, request: Json) -> Json:
+        """Ask for a drift report on demand; returns the job."""
+        result: Json = self.send("POST", "/v1/monitoring/reports", request)
+        return result
+
+    def alerts(self, limit: int = 50) -> list[Json]:
+        """Drift alerts, newest first."""
+        result: list[Json] = self.get("/v1/monitoring/alerts", {"limit": limit})
+        return result
+
+
+ClientFactory = Callable[[], GatewayClient]
+
+
+class _Clients:
+    """The process's client, or the factory tests installed."""
+
+    def __init__(self) -> None:
+        self.factory: ClientFactory | None = None
+        self.default: GatewayClient | None = None
+        self.lock = threading.Lock()
+
+
+_clients = _Clients()
+
+
+def client_from_settings(settings: Settings) -> GatewayClient:
+    """A client of the gateway named by ``settings``."""
+    return GatewayClient(settings.gateway_url, settings.api_key.get_secret_value(), timeout_s=settings.timeout_s)
+
+
+def use_client_factory(factory: ClientFactory | None) -> None:
+    """Make :func:`get_client` use ``factory`` (tests inject a fake gateway); None restores the default."""
+    with _clients.lock:
+        _clients.factory, _clients.default = factory, None
+
+
+def get_client() -> GatewayClient:
+    """The client every page uses: one per process from the settings, unless a factory was installed."""
+    with _clients.lock:
+        if _clients.factory is not None:
+            return _clients.factory()
+        if _clients.default is None:
+            _clients.default = client_from_settings(get_settings())
+        return _clients.default

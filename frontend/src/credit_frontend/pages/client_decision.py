@@ -1,0 +1,215 @@
+"""Client decision: for a credit officer explaining a decision to a client, in plain words."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import streamlit as st
+
+from credit_frontend import charts
+from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
+from credit_frontend.ui import DECISION, fetch, is_number, num, pct, show_error
+
+GLOSSARY: Final[dict[str, str]] = {
+    "Probability of default": "The model's estimate of the chance that the client does not repay the loan.",
+    "Threshold": "The probability above which the lender refuses: chosen to minimise the lender's cost of wrong "
+    "decisions (a default costs much more than a lost good client).",
+    "Reason": "A fact about the client that raised the estimated risk the most.",
+    "Base value": "The score of an average client, before looking at this client's own values.",
+    "Contribution": "How much one value moved the score up (raises the risk) or down (lowers it), in log-odds.",
+    "Log-odds": "The score before it is turned into a probability; +0.7 roughly doubles the odds of default.",
+    "Percentile": "The share of clients with a lower value: 80 % means higher than 8 clients in 10.",
+    "What-if": "The same client with some values changed, scored again; nothing is recorded.",
+}
+GROUPS: Final = {"all": "All clients", "similar": "Similar clients"}
+
+
+def render() -> None:
+    """Draw the client decision page."""
+    client = get_client()
+    st.title("🧑‍💼 Client decision")
+    st.caption("Look up a client to see the decision on their application and why, in words you can tell them.")
+    with st.form("lookup"):
+        sk_id = st.number_input("Client id (SK_ID_CURR)", min_value=0, step=1, value=None, format="%d")
+        if st.form_submit_button("🔍 Look up") and sk_id is not None:
+            st.session_state["client_id"] = int(sk_id)
+    chosen = st.session_state.get("client_id")
+    if chosen is None:
+        st.info("Enter a client id and press **Look up**.", icon=":material/info:")
+    else:
+        show_client(client, int(chosen))
+    with st.expander("📖 Glossary"):
+        for term, meaning in GLOSSARY.items():
+            st.markdown(f"**{term}**: {meaning}")
+
+
+def _lookup(client: GatewayClient, sk_id: int) -> tuple[Json | None, Json | None]:
+    """The client's data (None when the gateway cannot give it) and latest decision."""
+    try:
+        found = client.applicant(sk_id)
+        data = found.get("application") or found.get("data")
+        return (data if isinstance(data, dict) else None), found.get("decision") or found.get("latest_decision")
+    except GatewayError as error:
+        if not error.not_available:
+            raise
+    page = client.decisions(sk_id_curr=sk_id, limit=1, features=True)
+    items = page.get("items") or []
+    return None, (items[0] if items else None)
+
+
+def show_client(client: GatewayClient, sk_id: int) -> None:
+    """Everything about one client."""
+    found = fetch(f"Looking up client {sk_id}…", lambda: _lookup(client, sk_id), what=f"client {sk_id}")
+    if found is None:
+        return
+    data, decision = found
+    if decision is None:
+        st.warning(f"No decision recorded for client {sk_id} yet.", icon="🔎")
+        if data is None:
+            return
+    else:
+        verdict(decision)
+        explain(client, sk_id, decision)
+    compare(client, sk_id, decision)
+    what_if(client, sk_id, data, decision)
+
+
+def verdict(decision: Json) -> None:
+    """The gauge and the decision in plain words."""
+    probability, threshold = float(decision["probability"]), float(decision["threshold"])
+    name = str(decision.get("decision", "refused" if probability >= threshold else "approved"))
+    left, right = st.columns([2, 3])
+    left.plotly_chart(charts.gauge(probability, threshold), width="stretch")
+    with right:
+        st.subheader(DECISION.get(name, name))
+        side = "above" if probability >= threshold else "below"
+        st.markdown(
+            f"The estimated probability that this client does not repay is **{pct(probability)}**. The lender "
+            f"refuses applications at **{pct(threshold)}** or more; this one is {side} that line, so it is "
+            f"**{name}**."
+        )
+        model = decision.get("model") or {}
+        version = model.get("version") or decision.get("model_version", "—")
+        st.caption(f"Decided by model version {version} · request {decision.get('request_id', '—')}")
+
+
+def _reason_sentence(reason: Json) -> str:
+    label = reason.get("label") or reason.get("feature")
+    value = reason.get("value")
+    shown = num(value, 3) if is_number(value) else ("missing" if value is None else str(value))
+    effect = "raises" if float(reason.get("contribution") or 0) > 0 else "lowers"
+    return f"- **{label}** is {shown}: this {effect} the estimated risk."
+
+
+def explain(client: GatewayClient, sk_id: int, decision: Json) -> None:
+    """The reasons in plain words and the waterfall from the base value."""
+    st.subheader("Why")
+    reasons = decision.get("reasons") or []
+    if reasons:
+        st.markdown("The facts that raised the estimated risk the most:\n" + "\n".join(map(_reason_sentence, reasons)))
+    else:
+        st.markdown("No single fact stands out as raising the risk for this client.")
+    try:
+        with st.spinner("Computing the full explanation…"):
+            explanation = client.explanation(sk_id)
+    except GatewayError as error:
+        show_error(error, "full explanation")
+        if reasons:
+            labels = [str(r.get("label") or r.get("feature")) for r in reasons]
+            values = [float(r.get("contribution") or 0) for r in reasons]
+            title = "Main reasons (contribution to the log-odds of default)"
+            st.plotly_chart(charts.bars(labels, values, title, "Contribution", "", horizontal=True))
+        return
+    contributions = explanation.get("contributions") or []
+    base = explanation.get("base_value")
+    if is_number(base) and contributions:
+        st.plotly_chart(charts.waterfall(float(base), contributions), width="stretch")
+        st.caption("▲ orange steps raise the risk, ▼ blue steps lower it; grey bars are the start and the end.")
+
+
+def _percentile(value: Any) -> str:
+    return f"{value:.0f}th" if is_number(value) else "—"
+
+
+def compare(client: GatewayClient, sk_id: int, decision: Json | None) -> None:
+    """The client against all clients or similar clients."""
+    st.subheader("Compared with other clients")
+    group = st.radio("Compare with", list(GROUPS), format_func=GROUPS.__getitem__, horizontal=True, key="group")
+    wanted = [str(r["feature"]) for r in (decision or {}).get("reasons") or [] if r.get("feature")]
+    result = fetch(
+        "Comparing…", lambda: client.comparison(sk_id, group, wanted or None), what="comparison with other clients"
+    )
+    if result is None:
+        return
+    features: list[Json] = result.get("features") or []
+    if not features:
+        st.info("No feature to compare.", icon=":material/info:")
+        return
+    size = result.get("size")
+    st.caption(f"{GROUPS[group]}: {num(size)} clients." if size is not None else GROUPS[group])
+    rows = [
+        {
+            "Feature": f.get("label") or f.get("feature"),
+            "This client": num(f.get("value"), 3),
+            "Percentile": _percentile(f.get("percentile")),
+            "Group median": num(f.get("median"), 3),
+        }
+        for f in features
+    ]
+    st.dataframe(rows, hide_index=True)
+    percentiles = [(str(f.get("label") or f["feature"]), f.get("percentile")) for f in features]
+    known = [(n, float(p)) for n, p in percentiles if is_number(p)]
+    if known:
+        title = "Where the client stands on the top features (percentile, 50 = median)"
+        fig = charts.bars([n for n, _ in known], [p for _, p in known], title, "Percentile", "", horizontal=True)
+        fig.add_vline(x=50, line_dash="dot", annotation_text="median")
+        st.plotly_chart(fig, width="stretch")
+    names = [str(f["feature"]) for f in features if f.get("distribution")]
+    if names:
+        chosen = st.selectbox("Feature to show", names, key="compare_feature")
+        feature = next(f for f in features if f["feature"] == chosen)
+        title = f"{feature.get('label') or chosen}: {GROUPS[group].lower()}, the client marked"
+        st.plotly_chart(charts.distribution(feature["distribution"], title, marker=feature.get("value")))
+
+
+def _editable(data: Json, decision: Json | None) -> list[str]:
+    first = [str(r["feature"]) for r in (decision or {}).get("reasons") or [] if r.get("feature") in data]
+    numeric = [k for k, v in data.items() if is_number(v) and k != "SK_ID_CURR" and k not in first]
+    return (first + numeric)[:8]
+
+
+def what_if(client: GatewayClient, sk_id: int, data: Json | None, decision: Json | None) -> None:
+    """Edit some of the client's values and see the new decision."""
+    st.subheader("What if…")
+    if data is None:
+        st.info(
+            "What-if needs the client's data, which this version of the gateway does not give.", icon=":material/info:"
+        )
+        return
+    editable = _editable(data, decision)
+    if not editable:
+        st.info("This client has no numeric value to edit.", icon=":material/info:")
+        return
+    with st.form("what_if"):
+        changes: dict[str, Any] = {}
+        cols = st.columns(2)
+        for i, name in enumerate(editable):
+            current = data.get(name)
+            value = cols[i % 2].number_input(name, value=float(current) if is_number(current) else None, format="%g")
+            if value is not None and value != current:
+                changes[name] = value
+        submitted = st.form_submit_button("Score the edited client")
+    if not submitted:
+        return
+    if not changes:
+        st.info("Change at least one value first.", icon=":material/info:")
+        return
+    new = fetch("Scoring the edited client…", lambda: client.what_if(sk_id, changes), what="what-if")
+    if new is None:
+        return
+    before = float(decision["probability"]) if decision else None
+    after = float(new["probability"])
+    name = str(new.get("decision", ""))
+    delta = None if before is None else f"{(after - before) * 100:+.1f} points"
+    st.metric("New probability of default", pct(after), delta=delta, delta_color="inverse")
+    st.markdown(f"With these values the application would be **{DECISION.get(name, name)}** (nothing is recorded).")

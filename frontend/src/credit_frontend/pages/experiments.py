@@ -1,0 +1,219 @@
+"""Experiments: compare runs (metrics, curves, confusion matrices, cost, CV, importance), read model cards, promote."""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from credit_frontend import charts
+from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
+from credit_frontend.ui import fetch, is_number, num, show_error, when
+
+SPLIT = re.compile(r"^(train|test|cv|val|validation)[_.]")
+CURVES = (  # what an overlaid figure's name contains, its title and axes
+    (("roc",), "ROC curves", "False positive rate", "True positive rate"),
+    (("precision_recall", "precision-recall", "pr_curve"), "Precision-recall curves", "Recall", "Precision"),
+)
+
+
+def _is_curve(name: str) -> bool:
+    return any(key in name.lower() for keys, *_ in CURVES for key in keys)
+
+
+def render() -> None:
+    """Draw the experiments page."""
+    client = get_client()
+    st.title("🧪 Experiments")
+    st.caption("One experiment per dataset; each training is a run. Compare them, then promote the best.")
+    found = fetch("Reading the experiments…", client.experiments, what="experiments")
+    if found is None:
+        return
+    if not found:
+        st.info("No experiment yet: build a dataset, then train a model.", icon=":material/info:")
+        return
+    names = {str(e["experiment_id"]): str(e.get("name") or e["experiment_id"]) for e in found}
+    experiment = st.selectbox("Experiment", list(names), format_func=names.__getitem__)
+    runs = fetch("Reading the runs…", lambda: client.runs(str(experiment)), what="runs")
+    if runs is None:
+        return
+    if not runs:
+        st.info("This experiment has no run yet: launch one on the **Training** page.", icon=":material/info:")
+        return
+    labels = {str(r["run_id"]): _run_label(r) for r in runs}
+    metric_table(runs, labels)
+    chosen = st.multiselect("Runs to compare", list(labels), default=list(labels)[:3], format_func=labels.__getitem__)
+    if chosen:
+        curves(client, [str(c) for c in chosen], labels)
+        details(
+            client,
+            str(chosen[0])
+            if len(chosen) == 1
+            else str(st.selectbox("Run to inspect", chosen, format_func=labels.__getitem__)),
+            labels,
+        )
+    promote(client, runs)
+
+
+def _family(run: Json) -> str:
+    for source in ("params", "tags"):
+        values = run.get(source) or {}
+        for key in ("family", "model_family", "model.family"):
+            if values.get(key):
+                return str(values[key])
+    return str(run.get("family") or "—")
+
+
+def _run_label(run: Json) -> str:
+    return f"{run.get('run_name') or run['run_id'][:8]} · {_family(run)}"
+
+
+def metric_table(runs: list[Json], labels: dict[str, str]) -> None:
+    """The metrics of every run, by chosen families, train and test side by side; a bar chart of one metric."""
+    st.subheader("Metrics")
+    families = sorted({SPLIT.sub("", m) for r in runs for m in (r.get("metrics") or {})})
+    model_families = sorted({_family(r) for r in runs})
+    left, right = st.columns(2)
+    shown = left.multiselect("Model families", model_families, default=model_families)
+    metrics = right.multiselect("Metric families", families, default=families[:4])
+    rows: list[dict[str, Any]] = []
+    for run in runs:
+        if _family(run) not in shown:
+            continue
+        row: dict[str, Any] = {"Run": labels[str(run["run_id"])], "Started": when(run.get("start_time"))}
+        for name, value in sorted((run.get("metrics") or {}).items()):
+            if SPLIT.sub("", name) in metrics:
+                row[name] = round(value, 4) if is_number(value) else value
+        rows.append(row)
+    if not rows:
+        st.info("No run of the chosen families.", icon=":material/info:")
+        return
+    st.dataframe(rows, hide_index=True, width="stretch")
+    numeric = sorted({k for r in rows for k, v in r.items() if k not in ("Run", "Started") and is_number(v)})
+    if numeric:
+        metric = st.selectbox("Metric to chart", numeric)
+        kept = [r for r in rows if is_number(r.get(str(metric)))]
+        fig = charts.bars(
+            [r["Run"] for r in kept], [r[str(metric)] for r in kept], f"{metric} by run", "Run", str(metric)
+        )
+        st.plotly_chart(fig, width="stretch")
+
+
+def _figures(client: GatewayClient, run_id: str) -> list[str]:
+    run = client.run(run_id)
+    listed = run.get("figures") or []
+    return [str(f.get("name") if isinstance(f, dict) else f) for f in listed]
+
+
+def curves(client: GatewayClient, chosen: list[str], labels: dict[str, str]) -> None:
+    """ROC and precision-recall curves of several runs, overlaid."""
+    st.subheader("Curves")
+    try:
+        with st.spinner("Reading the figures…"):
+            available = {run_id: _figures(client, run_id) for run_id in chosen}
+    except GatewayError as error:
+        show_error(error, "figures")
+        return
+    drawn = False
+    for keys, title, x, y in CURVES:
+        found: dict[str, go.Figure] = {}
+        for run_id, names in available.items():
+            matching = [n for n in names if any(k in n.lower() for k in keys)]
+            name = next((n for n in matching if "test" in n.lower()), matching[0] if matching else None)
+            if name is None:
+                continue
+            figure = fetch(f"Reading {name}…", partial(client.run_figure, run_id, name), what=name)
+            if figure is not None:
+                found[labels[run_id]] = charts.from_json(figure, title)
+        if found:
+            st.plotly_chart(charts.overlay(found, title, x, y), width="stretch")
+            drawn = True
+    if not drawn:
+        st.info("The chosen runs have no ROC or precision-recall figure.", icon=":material/info:")
+
+
+def details(client: GatewayClient, run_id: str, labels: dict[str, str]) -> None:
+    """One run: its other figures (confusion matrices, cost vs threshold, importance, SHAP), CV results, model card."""
+    st.subheader(f"Run {labels[run_id]}")
+    run = fetch("Reading the run…", lambda: client.run(run_id), what="run")
+    if run is None:
+        return
+    with st.expander("Parameters"):
+        st.dataframe(
+            [{"Parameter": k, "Value": str(v)} for k, v in sorted((run.get("params") or {}).items())], hide_index=True
+        )
+    names = [str(f.get("name") if isinstance(f, dict) else f) for f in run.get("figures") or []]
+    others = [n for n in names if not _is_curve(n)]
+    for name in others:
+        figure = fetch(f"Reading {name}…", partial(client.run_figure, run_id, name), what=name)
+        if figure is not None:
+            title = name.replace("_", " ").replace("-", " ").capitalize()
+            st.plotly_chart(charts.from_json(figure, title), width="stretch")
+    cross_validation(client, run_id)
+    card = fetch("Reading the model card…", lambda: client.model_card(run_id), what="model card")
+    if card is not None:
+        with st.expander("📝 Model card", expanded=False):
+            text = card.get("markdown") or card.get("text")
+            if text:
+                st.markdown(str(text))
+            else:
+                st.json(card)
+
+
+def cross_validation(client: GatewayClient, run_id: str) -> None:
+    """The search's cross-validation results and a parameter / metric scatter."""
+    result = fetch("Reading the cross-validation results…", lambda: client.run_cv_results(run_id), what="CV results")
+    if result is None:
+        return
+    rows: list[Json] = result.get("rows") or result.get("results") or []
+    if not rows:
+        st.info("This run has no cross-validation results.", icon=":material/info:")
+        return
+    st.markdown("**Cross-validation results**")
+    st.dataframe(rows, hide_index=True, width="stretch")
+    params = sorted({k for r in rows for k in r if k.startswith("param")})
+    scores = sorted({k for r in rows for k in r if "score" in k or "cost" in k})
+    if params and scores:
+        left, right = st.columns(2)
+        param = left.selectbox("Parameter", params)
+        score = right.selectbox("Metric", scores)
+        fig = go.Figure(
+            go.Scatter(
+                x=[r.get(str(param)) for r in rows],
+                y=[r.get(str(score)) for r in rows],
+                mode="markers",
+                marker={"size": 10, "color": charts.BLUE},
+            )
+        )
+        fig.update_layout(
+            title=f"{score} against {param}", xaxis_title=str(param), yaxis_title=str(score), template="plotly_white"
+        )
+        st.plotly_chart(fig, width="stretch")
+
+
+def promote(client: GatewayClient, runs: list[Json]) -> None:
+    """Move the champion or challenger alias to a version of this experiment (administrators)."""
+    with st.expander("🏆 Promote a model (administrators)"):
+        registry = fetch("Reading the registry…", client.registry, what="registry")
+        if registry is None:
+            return
+        ours = {str(r["run_id"]) for r in runs}
+        versions = [v for v in registry.get("versions") or [] if v.get("run_id") in ours]
+        if not versions:
+            st.info("No registered model version comes from this experiment.", icon=":material/info:")
+            return
+        aliases = registry.get("aliases") or {}
+        st.caption(" · ".join(f"{a}: version {v}" for a, v in aliases.items()) or "No alias set yet.")
+        with st.form("promote"):
+            version = st.selectbox(
+                "Version", [str(v["version"]) for v in versions], format_func=lambda v: f"version {v}"
+            )
+            alias = st.radio("Make it", ["champion", "challenger"], horizontal=True)
+            if st.form_submit_button("Promote"):
+                done = fetch("Promoting…", lambda: client.promote(str(version), str(alias)), what="promotion")
+                if done is not None:
+                    st.success(f"Version {version} is now the {alias}.", icon="✅")
+        st.caption(f"{num(len(versions))} registered version(s) from this experiment.")

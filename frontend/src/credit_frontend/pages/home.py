@@ -1,0 +1,125 @@
+"""Home: what the platform does, the live status of every service, the champion model and the latest alert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
+from credit_frontend.ui import SEVERITY, fetch, is_number, num, pct, show_error, when
+
+HEADLINE_HINTS = ("roc_auc", "auc", "cost", "recall", "precision", "f1", "accuracy")
+
+
+def render() -> None:
+    """Draw the home page."""
+    client = get_client()
+    st.title("🏦 Credit-scoring platform")
+    st.write(
+        "Estimates the probability that a loan applicant defaults, turns it into an approve / refuse decision at the "
+        "threshold that minimises the lender's cost, explains every decision in plain words, keeps an audit trail "
+        "and watches the data it receives for drift."
+    )
+    status(client)
+    left, right = st.columns(2)
+    with left:
+        champion(client)
+    with right:
+        latest_alert(client)
+
+
+def status(client: GatewayClient) -> None:
+    """The live status of the gateway and everything it reaches."""
+    st.subheader("Status of the services")
+    ready = fetch("Checking the services…", client.ready, what="status")
+    if ready is None:
+        return
+    checks: dict[str, Any] = ready.get("checks") or {}
+    rows = [{"Component": "gateway", "Status": "✅ up"}]
+    rows += [{"Component": name, "Status": "✅ up" if ok else "❌ down"} for name, ok in checks.items()]
+    st.dataframe(rows, hide_index=True, width="content")
+    if ready.get("ready"):
+        st.success("Everything the gateway needs is reachable.", icon="✅")
+    else:
+        down = ", ".join(n for n, ok in checks.items() if not ok) or "a dependency"
+        st.warning(f"Not ready: {down} does not answer. Check it with `credit status`.", icon="⚠️")
+
+
+def _headline(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for hint in HEADLINE_HINTS:
+        for name, value in sorted(metrics.items()):
+            if hint in name.lower() and is_number(value) and name not in dict(found):
+                found.append((name, value))
+                break
+    return found[:4]
+
+
+def _threshold(version: Json, run: Json | None) -> float | None:
+    candidates = [version.get("tags", {}).get("threshold")]
+    if run is not None:
+        candidates += [(run.get("metrics") or {}).get("threshold"), (run.get("params") or {}).get("threshold")]
+    for value in candidates:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def champion(client: GatewayClient) -> None:
+    """The champion model, its threshold and headline metrics."""
+    st.subheader("🏆 Champion model")
+    registry = fetch("Reading the model registry…", client.registry, what="model registry")
+    if registry is None:
+        return
+    version_id = (registry.get("aliases") or {}).get("champion")
+    if version_id is None:
+        st.info(
+            "No champion yet: train a model on the **Training** page, then promote it on **Experiments**.",
+            icon=":material/info:",
+        )
+        return
+    version: Json = next((v for v in registry.get("versions", []) if v.get("version") == version_id), {})
+    st.markdown(
+        f"**{registry.get('name', 'model')}** version **{version_id}**, registered {when(version.get('created_at'))}"
+    )
+    run: Json | None = None
+    if version.get("run_id"):
+        try:
+            run = client.run(str(version["run_id"]))
+        except GatewayError as error:
+            if not error.not_available:
+                show_error(error, "champion's run")
+    threshold = _threshold(version, run)
+    cols = st.columns(1 + len(_headline((run or {}).get("metrics") or {})))
+    cols[0].metric("Decision threshold", pct(threshold) if threshold is not None else "—")
+    for col, (name, value) in zip(cols[1:], _headline((run or {}).get("metrics") or {}), strict=True):
+        col.metric(name.replace("_", " "), num(value, 3))
+    challenger = (registry.get("aliases") or {}).get("challenger")
+    if challenger:
+        st.caption(f"Challenger: version {challenger} (shadow-scored beside the champion).")
+
+
+def latest_alert(client: GatewayClient) -> None:
+    """The most recent drift alert."""
+    st.subheader("🔔 Latest drift alert")
+    try:
+        with st.spinner("Reading the alerts…"):
+            alerts = client.alerts(limit=1)
+    except GatewayError as error:
+        show_error(error, "alerts")
+        return
+    if not alerts:
+        st.success("No drift alert so far.", icon="✅")
+        return
+    alert = alerts[0]
+    severity = str(alert.get("severity", ""))
+    text = SEVERITY.get(severity, severity)
+    message = alert.get("message") or f"{alert.get('drifted', '?')} of {alert.get('columns', '?')} columns drifted"
+    st.markdown(f"**{text}** — {message}")
+    st.caption(
+        f"Model version {alert.get('model_version', '—')} · {when(alert.get('created_at') or alert.get('time'))}"
+        " · details on the **Monitoring** page"
+    )

@@ -1,0 +1,220 @@
+"""Monitoring: alerts, drift over time, top drifted features, Evidently reports, prediction drift, recent decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+import streamlit.components.v1 as components
+
+from credit_frontend import charts
+from credit_frontend.client import GatewayClient, Json, get_client
+from credit_frontend.ui import DECISION, SEVERITY, fetch, follow_job, num, pct, when
+
+SEVERITY_ICON = {"green": "🟢", "orange": "🟠", "red": "🔴"}
+
+
+def render() -> None:
+    """Draw the monitoring page."""
+    client = get_client()
+    st.title("📈 Monitoring")
+    st.caption("Is the data the model receives still like the data it learnt from?")
+    alerts(client)
+    reports = fetch("Reading the drift reports…", lambda: client.drift_reports(limit=200), what="drift reports")
+    if reports is not None:
+        if not reports:
+            st.info(
+                "No drift report yet: they appear once decisions flow, or when you ask for one below.",
+                icon=":material/info:",
+            )
+        else:
+            over_time(reports)
+            report_detail(client, reports)
+    on_demand(client)
+    recent_decisions(client)
+
+
+def alerts(client: GatewayClient) -> None:
+    """The drift alerts with their severity, in words."""
+    st.subheader("🔔 Alerts")
+    found = fetch("Reading the alerts…", lambda: client.alerts(limit=50), what="alerts")
+    if found is None:
+        return
+    if not found:
+        st.success("No drift alert so far.", icon="✅")
+        return
+    rows = [
+        {
+            "Severity": SEVERITY.get(str(a.get("severity")), str(a.get("severity"))),
+            "What happened": a.get("message") or f"{a.get('drifted')} of {a.get('columns')} columns drifted",
+            "Model version": a.get("model_version"),
+            "When": when(a.get("created_at") or a.get("time")),
+        }
+        for a in found
+    ]
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def _moment(report: Json) -> Any:
+    return report.get("window_end") or report.get("created_at")
+
+
+def over_time(reports: list[Json]) -> None:
+    """The share of drifted columns per window, and the prediction drift, over time."""
+    st.subheader("Drift over time")
+    ordered = sorted(reports, key=lambda r: str(_moment(r) or ""))
+    times = [_moment(r) for r in ordered]
+    severities = [str(r.get("severity", "")) for r in ordered]
+    fig = go.Figure()
+    fig.add_scatter(
+        x=times,
+        y=[100 * float(r.get("drift_share") or 0) for r in ordered],
+        mode="lines+markers+text",
+        text=[SEVERITY_ICON.get(s, s) for s in severities],
+        textposition="top center",
+        hovertext=[
+            f"{r.get('drifted')} of {r.get('columns')} columns · {s}" for r, s in zip(ordered, severities, strict=True)
+        ],
+        name="drifted columns",
+        line={"color": charts.BLUE},
+    )
+    fig.update_layout(
+        title="Share of drifted columns per report (icon = severity)",
+        xaxis_title="Window end",
+        yaxis_title="Drifted columns (%)",
+        template="plotly_white",
+    )
+    st.plotly_chart(fig, width="stretch")
+    with_prediction = [(t, r["prediction"]) for t, r in zip(times, ordered, strict=True) if r.get("prediction")]
+    if with_prediction:
+        fig = go.Figure()
+        fig.add_scatter(
+            x=[t for t, _ in with_prediction],
+            y=[p.get("psi") for _, p in with_prediction],
+            mode="lines+markers",
+            name="PSI of the probabilities",
+            line={"color": charts.ORANGE},
+        )
+        fig.add_scatter(
+            x=[t for t, _ in with_prediction],
+            y=[p.get("approval_rate") for _, p in with_prediction],
+            mode="lines+markers",
+            name="approval rate",
+            line={"color": charts.GREEN, "dash": "dash"},
+        )
+        fig.add_hline(y=0.2, line_dash="dot", annotation_text="PSI 0.2: significant shift")
+        fig.update_layout(
+            title="Prediction drift: PSI of the probabilities and approval rate",
+            xaxis_title="Window end",
+            yaxis_title="PSI / approval rate",
+            template="plotly_white",
+        )
+        st.plotly_chart(fig, width="stretch")
+
+
+def _label(report: Json) -> str:
+    severity = str(report.get("severity", ""))
+    kind = "served traffic" if report.get("kind") == "window" else f"on demand ({report.get('part') or 'dataset'})"
+    return f"{when(_moment(report))} · {kind} · {SEVERITY_ICON.get(severity, '')} {severity}"
+
+
+def report_detail(client: GatewayClient, reports: list[Json]) -> None:
+    """One report: top drifted features, every column's verdict, the Evidently HTML."""
+    st.subheader("One report")
+    index = st.selectbox("Report", range(len(reports)), format_func=lambda i: _label(reports[i]))
+    chosen = reports[int(index or 0)]
+    report_id = str(chosen["report_id"])
+    detail = fetch("Reading the report…", lambda: client.drift_report(report_id), what="drift report") or chosen
+    cols = st.columns(4)
+    cols[0].metric("Severity", SEVERITY.get(str(detail.get("severity")), "—").split(":")[0])
+    cols[1].metric("Drifted columns", f"{num(detail.get('drifted'))} of {num(detail.get('columns'))}")
+    cols[2].metric("Rows compared", num(detail.get("rows")))
+    prediction = detail.get("prediction") or {}
+    cols[3].metric(
+        "Approval rate",
+        pct(prediction.get("approval_rate")),
+        delta=pct(prediction.get("approval_rate_shift")) if prediction.get("approval_rate_shift") else None,
+    )
+    if detail.get("important_drifted"):
+        st.warning("Important features drifted: " + ", ".join(map(str, detail["important_drifted"])), icon="⚠️")
+    top = detail.get("top_drifted") or []
+    if top:
+        labels = [str(c["column"]) for c in top]
+        values = [float(c.get("importance") or 0) for c in top]
+        title = "Top drifted features, by their importance in the model"
+        st.plotly_chart(charts.bars(labels, values, title, "Importance", "", horizontal=True), width="stretch")
+    columns = detail.get("columns_detail") or detail.get("columns_verdicts") or detail.get("drift_by_column")
+    if isinstance(columns, list) and columns:
+        only = st.checkbox("Only drifted columns", value=True)
+        rows = [
+            {
+                "Column": c.get("column"),
+                "Drifted": "⚠️ yes" if c.get("drifted") else "no",
+                "Method": c.get("method"),
+                "Score": num(c.get("score"), 4),
+                "Threshold": num(c.get("threshold"), 3),
+            }
+            for c in columns
+            if c.get("drifted") or not only
+        ]
+        st.dataframe(rows, hide_index=True, width="stretch")
+    if detail.get("html", True) and st.toggle("Show the full Evidently report", key=f"html-{report_id}"):
+        html = fetch("Loading the Evidently report…", lambda: client.drift_report_html(report_id), what="HTML report")
+        if html is not None:
+            components.html(html, height=900, scrolling=True)
+
+
+def on_demand(client: GatewayClient) -> None:
+    """Ask for a drift report of one column or of every column of a dataset part."""
+    st.subheader("Ask for a report")
+    datasets = fetch("Reading the datasets…", client.datasets, what="datasets") or []
+    with st.form("drift_request"):
+        names = {d["dataset_id"]: f"{d.get('name')} ({d['dataset_id']})" for d in datasets}
+        ids: list[str | None] = [None, *names]
+        dataset = st.selectbox(
+            "Dataset", ids, format_func=lambda i: "the champion's training dataset" if i is None else names[str(i)]
+        )
+        part = st.radio("Part compared with the training reference", ["production", "train"], horizontal=True)
+        column = st.text_input("One column (empty = every column)", max_chars=128)
+        submitted = st.form_submit_button("Compute the report")
+    if submitted:
+        request = {"dataset_id": dataset, "part": part, "column": column.strip() or None}
+        job = fetch("Asking for the report…", lambda: client.request_drift_report(request), what="drift report")
+        if job is not None:
+            follow_job(client, job, "Drift report")
+
+
+def recent_decisions(client: GatewayClient) -> None:
+    """The audit log, filterable by decision and client."""
+    st.subheader("Recent decisions")
+    left, right = st.columns(2)
+    kind = left.selectbox(
+        "Decision", [None, "approved", "refused"], format_func=lambda d: "all" if d is None else DECISION[str(d)]
+    )
+    sk_id = right.number_input("Client id (SK_ID_CURR, empty = all)", min_value=0, step=1, value=None, format="%d")
+    page = fetch(
+        "Reading the audit log…",
+        lambda: client.decisions(decision=kind, sk_id_curr=None if sk_id is None else int(sk_id), limit=200),
+        what="decisions",
+    )
+    if page is None:
+        return
+    items = page.get("items") or []
+    if not items:
+        st.info("No decision matches.", icon=":material/info:")
+        return
+    rows = [
+        {
+            "When": when(d.get("decided_at")),
+            "Client": d.get("sk_id_curr"),
+            "Decision": DECISION.get(str(d.get("decision")), d.get("decision")),
+            "Probability": pct(d.get("probability")),
+            "Threshold": pct(d.get("threshold")),
+            "Model version": d.get("model_version"),
+            "Latency": f"{num(d.get('latency_ms'), 1)} ms",
+            "Request": d.get("request_id"),
+        }
+        for d in items
+    ]
+    st.dataframe(rows, hide_index=True, width="stretch")
