@@ -45,7 +45,9 @@ def num(value: Any, digits: int = 2) -> str:
         return f"{int(value):,}"
     if abs(value) >= 1000:
         return f"{value:,.0f}"
-    return f"{value:,.{digits}f}" if abs(value) >= 0.01 or value == 0 else f"{value:.2e}"
+    if value != 0 and abs(value) < 0.01:
+        return f"{value:.2e}"
+    return f"{value:,.{digits}f}".rstrip("0").rstrip(".")
 
 
 def when(value: Any) -> str:

@@ -1,0 +1,169 @@
+"""The client decision page against a fake gateway: gauge, plain words, waterfall, comparison, what-if."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_frontend_client import FakeGateway, open_page, problem, texts
+
+from credit_frontend.client import use_client_factory
+
+pytestmark = pytest.mark.unit
+
+CLIENT = 100001
+
+
+def make_decision(**overrides: Any) -> dict[str, Any]:
+    decision = {
+        "request_id": "lo-1",
+        "sk_id_curr": CLIENT,
+        "probability": 0.137,
+        "threshold": 0.091,
+        "decision": "refused",
+        "reasons": [
+            {"feature": "EXT_SOURCE_3", "label": "External credit score 3", "value": 0.12, "contribution": 0.41},
+            {"feature": "DAYS_EMPLOYED", "label": "Days employed", "value": -200, "contribution": 0.2},
+        ],
+        "model": {"name": "credit-default", "version": "3", "alias": "champion", "run_id": "r"},
+        "scored_at": "2026-11-24T10:00:00Z",
+        "latency_ms": 4.2,
+    }
+    return decision | overrides
+
+
+def make_distribution(column: str) -> dict[str, Any]:
+    bins = [{"left": i / 10, "right": (i + 1) / 10, "count": 10 + i} for i in range(10)]
+    return {"column": column, "kind": "numeric", "count": 145, "missing": 0, "bins": bins}
+
+
+@pytest.fixture
+def gateway() -> Iterator[FakeGateway]:
+    fake = FakeGateway()
+    use_client_factory(fake.client)
+    yield fake
+    use_client_factory(None)
+
+
+def full_gateway(gateway: FakeGateway) -> FakeGateway:
+    data = {"SK_ID_CURR": CLIENT, "EXT_SOURCE_3": 0.12, "DAYS_EMPLOYED": -200, "AMT_CREDIT": 568800.0}
+    gateway.on("GET", f"/v1/clients/{CLIENT}", {"sk_id_curr": CLIENT, "application": data, "decision": make_decision()})
+    contributions = [
+        {"feature": "EXT_SOURCE_3", "label": "External credit score 3", "value": 0.12, "contribution": 0.41},
+        {"feature": "DAYS_EMPLOYED", "label": "Days employed", "value": -200, "contribution": 0.2},
+        {"feature": "AMT_CREDIT", "label": "Credit amount", "value": 568800.0, "contribution": -0.1},
+    ]
+    gateway.on("GET", f"/v1/clients/{CLIENT}/explanation", {"base_value": -2.4, "contributions": contributions})
+    features = [
+        {
+            "feature": "EXT_SOURCE_3",
+            "label": "External credit score 3",
+            "value": 0.12,
+            "percentile": 8.0,
+            "median": 0.5,
+            "distribution": make_distribution("EXT_SOURCE_3"),
+        },
+        {"feature": "DAYS_EMPLOYED", "label": "Days employed", "value": -200, "percentile": 90.0, "median": -1500},
+    ]
+    gateway.on("GET", f"/v1/clients/{CLIENT}/comparison", {"group": "all", "size": 48744, "features": features})
+    return gateway
+
+
+def look_up(sk_id: int = CLIENT) -> AppTest:
+    at = open_page("client_decision")
+    at.number_input[0].set_value(sk_id)
+    return at.button[0].click().run()
+
+
+def test_asks_for_a_client_id_first(gateway: FakeGateway) -> None:
+    at = open_page("client_decision")
+    assert not at.exception
+    assert "Enter a client id" in texts(at, "info")
+    assert "Glossary" in at.expander[0].label
+
+
+def test_explains_a_refusal_in_plain_words_with_gauge_and_waterfall(gateway: FakeGateway) -> None:
+    full_gateway(gateway)
+    at = look_up()
+    assert not at.exception
+    words = texts(at, "markdown")
+    assert "**13.7 %**" in words
+    assert "**9.1 %**" in words
+    assert "**refused**" in words
+    assert "**External credit score 3** is 0.12: this raises the estimated risk." in words
+    assert any("⛔ Refused" in s.value for s in at.subheader)
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    kinds = [c["data"][0]["type"] for c in charts]
+    assert kinds[:2] == ["indicator", "waterfall"]
+    gauge = charts[0]["data"][0]
+    assert gauge["value"] == pytest.approx(13.7)
+    assert gauge["gauge"]["threshold"]["value"] == pytest.approx(9.1)
+    assert at.dataframe[0].value["Percentile"].tolist() == ["8th", "90th"]
+
+
+def test_compares_with_similar_clients_when_asked(gateway: FakeGateway) -> None:
+    full_gateway(gateway)
+    at = look_up()
+    at.radio(key="group").set_value("similar").run()
+    assert not at.exception
+    asked = [r.url.params.get("group") for r in gateway.calls if r.url.path.endswith("/comparison")]
+    assert asked[-1] == "similar"
+
+
+def test_what_if_scores_the_edited_values(gateway: FakeGateway) -> None:
+    full_gateway(gateway)
+    gateway.on("POST", f"/v1/clients/{CLIENT}/what-if", make_decision(probability=0.05, decision="approved"))
+    at = look_up()
+    edited = next(n for n in at.number_input if n.label == "EXT_SOURCE_3")
+    edited.set_value(0.7)
+    next(b for b in at.button if b.label == "Score the edited client").click()
+    at.run()
+    assert not at.exception
+    assert gateway.sent("POST", f"/v1/clients/{CLIENT}/what-if") == [{"changes": {"EXT_SOURCE_3": 0.7}}]
+    assert at.metric[0].value == "5.0 %"
+    assert "✅ Approved" in texts(at, "markdown")
+
+
+def test_an_unknown_client_is_a_message_not_a_crash(gateway: FakeGateway) -> None:
+    gateway.on("GET", "/v1/clients/42", problem(404, "client 42 is not known"))
+    at = look_up(42)
+    assert not at.exception
+    assert "client 42 is not known" in texts(at, "error")
+
+
+def test_falls_back_to_the_audit_trail_when_the_gateway_has_no_client_resource(gateway: FakeGateway) -> None:
+    gateway.on("GET", "/v1/decisions", {"items": [make_decision()], "next_before": None})
+    at = look_up()
+    assert not at.exception
+    assert "**refused**" in texts(at, "markdown")
+    assert "Not available yet" in texts(at, "info")  # explanation, comparison
+    assert "What-if needs the client's data" in texts(at, "info")
+
+
+def test_a_client_without_decision_says_so(gateway: FakeGateway) -> None:
+    gateway.on("GET", "/v1/decisions", {"items": [], "next_before": None})
+    at = look_up()
+    assert not at.exception
+    assert "No decision recorded" in texts(at, "warning")
+
+
+def test_a_slow_scoring_service_is_explained(gateway: FakeGateway) -> None:
+    full_gateway(gateway)
+    gateway.on("POST", f"/v1/clients/{CLIENT}/what-if", problem(504, "no decision within 5 s"))
+    at = look_up()
+    next(n for n in at.number_input if n.label == "AMT_CREDIT").set_value(100000.0)
+    next(b for b in at.button if b.label == "Score the edited client").click()
+    at.run()
+    assert not at.exception
+    assert "did not answer in time" in texts(at, "error")
+
+
+def test_gateway_down_is_a_banner(gateway: FakeGateway) -> None:
+    gateway.down = True
+    at = look_up()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "does not answer" in at.error[0].value
