@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Annotated, Any
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
@@ -130,3 +131,20 @@ def documented_bytes(model: type[BaseModel]) -> Any:
 async def raw_decoder(message: Any, original: Any = None) -> Any:
     """A FastStream decoder that hands over the raw bytes (a list of them for a batch)."""
     return getattr(message, "batch_bodies", message.body)
+
+
+def rewind(message: Any) -> None:
+    """Read a consumed message (or batch) again: seek each of its partitions back to its earliest offset.
+
+    Used with manual acknowledgement when a batch cannot be processed now (no model yet, database down): nothing is
+    committed and the same records come back on the next poll. (FastStream's own ``nack`` only handles the tuple a
+    real consumer gives, not the list of its test client.)
+    """
+    raw = message.raw_message
+    records = raw if isinstance(raw, list | tuple) else (raw,)
+    earliest: dict[TopicPartition, int] = {}
+    for record in records:
+        partition = TopicPartition(record.topic, record.partition)
+        earliest[partition] = min(record.offset, earliest.get(partition, record.offset))
+    for partition, offset in earliest.items():
+        message.consumer.seek(partition, offset)

@@ -1,13 +1,20 @@
-"""Composition root of the scoring service: broker, handlers, metrics, readiness checks."""
+"""Composition root of the scoring service: broker, served models, database, handlers, readiness checks."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from prometheus_client import CollectorRegistry
 
+from credit_shared import db
+from credit_shared.features import application_features
 from credit_shared.kafka import make_broker
 from credit_shared.runtime import Worker
-from scoring_service.handlers import register
+from scoring_service.handlers import Scoring
+from scoring_service.holder import ModelHolder
 from scoring_service.metrics import ScoringMetrics
+from scoring_service.served import load_served
 from scoring_service.settings import Settings, get_settings
 
 NAME = "scoring"
@@ -19,10 +26,41 @@ DESCRIPTION = (
 
 
 def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
-    """Build the scoring worker (nothing connects until the runtime starts it)."""
+    """Build the scoring worker (nothing connects and no model loads until the runtime starts it)."""
     settings = settings or get_settings()
     registry = CollectorRegistry()
+    metrics = ScoringMetrics.create(registry)
     broker = make_broker(settings.kafka, service=NAME, registry=registry, description=DESCRIPTION)
-    register(broker, settings, ScoringMetrics.create(registry))
-    worker = Worker(name=NAME, title="Scoring service", description=DESCRIPTION, broker=broker, registry=registry)
+    engine = db.make_engine(settings.database)
+    holder = ModelHolder(lambda alias: load_served(settings.mlflow, engine, alias))
+    Scoring(settings, metrics, holder, engine, application_features).register(broker)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def keep_models_fresh() -> None:
+        while True:
+            await holder.reload()
+            served = holder.served
+            for alias, model in (("champion", served.champion), ("challenger", served.challenger)):
+                metrics.model_version.labels(alias).set(float(model.ref.version) if model else 0)
+            await asyncio.sleep(settings.reload_interval_s)
+
+    async def start_reloader() -> None:
+        tasks.append(asyncio.get_running_loop().create_task(keep_models_fresh()))
+
+    async def stop_reloader() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    worker = Worker(
+        name=NAME,
+        title="Scoring service",
+        description=DESCRIPTION,
+        broker=broker,
+        registry=registry,
+        checks={"model": lambda: holder.ready, "database": lambda: db.ping(engine)},
+        after_startup=[start_reloader],
+        on_shutdown=[stop_reloader],
+    )
     return worker, settings

@@ -12,6 +12,7 @@ class ScoringMetrics:
     """The scoring service's counters and histograms, on the worker's registry."""
 
     received: Counter
+    held: Counter
     dead_letters: Counter
     batch_size: Histogram
     decisions: Counter
@@ -23,7 +24,16 @@ class ScoringMetrics:
     def create(cls, registry: CollectorRegistry) -> ScoringMetrics:
         """Register the metrics on ``registry``."""
         return cls(
-            received=Counter("scoring_messages_received", "Messages read from loan-applications", registry=registry),
+            received=Counter(
+                "scoring_messages_received",
+                "Messages read from loan-applications (a held batch counts each time it is read)",
+                registry=registry,
+            ),
+            held=Counter(
+                "scoring_messages_held",
+                "Messages read while no champion is served; they are read again later, not dead-lettered",
+                registry=registry,
+            ),
             dead_letters=Counter(
                 "scoring_dead_letters",
                 "Messages sent to the dead-letter topic",

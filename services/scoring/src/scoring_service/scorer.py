@@ -1,0 +1,169 @@
+"""Scoring a batch of validated applications: features, probability, decision, reason codes.
+
+Pure logic, no Kafka and no database: the handler gives it the applications, the served model and the clients'
+history features, and publishes what it returns.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from credit_shared.contracts.envelope import utc_now
+from credit_shared.contracts.loans import Decision, LoanApplicationMessage, LoanDecision, ModelRef, Reason
+from credit_shared.homecredit.application import APPLICATION, ID
+
+MAX_REASONS = 4
+
+
+class ServedModel(Protocol):
+    """What scoring needs from a registered model version."""
+
+    @property
+    def ref(self) -> ModelRef:
+        """The registered version's identity."""
+        ...
+
+    @property
+    def threshold(self) -> float:
+        """Refuse at or above this probability."""
+        ...
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The model's input columns, in order."""
+        ...
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Probability of default per row."""
+        ...
+
+    def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Exact contributions to the log-odds per row and input feature, and the base value per row."""
+        ...
+
+    def label(self, feature: str) -> str:
+        """Human-readable label of a feature."""
+        ...
+
+    def history(self, ids: Sequence[int]) -> pd.DataFrame:
+        """History features of the clients (``SK_ID_CURR`` first), NaN for a client without history."""
+        ...
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One scored application: the public decision and what the audit row needs."""
+
+    decision: LoanDecision
+    features: dict[str, Any]
+
+
+FeatureBuilder = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+def application_frame(applications: Sequence[LoanApplicationMessage]) -> pd.DataFrame:
+    """The validated applications as a frame with every schema column and the Kaggle dtypes."""
+    frame = pd.DataFrame([a.application for a in applications], columns=APPLICATION.names)
+    for spec in APPLICATION.columns:
+        if spec.kind.value == "category":
+            frame[spec.name] = pd.Categorical(frame[spec.name], categories=list(spec.categories))
+        else:
+            frame[spec.name] = pd.to_numeric(frame[spec.name], errors="raise").astype("float64")
+    return frame
+
+
+def model_features(
+    applications: Sequence[LoanApplicationMessage], model: ServedModel, build_request_features: FeatureBuilder
+) -> pd.DataFrame:
+    """The exact feature frame the model was trained on, for a batch of applications."""
+    raw = application_frame(applications)
+    request = build_request_features(raw).reset_index(drop=True)
+    past = model.history([int(i) for i in raw[ID]]).reset_index(drop=True)
+    combined = pd.concat([request, past.drop(columns=[ID], errors="ignore")], axis=1)
+    missing = [c for c in model.feature_names if c not in combined.columns]
+    if missing:
+        combined = pd.concat([combined, pd.DataFrame(np.nan, index=combined.index, columns=missing)], axis=1)
+    return combined[model.feature_names]
+
+
+def reasons_for(model: ServedModel, features: pd.DataFrame, rows: np.ndarray) -> dict[int, list[Reason]]:
+    """The (at most) four features that pushed each given row's probability of default up the most."""
+    if not len(rows):
+        return {}
+    contrib, _base = model.contributions(features.iloc[rows])
+    out: dict[int, list[Reason]] = {}
+    for k, row in enumerate(rows):
+        values = contrib[k]
+        top = np.argsort(-values)[:MAX_REASONS]
+        out[int(row)] = [
+            Reason(
+                feature=model.feature_names[j],
+                label=model.label(model.feature_names[j]),
+                value=_plain(features.iat[int(row), int(j)]),
+                contribution=float(values[j]),
+            )
+            for j in top
+            if values[j] > 0
+        ]
+    return out
+
+
+def score_batch(
+    applications: Sequence[LoanApplicationMessage],
+    received_at: Sequence[float],
+    model: ServedModel,
+    build_request_features: FeatureBuilder,
+) -> list[Scored]:
+    """Score, decide and explain a batch.
+
+    Args:
+        applications: validated applications.
+        received_at: ``time.monotonic()`` when each was received, for the latency.
+        model: the served model version.
+        build_request_features: the shared application-level feature code.
+    """
+    features = model_features(applications, model, build_request_features)
+    probabilities = np.asarray(model.predict_proba(features), dtype=float)
+    refused = np.flatnonzero(probabilities >= model.threshold)
+    reasons = reasons_for(model, features, refused)
+    now: datetime = utc_now()
+    done = time.monotonic()
+    scored: list[Scored] = []
+    records = features.to_dict(orient="records")
+    for k, application in enumerate(applications):
+        probability = float(probabilities[k])
+        decision = LoanDecision(
+            request_id=application.request_id,
+            sk_id_curr=application.sk_id_curr,
+            probability=probability,
+            threshold=model.threshold,
+            decision=Decision.REFUSED if probability >= model.threshold else Decision.APPROVED,
+            reasons=reasons.get(k, []),
+            model=model.ref,
+            scored_at=now,
+            latency_ms=max(0.0, (done - received_at[k]) * 1000),
+            correlation_id=application.correlation_id,
+        )
+        scored.append(Scored(decision, {str(name): _plain(v) for name, v in records[k].items()}))
+    return scored
+
+
+def _plain(value: Any) -> float | str | None:
+    """A JSON-friendly scalar: NaN becomes None, numpy numbers become floats."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return None if math.isnan(number) else number

@@ -1,0 +1,86 @@
+"""A registered model version as scoring serves it: the pipeline plus what it needs to build its features."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from credit_shared.contracts.loans import ModelRef
+from credit_shared.homecredit.application import ID
+from credit_shared.homecredit.glossary import label
+from credit_shared.models import LoadedModel, load_model
+from credit_shared.online_features import feature_set_columns, read_history
+from credit_shared.settings import MlflowSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServedVersion:
+    """A :class:`LoadedModel` with its registry identity and the dataset its history features come from."""
+
+    model: LoadedModel
+    ref: ModelRef
+    dataset_id: str
+    history_columns: list[str]  # the dataset's stored online-feature columns, in their stored order
+    engine: Engine
+
+    @property
+    def threshold(self) -> float:
+        """The version's decision threshold."""
+        return self.model.threshold
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The model's input columns, in order."""
+        return self.model.feature_names
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Probability of default per row."""
+        return self.model.predict_proba(features)
+
+    def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Exact contributions per input feature (log-odds) and base values."""
+        frame, base = self.model.contributions(features)
+        return frame.reindex(columns=self.feature_names, fill_value=0.0).to_numpy(dtype=float), base
+
+    def label(self, feature: str) -> str:
+        """Human-readable label of a feature."""
+        return label(feature)
+
+    def history(self, ids: Sequence[int]) -> pd.DataFrame:
+        """The history features of a batch of clients, NaN for a client without history (one query)."""
+        batch = read_history(self.engine, self.dataset_id, self.history_columns, ids)
+        frame = pd.DataFrame(batch.values, columns=self.history_columns)
+        frame.insert(0, ID, np.asarray(ids, dtype="int64"))
+        return frame
+
+
+def load_served(settings: MlflowSettings, engine: Engine, alias: str) -> ServedVersion | None:
+    """Load the version carrying ``alias``, or None when no version carries it.
+
+    Raises:
+        ValueError: when the version lacks its dataset id or threshold.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    try:
+        version = client.get_model_version_by_alias(settings.model_name, alias)
+    except MlflowException:
+        return None
+    dataset_id = version.tags.get("dataset_id")
+    if not dataset_id:
+        raise ValueError(f"{settings.model_name} version {version.version} has no dataset_id tag")
+    model = load_model(settings, settings.model_name, alias)
+    columns = feature_set_columns(engine, dataset_id) or []
+    if not columns:
+        log.warning("dataset %s has no online features: clients will have no history", dataset_id)
+    ref = ModelRef(name=model.name, version=model.version, alias=alias, run_id=model.run_id or version.run_id)
+    return ServedVersion(model, ref, dataset_id, columns, engine)
