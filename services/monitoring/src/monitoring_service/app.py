@@ -16,7 +16,7 @@ from monitoring_service.artifacts import LocalArtifactStore
 from monitoring_service.audit import fetch_features, save_report
 from monitoring_service.handlers import MonitoringMetrics, register
 from monitoring_service.mlflow_catalog import MlflowCatalog
-from monitoring_service.reference import ReferenceStore
+from monitoring_service.reference import ModelCatalog, ReferenceStore
 from monitoring_service.service import MonitoringService
 from monitoring_service.settings import Settings, get_settings
 
@@ -28,13 +28,18 @@ DESCRIPTION = (
 )
 
 
-def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
-    """Build the monitoring worker (nothing connects until the runtime starts it)."""
+def build(settings: Settings | None = None, *, catalog: ModelCatalog | None = None) -> tuple[Worker, Settings]:
+    """Build the monitoring worker (nothing connects until the runtime starts it).
+
+    Args:
+        settings: the service settings (read from the environment by default).
+        catalog: where model versions are described (the MLflow registry by default; a fake in tests).
+    """
     settings = settings or get_settings()
     registry = CollectorRegistry()
     broker = make_broker(settings.kafka, service=NAME, registry=registry, description=DESCRIPTION)
     engine = db.make_engine(settings.database)
-    catalog = MlflowCatalog(settings.mlflow)
+    catalog = catalog or MlflowCatalog(settings.mlflow)
     references = ReferenceStore(
         settings.references_dir,
         settings.platform.datasets_dir,
@@ -52,6 +57,7 @@ def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
         rules=settings.rules(),
         alert_level=settings.alert_level,
         html_every_windows=settings.html_every_windows,
+        html_on_alert=settings.html_on_alert,
         html_max_columns=settings.html_max_columns,
         features_max_attempts=settings.features_max_attempts,
     )

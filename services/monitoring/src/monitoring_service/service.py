@@ -59,6 +59,7 @@ class MonitoringService:
     rules: SeverityRules = field(default_factory=SeverityRules)
     alert_level: str = "orange"
     html_every_windows: int = 10
+    html_on_alert: bool = True
     html_max_columns: int = 100
     features_max_attempts: int = 3
     _windows_seen: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -95,7 +96,7 @@ class MonitoringService:
             prediction=prediction,
             window=(min(d.decided_at for d in ready), end),
         )
-        want_html = at_least(report.severity, self.alert_level) or (
+        want_html = (self.html_on_alert and at_least(report.severity, self.alert_level)) or (
             self.html_every_windows > 0 and (self._windows_seen[key] - 1) % self.html_every_windows == 0
         )
         if want_html:

@@ -49,8 +49,9 @@ class Settings(ServiceSettings):
     alert_level: Severity = Field("orange", description="A drift-alert event is published from this severity")
 
     html_every_windows: int = Field(
-        10, ge=0, description="Render the Evidently HTML every n-th window of a model version (0: never); alerts always"
+        10, ge=0, description="Render the Evidently HTML every n-th window of a model version (0: never)"
     )
+    html_on_alert: bool = Field(True, description="Render the Evidently HTML of every window that raises an alert")
     html_max_columns: int = Field(
         100, ge=1, description="Columns of a window's HTML report: drifted first, then by importance"
     )

@@ -97,7 +97,9 @@ def write_dataset(
         unlabelled.insert(0, "SK_ID_CURR", np.arange(500_000, 500_000 + len(unlabelled)))
         unlabelled.to_parquet(folder / PRODUCTION, index=False, row_group_size=5000)
     features = [
-        FeatureInfo(name=c, type="category" if k == "categorical" else "float", label=c, source="synthetic", online="request")
+        FeatureInfo(
+            name=c, type="category" if k == "categorical" else "float", label=c, source="synthetic", online="request"
+        )
         for c, k in kinds.items()
     ]
     manifest = DatasetManifest(
