@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
+from credit_shared import db, mlflow_utils
 from credit_shared.kafka import make_broker
 from credit_shared.runtime import Worker
-from training_service.handlers import router
+from training_service.handlers import register
 from training_service.settings import Settings, get_settings
 
 NAME = "training"
@@ -23,12 +24,14 @@ def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
         registry=registry,
         description=DESCRIPTION,
     )
-    broker.include_router(router)
+    engine = db.make_engine(settings.database)
+    register(broker, settings, engine)
     worker = Worker(
         name=NAME,
         title="Training service",
         description=DESCRIPTION,
         broker=broker,
         registry=registry,
+        checks={"database": lambda: db.ping(engine), "mlflow": lambda: mlflow_utils.ping(settings.mlflow)},
     )
     return worker, settings
