@@ -15,32 +15,50 @@ from credit_frontend.client import use_client_factory
 pytestmark = pytest.mark.unit
 
 
-def make_report(report_id: str, hour: int, severity: str, drifted: int, **overrides: Any) -> dict[str, Any]:
-    report = {
+def make_summary(report_id: str, hour: int, severity: str, drifted: int) -> dict[str, Any]:
+    """A report as the gateway lists it (``ReportSummary``)."""
+    return {
         "report_id": report_id,
         "kind": "window",
-        "model_name": "credit-default",
         "model_version": "3",
+        "dataset_id": "ds-1",
         "window_start": f"2026-11-24T{hour - 1:02d}:00:00Z",
         "window_end": f"2026-11-24T{hour:02d}:00:00Z",
         "rows": 1000,
         "columns": 100,
         "drifted": drifted,
-        "drift_share": drifted / 100,
         "severity": severity,
+        "created_at": f"2026-11-24T{hour:02d}:00:05Z",
+        "url": f"/v1/monitoring/reports/{report_id}",
+        "html_url": f"/v1/monitoring/reports/{report_id}/html",
+    }
+
+
+def make_detail(summary: dict[str, Any], **event: Any) -> dict[str, Any]:
+    """A report as the gateway gives it alone (``ReportDetail``: the stored ``drift.reported`` event in ``summary``)."""
+    verdict = {
+        "column": "EXT_SOURCE_3",
+        "kind": "numerical",
+        "method": "wasserstein",
+        "threshold": 0.1,
+        "score": 0.31,
+        "drifted": True,
+        "importance": 0.2,
+    }
+    hour = int(summary["window_end"][11:13])
+    stored = {
+        "report_id": summary["report_id"],
+        "kind": "window",
+        "model_name": "credit-default",
+        "model_version": "3",
+        "rows": 1000,
+        "columns": 100,
+        "drifted": summary["drifted"],
+        "drift_share": summary["drifted"] / 100,
+        "severity": summary["severity"],
         "important_drifted": [],
+        "top_drifted": [verdict],
         "html": True,
-        "top_drifted": [
-            {
-                "column": "EXT_SOURCE_3",
-                "kind": "numerical",
-                "method": "wasserstein",
-                "threshold": 0.1,
-                "score": 0.31,
-                "drifted": True,
-                "importance": 0.2,
-            }
-        ],
         "prediction": {
             "psi": 0.05 * hour,
             "reference": "first_window",
@@ -49,7 +67,7 @@ def make_report(report_id: str, hour: int, severity: str, drifted: int, **overri
             "approval_rate_shift": -0.02,
         },
     }
-    return report | overrides
+    return summary | {"summary": stored | event}
 
 
 def make_decision_view(request_id: str, decision: str) -> dict[str, Any]:
@@ -82,10 +100,7 @@ def gateway() -> Iterator[FakeGateway]:
 
 
 def with_reports(gateway: FakeGateway) -> FakeGateway:
-    reports = [
-        make_report("w-2", 11, "red", 20, important_drifted=["EXT_SOURCE_3"]),
-        make_report("w-1", 10, "green", 2),
-    ]
+    reports = [make_summary("w-2", 11, "red", 20), make_summary("w-1", 10, "green", 2)]
     gateway.on("GET", "/v1/monitoring/reports", reports)
     columns = [
         {
@@ -105,25 +120,16 @@ def with_reports(gateway: FakeGateway) -> FakeGateway:
             "drifted": False,
         },
     ]
-    gateway.on("GET", "/v1/monitoring/reports/w-2", reports[0] | {"columns_detail": columns})
+    gateway.on(
+        "GET",
+        "/v1/monitoring/reports/w-2",
+        make_detail(reports[0], important_drifted=["EXT_SOURCE_3"], all_columns=columns),
+    )
+    gateway.on("GET", "/v1/monitoring/reports/w-1", make_detail(reports[1]))
     gateway.on(
         "GET", "/v1/monitoring/reports/w-2/html", httpx.Response(200, text="<html><body>evidently report</body></html>")
     )
-    gateway.on(
-        "GET",
-        "/v1/monitoring/alerts",
-        [
-            {
-                "report_id": "w-2",
-                "severity": "red",
-                "model_version": "3",
-                "drifted": 20,
-                "columns": 100,
-                "message": "20 of 100 columns drifted",
-                "created_at": "2026-11-24T11:00:00Z",
-            }
-        ],
-    )
+    gateway.on("GET", "/v1/monitoring/alerts", [reports[0]])
     return gateway
 
 
@@ -133,6 +139,7 @@ def test_shows_alerts_with_severity_in_words_and_drift_over_time(gateway: FakeGa
     assert not at.exception
     alerts = at.dataframe[0].value
     assert alerts["Severity"].tolist() == ["🔴 Red: strong drift, act"]
+    assert alerts["What happened"].tolist() == ["20 of 100 columns drifted"]
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     titles = [c["layout"]["title"]["text"] for c in charts]
     assert "Share of drifted columns per report (icon = severity)" in titles

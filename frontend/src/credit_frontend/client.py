@@ -318,14 +318,24 @@ class GatewayClient:
 
     # --- training
     def model_families(self) -> list[Json]:
-        """The model families with their parameters, defaults, types and ranges."""
-        result: list[Json] = self.get("/v1/model-families")
+        """The model families with their parameters (kind, default, low, high, log, choices, description)."""
+        result: list[Json] = self.get("/v1/models/families")
         return result
 
     def start_training(self, request: Json) -> Json:
         """Start a training; returns the job."""
-        result: Json = self.send("POST", "/v1/trainings", request)
+        result: Json = self.send("POST", "/v1/training", request)
         return result
+
+    def enum(self, schema: str) -> list[str]:
+        """The allowed values of an enumeration of the API (``Imbalance``, ``SearchMethod`` ...) from its OpenAPI.
+
+        Returns:
+            The values, or an empty list when the API does not define that enumeration.
+        """
+        spec: Json = self.get("/openapi.json")
+        found = ((spec.get("components") or {}).get("schemas") or {}).get(schema) or {}
+        return [str(v) for v in found.get("enum") or []]
 
     def experiments(self) -> list[Json]:
         """The MLflow experiments (one per dataset)."""
@@ -363,9 +373,9 @@ class GatewayClient:
         result: Json = self.get("/v1/registry")
         return result
 
-    def promote(self, version: str, alias: str) -> Json:
-        """Point ``alias`` (champion or challenger) at ``version`` (administrators)."""
-        result: Json = self.send("PUT", f"/v1/registry/aliases/{alias}", {"version": version})
+    def promote(self, version: str, alias: str, *, force: bool = False) -> Json:
+        """Point ``alias`` (champion or challenger) at ``version`` (administrators); returns the job."""
+        result: Json = self.send("POST", f"/v1/registry/aliases/{alias}", {"version": version, "force": force})
         return result
 
     # --- clients and decisions

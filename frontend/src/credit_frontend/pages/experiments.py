@@ -11,7 +11,7 @@ import streamlit as st
 
 from credit_frontend import charts
 from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
-from credit_frontend.ui import fetch, is_number, num, show_error, when
+from credit_frontend.ui import fetch, follow_job, is_number, num, show_error, when
 
 SPLIT = re.compile(r"^(train|test|cv|val|validation)[_.]")
 CURVES = (  # what an overlaid figure's name contains, its title and axes
@@ -212,8 +212,10 @@ def promote(client: GatewayClient, runs: list[Json]) -> None:
                 "Version", [str(v["version"]) for v in versions], format_func=lambda v: f"version {v}"
             )
             alias = st.radio("Make it", ["champion", "challenger"], horizontal=True)
-            if st.form_submit_button("Promote"):
-                done = fetch("Promoting…", lambda: client.promote(str(version), str(alias)), what="promotion")
-                if done is not None:
-                    st.success(f"Version {version} is now the {alias}.", icon="✅")
+            force = st.checkbox("Skip the champion gate (it must beat the baseline otherwise)")
+            submitted = st.form_submit_button("Promote")
+        if submitted:
+            job = fetch("Promoting…", lambda: client.promote(str(version), str(alias), force=force), what="promotion")
+            if job is not None:
+                follow_job(client, job, f"Promotion of version {version} to {alias}")
         st.caption(f"{num(len(versions))} registered version(s) from this experiment.")

@@ -9,7 +9,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from credit_frontend import charts
-from credit_frontend.client import GatewayClient, Json, get_client
+from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
 from credit_frontend.ui import DECISION, SEVERITY, fetch, follow_job, num, pct, when
 
 SEVERITY_ICON = {"green": "🟢", "orange": "🟠", "red": "🔴"}
@@ -29,7 +29,7 @@ def render() -> None:
                 icon=":material/info:",
             )
         else:
-            over_time(reports)
+            over_time(reports, recent_details(client, reports))
             report_detail(client, reports)
     on_demand(client)
     recent_decisions(client)
@@ -60,10 +60,32 @@ def _moment(report: Json) -> Any:
     return report.get("window_end") or report.get("created_at")
 
 
-def over_time(reports: list[Json]) -> None:
+def flat(report: Json) -> Json:
+    """A report with its stored summary's fields (prediction drift, top drifted ...) at the top level."""
+    merged = {**report, **(report.get("summary") or {})}
+    if merged.get("drift_share") is None and merged.get("columns"):
+        merged["drift_share"] = (merged.get("drifted") or 0) / merged["columns"]
+    return merged
+
+
+def recent_details(client: GatewayClient, reports: list[Json], count: int = 30) -> dict[str, Json]:
+    """The full summaries of the most recent reports (for prediction drift over time); unreadable ones are left out."""
+    found: dict[str, Json] = {}
+    with st.spinner("Reading the recent reports…"):
+        for report in reports[:count]:
+            try:
+                found[str(report["report_id"])] = flat(client.drift_report(str(report["report_id"])))
+            except GatewayError:
+                continue
+    return found
+
+
+def over_time(reports: list[Json], details: dict[str, Json]) -> None:
     """The share of drifted columns per window, and the prediction drift, over time."""
     st.subheader("Drift over time")
-    ordered = sorted(reports, key=lambda r: str(_moment(r) or ""))
+    ordered = sorted(
+        (details.get(str(r["report_id"])) or flat(r) for r in reports), key=lambda r: str(_moment(r) or "")
+    )
     times = [_moment(r) for r in ordered]
     severities = [str(r.get("severity", "")) for r in ordered]
     fig = go.Figure()
@@ -125,7 +147,7 @@ def report_detail(client: GatewayClient, reports: list[Json]) -> None:
     index = st.selectbox("Report", range(len(reports)), format_func=lambda i: _label(reports[i]))
     chosen = reports[int(index or 0)]
     report_id = str(chosen["report_id"])
-    detail = fetch("Reading the report…", lambda: client.drift_report(report_id), what="drift report") or chosen
+    detail = flat(fetch("Reading the report…", lambda: client.drift_report(report_id), what="drift report") or chosen)
     cols = st.columns(4)
     cols[0].metric("Severity", SEVERITY.get(str(detail.get("severity")), "—").split(":")[0])
     cols[1].metric("Drifted columns", f"{num(detail.get('drifted'))} of {num(detail.get('columns'))}")
@@ -144,7 +166,7 @@ def report_detail(client: GatewayClient, reports: list[Json]) -> None:
         values = [float(c.get("importance") or 0) for c in top]
         title = "Top drifted features, by their importance in the model"
         st.plotly_chart(charts.bars(labels, values, title, "Importance", "", horizontal=True), width="stretch")
-    columns = detail.get("columns_detail") or detail.get("columns_verdicts") or detail.get("drift_by_column")
+    columns = detail.get("all_columns") or detail.get("top_drifted")
     if isinstance(columns, list) and columns:
         only = st.checkbox("Only drifted columns", value=True)
         rows = [

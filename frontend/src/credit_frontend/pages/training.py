@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import streamlit as st
@@ -9,10 +11,18 @@ import streamlit as st
 from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
 from credit_frontend.ui import fetch, field_error, follow_job, is_number, show_error
 
-DEFAULT_OPTIONS: dict[str, list[str]] = {  # used when the gateway does not list its own
-    "imbalance": ["class_weight", "smote", "none"],
-    "scaling": ["standard", "robust", "none"],
+FALLBACK_ENUMS: dict[str, list[str]] = {  # only when the gateway's OpenAPI does not list them
+    "Imbalance": ["none", "class_weight", "smote", "random_under"],
+    "SearchMethod": ["random", "grid", "halving"],
 }
+IMBALANCE_LABELS = {
+    "none": "None",
+    "class_weight": "Class weights (defaults count more)",
+    "smote": "SMOTE (synthetic defaults)",
+    "random_under": "Random under-sampling of repaid loans",
+}
+SCALING = {"default": "The family's default", "yes": "Standardise numeric features", "no": "Do not scale"}
+NAMED = re.compile(r"parameter '([A-Za-z0-9_]+)'")
 
 
 def render() -> None:
@@ -21,129 +31,158 @@ def render() -> None:
     st.title("🏋️ Training")
     st.caption("Train a model on a dataset: the search picks the parameters with the lowest business cost.")
     datasets = fetch("Reading the datasets…", client.datasets, what="datasets")
-    answer = fetch("Reading the model families…", client.model_families, what="model families")
-    if datasets is None or answer is None:
+    families = fetch("Reading the model families…", client.model_families, what="model families")
+    if datasets is None or families is None:
         return
     if not datasets:
         st.info("No dataset yet: build one on the **Datasets** page first.", icon=":material/info:")
         return
-    families: list[Json] = answer if isinstance(answer, list) else list(answer.get("families") or [])
-    options = DEFAULT_OPTIONS | (
-        {} if isinstance(answer, list) else {k: v for k, v in answer.items() if k != "families"}
-    )
     if not families:
         st.warning("The gateway lists no model family.", icon="⚠️")
         return
-    form(client, datasets, families, options)
+    form(client, datasets, families)
 
 
-def _parameter(spec: Json, errors: dict[str, str]) -> tuple[str, Any] | None:
-    """One parameter's control: ``("fixed", value)`` or ``("search", {...})``; None for the family's default."""
-    name, kind = str(spec["name"]), str(spec.get("type", "float"))
-    default = spec.get("default")
-    low, high = spec.get("low", spec.get("min")), spec.get("high", spec.get("max"))
-    help_text = spec.get("description") or None
-    mode = st.radio(
-        f"{name} ({kind}, default {default})",
-        ["default", "fix", "search"],
-        horizontal=True,
-        key=f"mode-{name}",
-        help=help_text,
+def enum(client: GatewayClient, name: str) -> list[str]:
+    """An enumeration of the API, from its OpenAPI (a fallback when it cannot be read)."""
+    try:
+        return client.enum(name) or FALLBACK_ENUMS[name]
+    except GatewayError:
+        return FALLBACK_ENUMS[name]
+
+
+def problems_by_field(error: GatewayError) -> dict[str, str]:
+    """Validation problems keyed by the parameter or field they name (others under ``""``)."""
+    found: dict[str, str] = {}
+    for key, message in error.field_errors().items():
+        for part in message.removeprefix("Value error, ").split("; "):
+            named = NAMED.search(part)
+            found.setdefault(named.group(1) if named else key, part)
+    return found
+
+
+def _numeric_search(name: str, spec: Json, kind: str) -> Json:
+    low, high, default = spec.get("low"), spec.get("high"), spec.get("default")
+    start = float(default) if is_number(default) and default != 0 else (float(low) if is_number(low) else 0.0)
+    cols = st.columns(4)
+    lo = cols[0].number_input(f"{name}: from", value=start / 2 if spec.get("log") else start, format="%g")
+    hi = cols[1].number_input(f"{name}: to", value=start * 2 if spec.get("log") else float(high or 1), format="%g")
+    scales = ["log", "linear"] if spec.get("log") else ["linear"]
+    scale = cols[2].selectbox(f"{name}: spacing", scales)
+    count = cols[3].number_input(f"{name}: number of values", min_value=2, max_value=20, value=3, step=1)
+    if kind == "int":
+        lo, hi = round(lo), round(hi)
+    return {"low": lo, "high": hi, "scale": scale, "num": int(count)}
+
+
+def parameter(spec: Json, errors: dict[str, str]) -> tuple[str, Any] | None:
+    """One parameter's controls: ``("fixed", value)``, ``("search", dimension)`` or None (the default)."""
+    name, kind = str(spec["name"]), str(spec.get("kind", "float"))
+    default, choices = spec.get("default"), spec.get("choices")
+    bounds = (
+        f", {spec['low']:g} to {spec['high']:g}" if is_number(spec.get("low")) and is_number(spec.get("high")) else ""
     )
-    result: tuple[str, Any] | None = None
+    label = f"**{name}** ({kind}{bounds}; default {default})"
+    mode = st.radio(label, ["default", "fix", "search"], horizontal=True, key=f"mode-{name}",
+                    help=spec.get("description") or None)  # fmt: skip
+    chosen: tuple[str, Any] | None = None
     if mode == "fix":
-        if spec.get("choices"):
-            choices = list(spec["choices"])
-            result = (
-                "fixed",
-                st.selectbox(f"Value of {name}", choices, index=choices.index(default) if default in choices else 0),
-            )
+        if choices:
+            index = choices.index(default) if default in choices else 0
+            chosen = ("fixed", st.selectbox(f"Value of {name}", choices, index=index))
         elif kind == "bool":
-            result = ("fixed", st.checkbox(f"Value of {name}", value=bool(default)))
+            chosen = ("fixed", st.checkbox(f"Value of {name}", value=bool(default)))
+        elif kind == "int":
+            value = st.number_input(f"Value of {name}", value=int(default) if is_number(default) else 0, step=1)
+            chosen = ("fixed", int(value))
         else:
-            value = st.number_input(
-                f"Value of {name}",
-                value=default if is_number(default) else None,
-                step=1 if kind == "int" else None,
-                format="%d" if kind == "int" else "%g",
-            )
-            result = ("fixed", int(value) if kind == "int" and value is not None else value)
+            chosen = ("fixed", st.number_input(f"Value of {name}", value=float(default or 0.0), format="%g"))
     elif mode == "search":
-        if spec.get("choices"):
-            result = (
-                "search",
-                {
-                    "values": st.multiselect(
-                        f"Values of {name} to try", list(spec["choices"]), default=list(spec["choices"])
-                    )
-                },
-            )
+        if choices or kind == "bool":
+            options = list(choices) if choices else [True, False]
+            chosen = ("search", {"values": st.multiselect(f"Values of {name} to try", options, default=options)})
         else:
-            cols = st.columns(4)
-            lo = cols[0].number_input(f"{name}: from", value=float(low) if is_number(low) else 0.0, format="%g")
-            hi = cols[1].number_input(f"{name}: to", value=float(high) if is_number(high) else 1.0, format="%g")
-            scale = cols[2].selectbox(f"{name}: scale", ["linear", "log"], index=1 if spec.get("log") else 0)
-            count = cols[3].number_input(f"{name}: values", min_value=2, max_value=20, value=3, step=1)
-            result = ("search", {"low": lo, "high": hi, "scale": scale, "count": int(count)})
+            chosen = ("search", _numeric_search(name, spec, kind))
     field_error(errors, name)
-    return result
+    return chosen
 
 
-def form(client: GatewayClient, datasets: list[Json], families: list[Json], options: dict[str, Any]) -> None:
+def form(client: GatewayClient, datasets: list[Json], families: list[Json]) -> None:
     """The training form, sent and then followed live."""
     last_error: GatewayError | None = st.session_state.get("training_error")
     if last_error is not None:
         show_error(last_error, "training")
-    errors = last_error.field_errors() if last_error is not None else {}
+    errors = problems_by_field(last_error) if last_error is not None else {}
     names = {str(d["dataset_id"]): f"{d.get('name')} ({d['dataset_id']})" for d in datasets}
     dataset = st.selectbox("Dataset", list(names), format_func=names.__getitem__)
     field_error(errors, "dataset_id")
-    labels = {str(f["name"]): str(f.get("label") or f["name"]) for f in families}
-    family_name = st.selectbox("Model family", list(labels), format_func=labels.__getitem__)
-    family = next(f for f in families if f["name"] == family_name)
-    if family.get("description"):
-        st.caption(str(family["description"]))
+    labels = {str(f["family"]): str(f.get("label") or f["family"]) for f in families}
+    family_name = str(st.selectbox("Model family", list(labels), format_func=labels.__getitem__))
+    family = next(f for f in families if f["family"] == family_name)
+    notes = ["handles missing values" if family.get("handles_missing") else "needs imputed values"]
+    notes += ["stops early on a validation split"] if family.get("early_stopping") else []
+    st.caption(f"{labels[family_name]}: {', '.join(notes)}.")
+    run_name = st.text_input("Run name", value=f"{family_name}-{datetime.now(UTC):%Y%m%d-%H%M}", max_chars=120)
+    field_error(errors, "run_name")
     st.markdown("**Parameters**: keep the default, fix a value or search a range.")
     fixed: dict[str, Any] = {}
-    search: dict[str, Any] = {}
+    searched: dict[str, Any] = {}
     for spec in family.get("parameters") or []:
-        chosen = _parameter(spec, errors)
+        chosen = parameter(spec, errors)
         if chosen is not None:
-            (fixed if chosen[0] == "fixed" else search)[str(spec["name"])] = chosen[1]
-    st.markdown("**Pipeline and search**")
-    cols = st.columns(3)
-    imbalance = cols[0].selectbox("Class imbalance", list(options.get("imbalance") or DEFAULT_OPTIONS["imbalance"]))
-    scaling = cols[1].selectbox("Scaling", list(options.get("scaling") or DEFAULT_OPTIONS["scaling"]))
-    folds = cols[2].number_input("Cross-validation folds", min_value=2, max_value=10, value=3, step=1)
-    field_error(errors, "folds")
-    use_pca = st.checkbox("Reduce dimensions with PCA")
-    pca = st.number_input("PCA components", min_value=2, max_value=500, value=50, step=1) if use_pca else None
-    st.markdown("**Cost of wrong decisions** (the threshold minimises it)")
-    costs = st.columns(2)
-    cost_fn = costs[0].number_input("Cost of lending to a client who defaults", min_value=0.0, value=10.0, step=1.0)
-    cost_fp = costs[1].number_input("Cost of refusing a client who would repay", min_value=0.0, value=1.0, step=1.0)
-    field_error(errors, "cost_fn", "cost_fp", "costs")
+            (fixed if chosen[0] == "fixed" else searched)[str(spec["name"])] = chosen[1]
+    settings = pipeline(client, searched, errors)
     if not st.button("🚀 Launch the training", type="primary"):
         return
-    request = {
-        "dataset_id": dataset,
-        "family": family_name,
-        "fixed": fixed,
-        "search": search,
-        "imbalance": imbalance,
-        "scaling": scaling,
-        "pca_components": pca,
-        "folds": int(folds),
-        "cost_fn": cost_fn,
-        "cost_fp": cost_fp,
-    }
+    search = settings.pop("search")
+    request: Json = {
+        "dataset_id": dataset, "run_name": run_name.strip(), "family": family_name, "params": fixed,
+        "search": search | {"parameters": searched} if searched else None, **settings,
+    }  # fmt: skip
     try:
         with st.spinner("Sending the training…"):
             job = client.start_training(request)
     except GatewayError as error:
         st.session_state["training_error"] = error
-        st.rerun()  # drawn again with the message on top and each field's error beside it
+        st.rerun()  # drawn again with the message on top and each field's problem beside it
     st.session_state["training_error"] = None
-    final = follow_job(client, job, f"Training {labels[str(family_name)]}")
+    final = follow_job(client, job, f"Training {labels[family_name]}")
     if final is not None and final.get("status") == "succeeded":
-        st.markdown("Compare it with the others on the **Experiments** page.")
+        result = final.get("result") or {}
+        st.markdown(
+            f"Registered as version **{result.get('version', '?')}**; compare it with the others on the "
+            "**Experiments** page."
+        )
+
+
+def pipeline(client: GatewayClient, searched: Json, errors: dict[str, str]) -> Json:
+    """The search, pipeline, validation and cost settings of the command."""
+    st.markdown("**Search, pipeline and validation**")
+    cols = st.columns(3)
+    methods = enum(client, "SearchMethod")
+    method = cols[0].selectbox("Search method", methods, disabled=not searched)
+    budget = cols[1].number_input("Candidates to evaluate", min_value=1, max_value=500, value=8, disabled=not searched)
+    folds = cols[2].number_input("Cross-validation folds", min_value=2, max_value=20, value=5, step=1)
+    field_error(errors, "folds")
+    cols = st.columns(3)
+    imbalances = enum(client, "Imbalance")
+    imbalance = cols[0].selectbox("Class imbalance", imbalances, format_func=lambda v: IMBALANCE_LABELS.get(v, v))
+    field_error(errors, "imbalance")
+    scaling = cols[1].selectbox("Scaling", list(SCALING), format_func=SCALING.__getitem__)
+    test_share = cols[2].slider("Share of rows held out for the test", 0.05, 0.5, 0.2, 0.05)
+    use_pca = st.checkbox("Reduce dimensions with PCA")
+    pca = st.slider("Share of variance the PCA keeps", 0.5, 0.99, 0.95, 0.01) if use_pca else None
+    st.markdown("**Cost of wrong decisions** (the decision threshold minimises it)")
+    costs = st.columns(2)
+    cost_fn = costs[0].number_input("Cost of lending to a client who defaults", min_value=0.1, value=10.0, step=1.0)
+    cost_fp = costs[1].number_input("Cost of refusing a client who would repay", min_value=0.1, value=1.0, step=1.0)
+    field_error(errors, "cost")
+    return {
+        "search": {"method": method, "budget": int(budget)},
+        "folds": int(folds),
+        "imbalance": imbalance,
+        "scaling": {"default": None, "yes": True, "no": False}[str(scaling)],
+        "test_share": test_share,
+        "pca_variance": pca,
+        "cost": {"fn": cost_fn, "fp": cost_fp},
+    }
