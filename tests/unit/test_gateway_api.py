@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -25,7 +26,7 @@ from credit_shared import datasets as store
 from credit_shared import db
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION
 from credit_shared.db.models import DecisionRecord, DriftReport
-from credit_shared.settings import DatabaseSettings, Environment, PlatformSettings
+from credit_shared.settings import DatabaseSettings, Environment, KafkaSettings, PlatformSettings
 from credit_shared.topics import DATASET_EVENTS, LOAN_APPLICATIONS
 from gateway_service.app import create_app
 from gateway_service.models import ModelVersionView, Registry
@@ -62,12 +63,30 @@ def headers(role: str) -> dict[str, str]:
     return {"X-API-Key": KEYS[role]}
 
 
+@functools.cache
+def migrated_database() -> bytes:
+    """A migrated, empty SQLite database (migrations run once per session, copied into each test)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "credit.db"
+        db.migrate(f"sqlite:///{path}")
+        engine = db.make_engine(f"sqlite:///{path}")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        return path.read_bytes()
+
+
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     keys_file = tmp_path / "keys.json"
     keys_file.write_text(json.dumps(KEYS))
+    database = tmp_path / "state" / "credit.db"
+    if not database.exists():
+        database.parent.mkdir(parents=True)
+        database.write_bytes(migrated_database())
     values: dict[str, Any] = {
         "platform": PlatformSettings(home=tmp_path / "home", env=Environment.DEVELOPMENT),
-        "database": DatabaseSettings(url=f"sqlite:///{tmp_path / 'state' / 'credit.db'}"),
+        "database": DatabaseSettings(url=f"sqlite:///{database}"),
+        "migrate_on_start": False,
         "dev_keys_file": keys_file,
         "decision_timeout_s": 2.0,
         "rate_limit_per_s": 1000.0,
@@ -801,3 +820,26 @@ def test_the_registry_lists_versions_with_their_aliases(gw: Running) -> None:
     one = gw.client.get("/v1/registry/versions/1", headers=headers("viewer")).json()
     assert one["aliases"] == ["champion"]
     assert_problem(gw.client.get("/v1/registry/versions/9", headers=headers("viewer")), 404)
+
+
+# --- degraded start -----------------------------------------------------------------------------------------------
+
+
+def test_without_kafka_the_gateway_serves_reads_and_answers_503_to_kafka_requests(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"), migrate_on_start=True)
+    app = create_app(settings)
+    app.state.gateway.models = FakeRegistry()
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/health").status_code == 200
+        ready = client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["broker"] is False
+        assert client.get("/v1/models/families", headers=headers("viewer")).status_code == 200
+        build = client.post("/v1/datasets", json={"name": "x"}, headers=headers("analyst"))
+        assert_problem(build, 503)
+        jobs = client.get("/v1/jobs?status=failed", headers=headers("viewer")).json()
+        assert [j["kind"] for j in jobs] == ["dataset.build"]
+        decide = client.post(
+            "/v1/scoring/decisions", json={"application": EXAMPLE_APPLICATION}, headers=headers("analyst")
+        )
+        assert_problem(decide, 503)

@@ -78,11 +78,33 @@ def _wire_consumers(gateway: Gateway) -> None:
 
     @broker.subscriber(
         SCORING_REPLIES.name,
+        fetch_max_wait_ms=gateway.settings.reply_fetch_wait_ms,
         title="gateway-scoring-replies",
         description="Decisions answering the gateway's synchronous requests (no group: every replica reads all)",
     )
     async def on_reply(body: dict[str, Any]) -> None:
         gateway.replies.resolve(body)
+
+
+async def connect_broker(gateway: Gateway, *, timeout_s: float) -> bool:
+    """Create the topics (when configured) and start the broker; False when Kafka does not answer."""
+    try:
+        if gateway.settings.create_topics:
+            await ensure_topics(gateway.settings.kafka, timeout_s=timeout_s)
+        await asyncio.wait_for(gateway.broker.start(), timeout_s)
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
+        log.warning("Kafka at %s is not reachable yet: %s", gateway.settings.kafka.bootstrap_servers, exc)
+        return False
+    log.info("connected to Kafka at %s", gateway.settings.kafka.bootstrap_servers)
+    return True
+
+
+async def keep_connecting(gateway: Gateway, max_delay_s: float = 10.0) -> None:
+    """Retry :func:`connect_broker` with a growing delay until it succeeds."""
+    delay = 0.5
+    while not await connect_broker(gateway, timeout_s=10.0):
+        await asyncio.sleep(delay)
+        delay = min(max_delay_s, delay * 2)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -118,12 +140,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await asyncio.to_thread(db.migrate, settings.database.url)
         await asyncio.to_thread(register_keys, settings, gateway.keys)
-        if settings.create_topics:
-            await ensure_topics(settings.kafka)
-        await broker.start()
+        connecting = None
+        if not await connect_broker(gateway, timeout_s=5.0):
+            # serve anyway: reads work, /ready says 503, Kafka-backed requests answer 503 until connected
+            connecting = asyncio.create_task(keep_connecting(gateway))
         try:
             yield
         finally:
+            if connecting is not None:
+                connecting.cancel()
             await broker.stop()
             engine.dispose()
 

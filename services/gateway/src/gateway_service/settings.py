@@ -30,6 +30,9 @@ class Settings(ServiceSettings):
     rate_limit_per_s: float = Field(5.0, gt=0, description="Sustained rate of expensive requests per API key")
     rate_limit_burst: int = Field(20, ge=1, description="Burst of expensive requests an API key may make at once")
     decision_timeout_s: float = Field(5.0, gt=0, description="How long a synchronous decision waits for its reply")
+    reply_fetch_wait_ms: int = Field(
+        20, ge=1, le=500, description="Longest wait of one fetch of the replies consumer (bounds decision latency)"
+    )
     key_cache_s: float = Field(30.0, ge=0, description="How long a verified API key is remembered")
     data_cache_items: int = Field(8, ge=1, description="Tables and dataset parts kept in memory")
     create_topics: bool = Field(True, description="Create the platform's Kafka topics at start-up (idempotent)")
