@@ -1,0 +1,156 @@
+"""The experiments page against a fake gateway: metrics, overlaid curves, one run's figures, CV, card, promotion."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_frontend_client import FakeGateway, open_page, problem, sse, texts
+
+from credit_frontend.client import use_client_factory
+
+pytestmark = pytest.mark.unit
+
+EXPERIMENT = "7"
+FIGURES = ["roc_curve_test", "precision_recall_test", "confusion_matrix_test", "cost_threshold"]
+
+
+def make_run(run_id: str, family: str, auc: float) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "run_name": f"{family}-run",
+        "status": "FINISHED",
+        "start_time": "2026-11-24T10:00:00Z",
+        "params": {"family": family, "num_leaves": "31"},
+        "tags": {},
+        "metrics": {"test_roc_auc": auc, "train_roc_auc": auc + 0.05, "test_cost": 0.5, "threshold": 0.09},
+        "figures": FIGURES,
+    }
+
+
+def plotly_curve(x: list[float], y: list[float]) -> dict[str, Any]:
+    return {"data": [{"type": "scatter", "x": x, "y": y, "mode": "lines", "name": "test"}], "layout": {}}
+
+
+@pytest.fixture
+def gateway() -> Iterator[FakeGateway]:
+    fake = FakeGateway()
+    use_client_factory(fake.client)
+    yield fake
+    use_client_factory(None)
+
+
+def with_runs(gateway: FakeGateway) -> FakeGateway:
+    runs = [make_run("r1", "lightgbm", 0.77), make_run("r2", "logistic_regression", 0.74)]
+    gateway.on("GET", "/v1/experiments", [{"experiment_id": EXPERIMENT, "name": "dataset baseline"}])
+    gateway.on("GET", f"/v1/experiments/{EXPERIMENT}/runs", runs)
+    for run in runs:
+        run_id = run["run_id"]
+        gateway.on("GET", f"/v1/runs/{run_id}", run)
+        gateway.on("GET", f"/v1/runs/{run_id}/figures/roc_curve_test", plotly_curve([0, 0.2, 1], [0, 0.6, 1]))
+        gateway.on("GET", f"/v1/runs/{run_id}/figures/precision_recall_test", plotly_curve([0, 1], [1, 0.1]))
+        matrix = {"data": [{"type": "heatmap", "z": [[90, 10], [3, 7]], "x": ["repaid", "default"]}], "layout": {}}
+        gateway.on("GET", f"/v1/runs/{run_id}/figures/confusion_matrix_test", matrix)
+        gateway.on(
+            "GET",
+            f"/v1/runs/{run_id}/figures/cost_threshold",
+            {"x": [0.1, 0.5], "y": [3.0, 5.0], "x_label": "Threshold", "y_label": "Cost"},
+        )
+        cv = {
+            "rows": [
+                {"param_num_leaves": 15, "mean_test_score": -0.52},
+                {"param_num_leaves": 63, "mean_test_score": -0.49},
+            ]
+        }
+        gateway.on("GET", f"/v1/runs/{run_id}/cv-results", cv)
+        gateway.on("GET", f"/v1/runs/{run_id}/model-card", {"markdown": "# Model card\nTrained on baseline."})
+    registry = {
+        "name": "credit-default",
+        "aliases": {"champion": "1"},
+        "versions": [
+            {"version": "2", "run_id": "r2", "aliases": []},
+            {"version": "1", "run_id": "r1", "aliases": ["champion"]},
+        ],
+    }
+    gateway.on("GET", "/v1/registry", registry)
+    return gateway
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in at.get("plotly_chart")]
+
+
+def test_metric_table_by_family_and_a_bar_chart_of_one_metric(gateway: FakeGateway) -> None:
+    with_runs(gateway)
+    at = open_page("experiments")
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["Run"].tolist() == ["lightgbm-run · lightgbm", "logistic_regression-run · logistic_regression"]
+    assert {"test_roc_auc", "train_roc_auc"} <= set(table.columns)
+    next(m for m in at.multiselect if m.label == "Model families").set_value(["lightgbm"]).run()
+    assert at.dataframe[0].value["Run"].tolist() == ["lightgbm-run · lightgbm"]
+
+
+def test_overlays_the_curves_of_the_chosen_runs(gateway: FakeGateway) -> None:
+    with_runs(gateway)
+    at = open_page("experiments")
+    charts = {
+        json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec) for c in at.get("plotly_chart")
+    }
+    roc = charts["ROC curves"]
+    assert [t["name"] for t in roc["data"]] == [
+        "lightgbm-run · lightgbm",
+        "logistic_regression-run · logistic_regression",
+    ]
+    assert roc["layout"]["xaxis"]["title"]["text"] == "False positive rate"
+    assert "Precision-recall curves" in charts
+
+
+def test_one_run_shows_its_other_figures_cv_results_and_model_card(gateway: FakeGateway) -> None:
+    with_runs(gateway)
+    at = open_page("experiments")
+    next(s for s in at.selectbox if s.label == "Run to inspect").set_value("r2").run()
+    assert not at.exception
+    titles = chart_titles(at)
+    assert "Confusion matrix test" in titles
+    assert "Cost threshold" in titles
+    assert "mean_test_score against param_num_leaves" in titles
+    assert "# Model card" in texts(at, "markdown")
+
+
+def test_an_admin_promotes_a_version_of_this_experiment(gateway: FakeGateway) -> None:
+    with_runs(gateway)
+    job = {"job_id": "p1", "status": "queued"}
+    gateway.on("POST", "/v1/registry/aliases/challenger", httpx.Response(202, json=job))
+    gateway.on("GET", "/v1/jobs/p1/events", sse(job | {"status": "succeeded", "progress": 100}))
+    at = open_page("experiments")
+    next(r for r in at.radio if r.label == "Make it").set_value("challenger")
+    next(b for b in at.button if b.label == "Promote").click()
+    at.run()
+    assert not at.exception
+    assert gateway.sent("POST", "/v1/registry/aliases/challenger") == [{"version": "2", "force": False}]
+    assert "Promotion of version 2 to challenger done" in texts(at, "success")
+
+
+def test_a_non_admin_is_told_promotion_needs_the_admin_role(gateway: FakeGateway) -> None:
+    with_runs(gateway)
+    gateway.on("POST", "/v1/registry/aliases/champion", problem(403, "this action needs the admin role"))
+    at = open_page("experiments")
+    next(b for b in at.button if b.label == "Promote").click()
+    at.run()
+    assert "needs the admin role" in texts(at, "error")
+
+
+def test_empty_and_missing_experiments(gateway: FakeGateway) -> None:
+    at = open_page("experiments")
+    assert not at.exception
+    assert "/v1/experiments" in texts(at, "info")
+    gateway.on("GET", "/v1/experiments", [])
+    assert "No experiment yet" in texts(open_page("experiments"), "info")
+    gateway.on("GET", "/v1/experiments", [{"experiment_id": EXPERIMENT, "name": "x"}])
+    gateway.on("GET", f"/v1/experiments/{EXPERIMENT}/runs", [])
+    assert "no run yet" in texts(open_page("experiments"), "info")
