@@ -294,3 +294,61 @@ def test_postgres_creates_both_databases_and_is_healthy_only_once_they_exist(
     test = services["postgres"]["healthcheck"]["test"]
     assert test[test.index("-h") + 1] == "127.0.0.1"
     assert test[test.index("-d") + 1] == env["CREDIT_DB_NAME"]
+
+
+def job_script(service: dict[str, Any]) -> str:
+    """The shell script of a one-shot job as the container runs it (``config`` output escapes ``$`` as ``$$``)."""
+    return str(service["command"][0]).replace("$$", "$")
+
+
+def test_one_shot_job_scripts_are_valid_shell(services: dict[str, dict[str, Any]]) -> None:
+    for name in ("kafka-init", "minio-init"):
+        shell = services[name]["entrypoint"][0]
+        done = subprocess.run(
+            [shell, "-n", "-c", job_script(services[name])], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, f"{name}: {done.stderr}"
+
+
+STUB = """#!/bin/bash
+# stands in for kafka-topics.sh: logs its arguments, describes the topics as STUB_PARTITIONS says
+echo "$*" >> "$STUB_LOG"
+case " $* " in
+  *" --describe "*) for spec in $STUB_PARTITIONS; do
+      printf 'Topic: %s\\tTopicId: x\\tPartitionCount: %s\\tReplicationFactor: 1\\n' "${spec%%:*}" "${spec##*:}"
+      printf '\\tTopic: %s\\tPartition: 0\\tLeader: 1\\n' "${spec%%:*}"
+    done ;;
+  *" --list "*) for spec in $STUB_PARTITIONS; do echo "${spec%%:*}"; done ;;
+esac
+"""
+
+
+def test_kafka_init_creates_each_topic_and_only_grows_the_ones_with_fewer_partitions(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    init = services["kafka-init"]
+    stub = tmp_path / "kafka-topics.sh"
+    stub.write_text(STUB)
+    stub.chmod(0o755)
+    log = tmp_path / "calls.log"
+    env = {k: str(v) for k, v in init["environment"].items()}
+    wanted = dict(spec.split(":") for spec in env["TOPICS"].split())
+    existing = {**wanted, "loan-applications": "3"}  # created earlier, when KAFKA_PARTITIONS was 3
+    script = job_script(init).replace("/opt/kafka/bin/kafka-topics.sh", str(stub))
+    done = subprocess.run(
+        [*init["entrypoint"], script],
+        env={**env, "PATH": "/usr/bin:/bin", "STUB_LOG": str(log),
+             "STUB_PARTITIONS": " ".join(f"{t}:{n}" for t, n in existing.items())},
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    calls = log.read_text().splitlines()
+    creates = [c for c in calls if "--create" in c]
+    created = {c.split("--topic ")[1].split()[0]: c.split("--partitions ")[1].split()[0] for c in creates}
+    assert created == wanted
+    assert all("--if-not-exists" in c and "--replication-factor 1" in c for c in creates)
+    altered = [c for c in calls if "--alter" in c]
+    assert len(altered) == 1
+    assert "--topic loan-applications " in altered[0] + " "
+    assert "--partitions 6" in altered[0]
+    assert "loan-applications: 3 -> 6 partitions" in done.stdout
