@@ -39,6 +39,7 @@ RATIOS: Final[dict[str, tuple[str, str]]] = {
 EXT_SOURCE_STATS: Final = ("EXT_SOURCES_MEAN", "EXT_SOURCES_MIN", "EXT_SOURCES_MAX")
 ENGINEERED: Final[tuple[str, ...]] = (*RATIOS, *EXT_SOURCE_STATS)
 APPLICATION_COLUMNS: Final[tuple[str, ...]] = (*RAW_COLUMNS, *ENGINEERED)
+NUMERIC_COLUMNS: Final[tuple[str, ...]] = tuple(c for c in APPLICATION_COLUMNS if c not in CATEGORICAL)
 
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -60,7 +61,39 @@ def _numbers(df: pd.DataFrame, column: str) -> np.ndarray:
 def _categories(df: pd.DataFrame, column: str, dtype: pd.CategoricalDtype) -> pd.Categorical:
     if column not in df.columns:
         return pd.Categorical([None] * len(df), dtype=dtype)
-    return pd.Categorical(df[column].astype("object").where(df[column].notna(), None), dtype=dtype)
+    return pd.Categorical(df[column], dtype=dtype)
+
+
+def application_parts(df: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, pd.Categorical]]:
+    """The application features as arrays: ids, numeric columns (float64) and categorical columns.
+
+    See :func:`application_features` for the arguments and errors; this form lets a batch build place the numbers
+    straight into its feature matrix.
+    """
+    if ID not in df.columns:
+        raise KeyError(f"application rows need {ID}")
+    ids = np.asarray(pd.to_numeric(df[ID], errors="raise"), dtype="int64")
+    numbers: dict[str, np.ndarray] = {}
+    categories: dict[str, pd.Categorical] = {}
+    for column in RAW_COLUMNS:
+        dtype = CATEGORICAL.get(column)
+        if dtype is None:
+            numbers[column] = _numbers(df, column)
+        else:
+            categories[column] = _categories(df, column, dtype)
+    employed = numbers["DAYS_EMPLOYED"]
+    employed[employed == SENTINEL] = np.nan  # 365243 days = "not employed" (pensioners, unemployed)
+    for name, (num, den) in RATIOS.items():
+        numbers[name] = ratio(numbers[num], numbers[den])
+    scores = np.column_stack([numbers[c] for c in EXT_SOURCES])
+    known = ~np.isnan(scores)
+    count = known.sum(axis=1)
+    total = np.where(known, scores, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        numbers["EXT_SOURCES_MEAN"] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    numbers["EXT_SOURCES_MIN"] = np.where(count > 0, np.where(known, scores, np.inf).min(axis=1), np.nan)
+    numbers["EXT_SOURCES_MAX"] = np.where(count > 0, np.where(known, scores, -np.inf).max(axis=1), np.nan)
+    return ids, numbers, categories
 
 
 def application_features(df: pd.DataFrame) -> pd.DataFrame:
@@ -78,27 +111,6 @@ def application_features(df: pd.DataFrame) -> pd.DataFrame:
         KeyError: when ``SK_ID_CURR`` is absent.
         ValueError: when a numeric column holds a non-numeric value.
     """
-    if ID not in df.columns:
-        raise KeyError(f"application rows need {ID}")
-    numbers: dict[str, np.ndarray] = {}
-    data: dict[str, object] = {ID: np.asarray(pd.to_numeric(df[ID], errors="raise"), dtype="int64")}
-    for column in RAW_COLUMNS:
-        dtype = CATEGORICAL.get(column)
-        if dtype is None:
-            numbers[column] = _numbers(df, column)
-            data[column] = numbers[column]
-        else:
-            data[column] = _categories(df, column, dtype)
-    employed = numbers["DAYS_EMPLOYED"]
-    employed[employed == SENTINEL] = np.nan  # 365243 days = "not employed" (pensioners, unemployed)
-    for name, (num, den) in RATIOS.items():
-        data[name] = ratio(numbers[num], numbers[den])
-    scores = np.column_stack([numbers[c] for c in EXT_SOURCES])
-    known = ~np.isnan(scores)
-    count = known.sum(axis=1)
-    total = np.where(known, scores, 0.0).sum(axis=1)
-    with np.errstate(invalid="ignore"):
-        data["EXT_SOURCES_MEAN"] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    data["EXT_SOURCES_MIN"] = np.where(count > 0, np.where(known, scores, np.inf).min(axis=1), np.nan)
-    data["EXT_SOURCES_MAX"] = np.where(count > 0, np.where(known, scores, -np.inf).max(axis=1), np.nan)
+    ids, numbers, categories = application_parts(df)
+    data: dict[str, object] = {ID: ids, **numbers, **categories}
     return pd.DataFrame(data, index=df.index, columns=[ID, *APPLICATION_COLUMNS])

@@ -8,8 +8,8 @@ from typing import Final
 
 import pandas as pd
 
-from credit_shared.features.application import APPLICATION_COLUMNS, application_features
-from credit_shared.features.history import Progress, history_features
+from credit_shared.features.application import APPLICATION_COLUMNS, NUMERIC_COLUMNS, application_parts
+from credit_shared.features.history import FeatureMatrix, Progress, fill_history
 from credit_shared.features.sources import Source
 from credit_shared.features.spec import HISTORY_COLUMNS
 from credit_shared.homecredit.application import ID, TARGET
@@ -49,15 +49,17 @@ def build_features(
     if duplicated.any():
         first = applications.loc[duplicated, ID].iloc[0]
         raise ValueError(f"application rows: {ID} {first} appears more than once")
-    ids = applications[ID].to_numpy(dtype="int64")
-    history = history_features(
-        source, ids, memory_limit=memory_limit, threads=threads, temp_dir=temp_dir, progress=progress
-    )
-    app = application_features(applications).reset_index(drop=True)
-    parts = [app, history.drop(columns=[ID])]
+    ids, numbers, categories = application_parts(applications)
+    # One float matrix for every numeric feature: the frame's single float block, never copied.
+    matrix = FeatureMatrix(ids, [*NUMERIC_COLUMNS, *HISTORY_COLUMNS])
+    matrix.add(ids, numbers)
+    del numbers
+    fill_history(matrix, source, memory_limit=memory_limit, threads=threads, temp_dir=temp_dir, progress=progress)
+    out = matrix.frame()
+    for column, values in categories.items():  # in column order, so each lands at its final position
+        out.insert(1 + APPLICATION_COLUMNS.index(column), column, pd.Series(values, copy=False))
     if TARGET in applications.columns:
-        parts.append(applications[[TARGET]].reset_index(drop=True))
-    out = pd.concat(parts, axis=1)
+        out[TARGET] = applications[TARGET].to_numpy()
     if progress is not None:
         progress("application", 1.0)
     log.info("features: %d applications x %d columns", len(out), len(FEATURE_COLUMNS))

@@ -1,12 +1,11 @@
 """History features: the side-table aggregates of :mod:`credit_shared.features.spec`, computed by DuckDB.
 
-The SQL is generated from the feature specification only (identifiers from constants, file paths quoted as
-literals), never from user text, hence the ``S608`` exemptions below.
-
 DuckDB runs the aggregations as SQL straight over the CSV or Parquet files, on ``threads`` cores, within
 ``memory_limit`` (spilling to a temporary folder beyond it), so the full Kaggle data (58.5 million side rows) is
-aggregated in bounded memory. One query per table family, materialised as a temporary table; then one join on the
-requested clients. The plain-pandas reference in ``tests/oracle`` computes the same values.
+aggregated in bounded memory. Per table: one query for the numeric aggregates (and one per subset, e.g. active
+credits), one count per category column from which the shares are computed with numpy. The results are written
+straight into one float64 matrix (a single pandas block, no copy). The plain-pandas reference in
+``tests/oracle`` computes the same values.
 """
 
 from __future__ import annotations
@@ -22,20 +21,26 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from credit_shared.features.levels import BUREAU_BALANCE_LEVELS, dummy_name
+from credit_shared.features.history_sql import (
+    ROW_COUNT,
+    bureau_balance_sql,
+    is_computed_dummy,
+    level_counts_sql,
+    lit,
+    numeric_aggregates,
+    numeric_sql,
+    rows_sql,
+)
 from credit_shared.features.sources import Source, register_tables
 from credit_shared.features.spec import (
     BUREAU,
     BUREAU_BALANCE,
-    BUREAU_BALANCE_DUMMIES,
     CREDIT_CARD,
     HISTORY_AGGREGATES,
     HISTORY_COLUMNS,
     INSTALMENTS,
     POS_CASH,
     PREVIOUS,
-    PREVIOUS_DAYS,
-    SENTINEL,
     TABLE_LEVELS,
     Aggregate,
 )
@@ -43,99 +48,122 @@ from credit_shared.homecredit.application import ID
 
 log = logging.getLogger(__name__)
 
-SUBSET_COLUMN: Final = {BUREAU: "CREDIT_ACTIVE", PREVIOUS: "NAME_CONTRACT_STATUS"}
 FAMILIES: Final = (BUREAU, PREVIOUS, POS_CASH, INSTALMENTS, CREDIT_CARD)
+SUBSETS: Final = {BUREAU: ("Active", "Closed"), PREVIOUS: ("Approved", "Refused")}
+MATERIALISED: Final = (BUREAU, PREVIOUS)  # scanned many times (subsets, many category columns): kept as tables
 Progress = Callable[[str, float], None]
 
 
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+class FeatureMatrix:
+    """Feature columns of many clients in one (columns x clients) float64 matrix, NaN until written.
+
+    The matrix becomes a DataFrame's single float block without a copy, which matters at 356,255 x 700.
+
+    Args:
+        ids: the clients (rows), unique; ``None``: the clients written, sorted (rows are then kept until
+            :meth:`frame`).
+        columns: the float columns, in order.
+    """
+
+    def __init__(self, ids: Sequence[int] | np.ndarray | None, columns: Sequence[str] = HISTORY_COLUMNS) -> None:
+        self.columns = list(columns)
+        self.column_index = {name: i for i, name in enumerate(self.columns)}
+        self.ids = None if ids is None else np.asarray(ids, dtype="int64")
+        self.pending: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+        self.values: np.ndarray | None = None
+        self.index: pd.Index | None = None
+        if self.ids is not None:
+            self._allocate(self.ids)
+
+    def _allocate(self, ids: np.ndarray) -> None:
+        self.index = pd.Index(ids)
+        if not self.index.is_unique:
+            raise ValueError(f"ids: {ID} values must be unique")
+        self.values = np.full((len(self.columns), len(ids)), np.nan)
+
+    def add(self, clients: np.ndarray, columns: dict[str, np.ndarray]) -> None:
+        """Write the values of ``columns`` for ``clients`` (clients outside the matrix's ids are ignored)."""
+        if self.values is None:
+            self.pending.append((clients, columns))
+            return
+        assert self.index is not None
+        positions = self.index.get_indexer(pd.Index(clients))
+        keep = positions >= 0
+        rows = positions[keep]
+        for name, values in columns.items():
+            self.values[self.column_index[name], rows] = values[keep]
+
+    def frame(self) -> pd.DataFrame:
+        """``SK_ID_CURR`` then the columns, sharing the matrix's memory."""
+        if self.values is None:
+            clients = [c for c, _ in self.pending]
+            self.ids = np.unique(np.concatenate(clients)) if clients else np.empty(0, dtype="int64")
+            self._allocate(self.ids)
+            pending, self.pending = self.pending, []
+            for clients_, columns in pending:
+                self.add(clients_, columns)
+        assert self.values is not None
+        assert self.ids is not None
+        features = pd.DataFrame(self.values.T, columns=self.columns, copy=False)
+        features.insert(0, ID, self.ids)
+        return features
 
 
-def _dummy_sql(column: str, level: str | None, levels: tuple[str, ...]) -> str:
-    if level is not None:
-        return f"""(CASE WHEN "{column}" = {_lit(level)} THEN 1.0 ELSE 0.0 END)"""
-    known = ", ".join(_lit(v) for v in levels)
-    return f"""(CASE WHEN "{column}" IS NULL OR "{column}" NOT IN ({known}) THEN 1.0 ELSE 0.0 END)"""
+def _numbers(table: duckdb.DuckDBPyRelation, names: list[str]) -> dict[str, np.ndarray]:
+    arrow = table.to_arrow_table()
+    return {n: arrow.column(n).to_numpy(zero_copy_only=False).astype("float64", copy=False) for n in names}
 
 
-def aggregate_sql(agg: Aggregate, levels: dict[str, tuple[str, ...]]) -> str:
-    """The SQL expression of one aggregate over the rows of its table's family relation."""
-    if agg.dummy is not None and agg.column == dummy_name(*agg.dummy):  # an indicator computed on the fly
-        value = _dummy_sql(agg.dummy[0], agg.dummy[1], levels[agg.dummy[0]])
-    else:
-        value = f'"{agg.column}"'
-    where = ""
-    if agg.subset is not None:
-        where = f' FILTER (WHERE "{SUBSET_COLUMN[agg.table]}" = {_lit(agg.subset)})'
-    rows = f"count(*){where}"
-    match agg.func:
-        case "min" | "max":
-            expr = f"{agg.func}({value}){where}"
+def _level_columns(
+    table: str, column: str, clients: np.ndarray, rows: np.ndarray, counts: duckdb.DuckDBPyRelation
+) -> dict[str, np.ndarray]:
+    """Aggregates of the indicators of one category column, from the rows per client and level."""
+    levels = TABLE_LEVELS[table][column]
+    arrow = counts.to_arrow_table()
+    codes = pd.Categorical(arrow.column("level").to_pandas(), categories=list(levels)).codes.astype("int64")
+    codes[codes < 0] = len(levels)  # missing or unknown value: the missing-value indicator
+    owner = pd.Index(clients).get_indexer(pd.Index(arrow.column(ID).to_numpy()))
+    per_level = np.zeros((len(clients), len(levels) + 1))
+    np.add.at(per_level, (owner, codes), arrow.column("n").to_numpy().astype("float64"))
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for agg in _indicator_aggregates(table, column):
+            assert agg.dummy is not None
+            k = per_level[:, len(levels) if agg.dummy[1] is None else levels.index(agg.dummy[1])]
+            out[agg.name] = _indicator_value(agg.func, k, rows)
+    return out
+
+
+def _indicator_aggregates(table: str, column: str) -> list[Aggregate]:
+    return [
+        a
+        for a in HISTORY_AGGREGATES
+        if a.table == table and is_computed_dummy(a) and a.dummy is not None and a.dummy[0] == column
+    ]
+
+
+def _indicator_value(func: str, k: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``func`` of a 0/1 indicator that is 1 on ``k`` of a client's ``n`` rows."""
+    match func:
         case "mean":
-            expr = f"avg({value}){where}"
-        case "var":
-            expr = f"var_samp({value}){where}"
-        case "sum":  # as pandas: 0 for a client whose rows are all missing, missing for a client without rows
-            expr = f"coalesce(sum({value}){where}, 0)"
-        case "size":
-            expr = rows
-        case "nunique":
-            expr = f"count(DISTINCT {value}){where}"
+            share: np.ndarray = k / n
+            return share
+        case "sum":
+            return k
+        case "min":
+            return np.asarray(k == n, dtype="float64")
+        case "max":
+            return np.asarray(k > 0, dtype="float64")
+        case "var":  # sample variance of k ones and n - k zeros
+            out: np.ndarray = np.where(n > 1, k * (n - k) / (n * (n - 1)), np.nan)
+            return out
         case _:  # pragma: no cover - the spec only uses the functions above
-            raise ValueError(f"unknown aggregate function {agg.func!r} in {agg.name}")
-    if agg.subset is not None and agg.func in ("sum", "size", "nunique"):
-        expr = f"(CASE WHEN {rows} > 0 THEN {expr} END)"
-    return f'CAST({expr} AS DOUBLE) AS "{agg.name}"'
-
-
-def _family_rows(table: str, prefix: str) -> str:
-    """The rows one family aggregates: the typed table plus its derived columns."""
-    v = f'"{prefix}{table}"'
-    if table == BUREAU:
-        return f'SELECT b.*, c.* EXCLUDE (SK_ID_BUREAU) FROM {v} b LEFT JOIN "{prefix}bb_credit" c USING (SK_ID_BUREAU)'  # noqa: S608
-    if table == PREVIOUS:
-        days = ", ".join(f'(CASE WHEN "{c}" = {SENTINEL} THEN NULL ELSE "{c}" END) AS "{c}"' for c in PREVIOUS_DAYS)
-        return f"SELECT * REPLACE ({days}), AMT_APPLICATION / NULLIF(AMT_CREDIT, 0) AS APP_CREDIT_PERC FROM {v}"  # noqa: S608
-    if table == INSTALMENTS:
-        late = "DAYS_ENTRY_PAYMENT - DAYS_INSTALMENT"
-        early = "DAYS_INSTALMENT - DAYS_ENTRY_PAYMENT"
-        return (
-            f"SELECT *, AMT_PAYMENT / NULLIF(AMT_INSTALMENT, 0) AS PAYMENT_PERC,"  # noqa: S608
-            f" AMT_INSTALMENT - AMT_PAYMENT AS PAYMENT_DIFF,"
-            f" (CASE WHEN {late} > 0 THEN {late} WHEN {late} <= 0 THEN 0.0 END) AS DPD,"
-            f" (CASE WHEN {early} > 0 THEN {early} WHEN {early} <= 0 THEN 0.0 END) AS DBD FROM {v}"
-        )
-    return f"SELECT * FROM {v}"  # noqa: S608
-
-
-def _bureau_balance_sql(prefix: str) -> str:
-    levels = BUREAU_BALANCE_LEVELS["STATUS"]
-    shares = ", ".join(
-        f'avg({_dummy_sql(column, level, levels)}) AS "{name}_MEAN"' for name, column, level in BUREAU_BALANCE_DUMMIES
-    )
-    return (
-        f'CREATE TEMP TABLE "{prefix}bb_credit" AS SELECT SK_ID_BUREAU,'  # noqa: S608
-        " CAST(min(MONTHS_BALANCE) AS DOUBLE) AS MONTHS_BALANCE_MIN,"
-        " CAST(max(MONTHS_BALANCE) AS DOUBLE) AS MONTHS_BALANCE_MAX,"
-        f" CAST(count(*) AS DOUBLE) AS MONTHS_BALANCE_SIZE, {shares}"
-        f' FROM "{prefix}{BUREAU_BALANCE}" GROUP BY SK_ID_BUREAU'
-    )
-
-
-def family_sql(table: str, prefix: str) -> str:
-    """``CREATE TEMP TABLE`` of one family's aggregates, one row per client with rows in ``table``."""
-    levels = TABLE_LEVELS[table]
-    aggs = ", ".join(aggregate_sql(a, levels) for a in HISTORY_AGGREGATES if a.table == table)
-    return (
-        f'CREATE TEMP TABLE "{prefix}f_{table}" AS SELECT {ID}, {aggs}'  # noqa: S608
-        f" FROM ({_family_rows(table, prefix)}) GROUP BY {ID}"
-    )
+            raise ValueError(f"no indicator aggregate {func!r}")
 
 
 def _connect(memory_limit: str, threads: int, temp_dir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit})
-    con.execute(f"SET temp_directory = {_lit(str(temp_dir))}")
+    con.execute(f"SET temp_directory = {lit(str(temp_dir))}")
     con.execute("SET preserve_insertion_order = false")
     return con
 
@@ -162,8 +190,7 @@ def history_features(
         threads: DuckDB threads when this function opens the connection.
         temp_dir: where DuckDB spills beyond the memory limit; a fresh temporary folder by default.
         progress: called as ``progress(stage, share_done)`` after each stage (``bureau_balance``, ``bureau``,
-            ``previous_application``, ``POS_CASH_balance``, ``installments_payments``, ``credit_card_balance``,
-            ``join``).
+            ``previous_application``, ``POS_CASH_balance``, ``installments_payments``, ``credit_card_balance``).
 
     Returns:
         ``SK_ID_CURR`` (int64) then :data:`HISTORY_COLUMNS` (float64), always the same columns in the same order.
@@ -173,21 +200,41 @@ def history_features(
         ValueError: when a table lacks its key column.
         duckdb.Error: when a file cannot be parsed (the message names the file, line and column).
     """
+    matrix = FeatureMatrix(ids)
+    fill_history(matrix, source, memory_limit=memory_limit, threads=threads, temp_dir=temp_dir, progress=progress)
+    return matrix.frame()
+
+
+def fill_history(
+    matrix: FeatureMatrix,
+    source: Source,
+    *,
+    memory_limit: str = "3GB",
+    threads: int = 2,
+    temp_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Compute the history aggregates into ``matrix`` (which must have every history column).
+
+    Arguments as :func:`history_features`; used directly by the batch build to fill one matrix with everything.
+    """
+    missing = [c for c in HISTORY_COLUMNS if c not in matrix.column_index]
+    if missing:
+        raise ValueError(f"the feature matrix lacks history columns, e.g. {missing[0]}")
     with tempfile.TemporaryDirectory(prefix="credit-features-") as fresh:
         if isinstance(source, duckdb.DuckDBPyConnection):
-            return _run(source, source, ids, progress)
+            _run(source, source, matrix, progress)
+            return
         con = _connect(memory_limit, threads, temp_dir or Path(fresh))
         try:
-            return _run(con, source, ids, progress)
+            _run(con, source, matrix, progress)
         finally:
             con.close()
 
 
-def _run(
-    con: duckdb.DuckDBPyConnection, source: Source, ids: Sequence[int] | np.ndarray | None, progress: Progress | None
-) -> pd.DataFrame:
+def _run(con: duckdb.DuckDBPyConnection, source: Source, assembler: FeatureMatrix, progress: Progress | None) -> None:
     prefix = f"hf_{uuid.uuid4().hex[:8]}_"
-    stages = [BUREAU_BALANCE, *FAMILIES, "join"]
+    stages = [BUREAU_BALANCE, *FAMILIES]
     created: list[str] = []
 
     def done(stage: str) -> None:
@@ -197,39 +244,33 @@ def _run(
 
     try:
         register_tables(con, source, prefix)
-        con.execute(_bureau_balance_sql(prefix))
+        con.execute(bureau_balance_sql(prefix))
         created.append(f"{prefix}bb_credit")
         done(BUREAU_BALANCE)
         for table in FAMILIES:
-            con.execute(family_sql(table, prefix))
-            created.append(f"{prefix}f_{table}")
+            relation = f"{prefix}rows_{table}"
+            kind = "TABLE" if table in MATERIALISED else "VIEW"
+            con.execute(f'CREATE TEMP {kind} "{relation}" AS {rows_sql(table, prefix)}')
+            try:
+                _family(con, table, relation, assembler)
+            finally:
+                con.execute(f'DROP {kind} IF EXISTS "{relation}"')
             done(table)
-        result = _join(con, prefix, ids)
-        done("join")
-        return result
     finally:
         for name in created:
             con.execute(f'DROP TABLE IF EXISTS "{name}"')
 
 
-def _join(con: duckdb.DuckDBPyConnection, prefix: str, ids: Sequence[int] | np.ndarray | None) -> pd.DataFrame:
-    families = [f'"{prefix}f_{t}"' for t in FAMILIES]
-    if ids is None:
-        union = " UNION ".join(f"SELECT {ID} FROM {f}" for f in families)  # noqa: S608
-        con.execute(
-            f'CREATE TEMP TABLE "{prefix}ids" AS SELECT {ID}, row_number() OVER (ORDER BY {ID}) AS _pos FROM ({union})'  # noqa: S608
-        )
-    else:
-        wanted = pd.DataFrame({ID: np.asarray(ids, dtype="int64"), "_pos": np.arange(len(ids), dtype="int64")})
-        con.register(f"{prefix}wanted", wanted)
-        con.execute(f'CREATE TEMP TABLE "{prefix}ids" AS SELECT * FROM "{prefix}wanted"')  # noqa: S608
-        con.unregister(f"{prefix}wanted")
-    joins = " ".join(f"LEFT JOIN {f} USING ({ID})" for f in families)
-    columns = ", ".join(f'"{c}"' for c in HISTORY_COLUMNS)
-    try:
-        table = con.sql(f'SELECT {ID}, {columns} FROM "{prefix}ids" {joins} ORDER BY _pos').to_arrow_table()  # noqa: S608
-    finally:
-        con.execute(f'DROP TABLE IF EXISTS "{prefix}ids"')
-    frame: pd.DataFrame = table.to_pandas(self_destruct=True, split_blocks=True)
-    frame[ID] = frame[ID].astype("int64")
-    return frame
+def _family(con: duckdb.DuckDBPyConnection, table: str, relation: str, assembler: FeatureMatrix) -> None:
+    """Every aggregate of one table, written into the assembler."""
+    names = [a.name for a in numeric_aggregates(table, None)]
+    main = _numbers(con.sql(numeric_sql(table, relation, None)), [ID, ROW_COUNT, *names])
+    clients, rows = main.pop(ID).astype("int64"), main.pop(ROW_COUNT)
+    assembler.add(clients, main)
+    for subset in SUBSETS.get(table, ()):
+        names = [a.name for a in numeric_aggregates(table, subset)]
+        part = _numbers(con.sql(numeric_sql(table, relation, subset)), [ID, *names])
+        assembler.add(part.pop(ID).astype("int64"), part)
+    for column in TABLE_LEVELS[table]:
+        counts = con.sql(level_counts_sql(relation, column))
+        assembler.add(clients, _level_columns(table, column, clients, rows, counts))
