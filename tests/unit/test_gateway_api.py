@@ -46,6 +46,7 @@ SAMPLE_PATH_VALUES = {
     "report_id": "w-1",
     "family": "lightgbm",
     "alias": "champion",
+    "table": "bureau",
 }
 PATH_TRICKS = [
     "..",
@@ -843,3 +844,62 @@ def test_without_kafka_the_gateway_serves_reads_and_answers_503_to_kafka_request
             "/v1/scoring/decisions", json={"application": EXAMPLE_APPLICATION}, headers=headers("analyst")
         )
         assert_problem(decide, 503)
+
+
+# --- raw tables ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def raw_gw(start: Callable[..., Running], sample_data: Path) -> Running:
+    """A gateway showing the real sample tables (skipped when the sample is absent)."""
+    return start(sample_dir=sample_data / "joinable_capstone", raw_sample_rows=500)
+
+
+def test_raw_tables_are_listed_with_their_sizes(raw_gw: Running) -> None:
+    listed = {t["name"]: t for t in raw_gw.client.get("/v1/raw/tables", headers=headers("viewer")).json()}
+    assert {"application_train", "bureau", "previous_application"} <= set(listed)
+    assert listed["application_train"]["rows"] == 1000
+    assert listed["bureau"]["source"] == "sample"
+    assert listed["bureau"]["key"] == ["SK_ID_BUREAU"]
+
+
+def test_a_raw_table_has_its_schema_with_the_glossary_and_a_cached_sample(raw_gw: Running) -> None:
+    view = headers("viewer")
+    columns = {c["name"]: c for c in raw_gw.client.get("/v1/raw/tables/bureau/columns", headers=view).json()}
+    assert columns["CREDIT_ACTIVE"]["type"] == "category"
+    assert columns["CREDIT_ACTIVE"]["description"]
+    entry = raw_gw.client.get("/v1/raw/tables/application_train/columns/EXT_SOURCE_3", headers=view).json()
+    assert entry["label"] == "External credit score 3"
+    page = raw_gw.client.get("/v1/raw/tables/application_train/rows?offset=10&limit=5", headers=view).json()
+    assert (len(page["rows"]), page["total"], page["sampled"]) == (5, 500, True)
+    assert json.dumps(page["rows"])  # missing values travel as null
+    cache = raw_gw.app.state.gateway.data
+    loads = cache.loads
+    raw_gw.client.get("/v1/raw/tables/application_train/rows?offset=20", headers=view)
+    assert cache.loads == loads
+
+
+def test_raw_distributions_and_correlations_are_chart_data(raw_gw: Running) -> None:
+    view = headers("viewer")
+    gender = raw_gw.client.get("/v1/raw/tables/application_train/columns/CODE_GENDER/distribution", headers=view)
+    assert gender.json()["kind"] == "categorical"
+    assert sum(c["count"] for c in gender.json()["categories"]) + gender.json()["missing"] == 500
+    amounts = raw_gw.client.get("/v1/raw/tables/bureau/columns/AMT_CREDIT_SUM/distribution?bins=10", headers=view)
+    assert amounts.json()["kind"] == "numeric"
+    assert len(amounts.json()["bins"]) == 10
+    spread = raw_gw.client.get("/v1/raw/tables/application_train/correlations?top=5", headers=view).json()
+    assert spread["columns"] > 50
+    assert len(spread["top"]) == 5
+    assert abs(spread["top"][0]["r"]) >= abs(spread["top"][-1]["r"])
+    assert all(not p["a"].startswith("SK_ID") for p in spread["top"])
+
+
+def test_unknown_raw_tables_and_columns_are_404(raw_gw: Running) -> None:
+    view = headers("viewer")
+    assert_problem(raw_gw.client.get("/v1/raw/tables/passwords/rows", headers=view), 404)
+    assert_problem(raw_gw.client.get("/v1/raw/tables/application_test/rows", headers=view), 404)  # not in the sample
+    assert_problem(raw_gw.client.get("/v1/raw/tables/bureau/columns/NOPE/distribution", headers=view), 404)
+
+
+def test_without_raw_data_the_list_is_empty(gw: Running) -> None:
+    assert gw.client.get("/v1/raw/tables", headers=headers("viewer")).json() == []

@@ -174,3 +174,13 @@ def test_the_key_cli_creates_a_key_shown_once_and_revokes_it(
         assert cli.main(["revoke-key", "nobody"]) == 1
     finally:
         get_settings.cache_clear()
+
+
+def test_the_data_cache_drops_the_oldest_values_beyond_its_memory_budget() -> None:
+    cache = DataCache(max_items=10, max_bytes=3000)
+    for key in ("a", "b", "c"):
+        cache.get(key, lambda: np.zeros(125))  # 1000 bytes each
+    cache.get("d", lambda: np.zeros(125))
+    assert cache.get("a", lambda: "reloaded") == "reloaded"  # "a" was dropped
+    huge = cache.get("huge", lambda: np.zeros(10_000))
+    assert cache.get("huge", lambda: "reloaded") is huge  # the latest value is kept even over budget

@@ -11,14 +11,28 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+def size_of(value: Any) -> int:
+    """Approximate bytes held by a cached value (tables and frames; small objects count as nothing)."""
+    nbytes = getattr(value, "nbytes", None)  # pyarrow tables, numpy arrays
+    if isinstance(nbytes, int):
+        return nbytes
+    memory_usage = getattr(value, "memory_usage", None)  # pandas frames
+    if callable(memory_usage):
+        return int(memory_usage(index=True, deep=False).sum())
+    return 0
+
+
 class DataCache:
     """A thread-safe LRU cache of loaded data keyed by whatever identifies a version (path and mtime ...).
 
-    A key is loaded once even when several requests ask for it at the same time.
+    A key is loaded once even when several requests ask for it at the same time. The least recently used values
+    are dropped beyond ``max_items`` values or ``max_bytes`` bytes (the latest value is always kept).
     """
 
-    def __init__(self, max_items: int) -> None:
+    def __init__(self, max_items: int, max_bytes: int = 2 << 30) -> None:
         self.max_items = max_items
+        self.max_bytes = max_bytes
+        self._sizes: dict[Hashable, int] = {}
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[Hashable, threading.Lock] = {}
@@ -38,12 +52,17 @@ class DataCache:
                     hit: T = self._items[key]
                     return hit
             loaded = load()
+            size = size_of(loaded)
             with self._lock:
                 self.loads += 1
                 self._items[key] = loaded
+                self._sizes[key] = size
                 self._items.move_to_end(key)
-                while len(self._items) > self.max_items:
-                    self._items.popitem(last=False)
+                while len(self._items) > 1 and (
+                    len(self._items) > self.max_items or sum(self._sizes.values()) > self.max_bytes
+                ):
+                    old, _ = self._items.popitem(last=False)
+                    self._sizes.pop(old, None)
                 self._loading.pop(key, None)
             return loaded
 
@@ -52,6 +71,7 @@ class DataCache:
         with self._lock:
             for key in [k for k in self._items if predicate(k)]:
                 del self._items[key]
+                self._sizes.pop(key, None)
 
 
 def json_safe(value: Any) -> Any:

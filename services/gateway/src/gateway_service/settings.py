@@ -33,8 +33,18 @@ class Settings(ServiceSettings):
     reply_fetch_wait_ms: int = Field(
         20, ge=1, le=500, description="Longest wait of one fetch of the replies consumer (bounds decision latency)"
     )
+    raw_dir: Path | None = Field(
+        None,
+        description="Folder of the raw tables shown by /v1/raw; default CREDIT_DATA_DIR, else the synthetic tables "
+        "under CREDIT_HOME/raw/synthetic, else GATEWAY_SAMPLE_DIR",
+    )
+    sample_dir: Path | None = Field(None, description="Folder of the real sample tables (last resort for /v1/raw)")
+    raw_sample_rows: int = Field(
+        20_000, ge=100, le=1_000_000, description="Rows of each raw table kept in memory for browsing and charts"
+    )
     key_cache_s: float = Field(30.0, ge=0, description="How long a verified API key is remembered")
-    data_cache_items: int = Field(8, ge=1, description="Tables and dataset parts kept in memory")
+    data_cache_items: int = Field(64, ge=1, description="Tables, dataset parts and charts kept in memory")
+    data_cache_mb: int = Field(2048, ge=16, description="Memory budget of the cached tables and dataset parts")
     create_topics: bool = Field(True, description="Create the platform's Kafka topics at start-up (idempotent)")
     jobs_group: str = Field("gateway-jobs", description="Consumer group following the services' events for jobs")
     migrate_on_start: bool = Field(
