@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from credit_local import launcher
-from credit_local.processes import free_port, port_in_use, records
+from credit_local.processes import free_port, port_in_use, records, tail
 from credit_shared import topics
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION
 from credit_shared.settings import PlatformSettings
@@ -48,10 +48,10 @@ async def publish(bootstrap: str, value: bytes, key: bytes) -> None:
         await producer.stop()
 
 
-def wait_for_counter(metrics_url: str, name: str, at_least: float, timeout_s: float = 90) -> float:
+def wait_for_counter(metrics_url: str, name: str, at_least: float, log: Path, timeout_s: float = 120) -> float:
     deadline = time.monotonic() + timeout_s
     while (value := counter(metrics_url, name)) < at_least:
-        assert time.monotonic() < deadline, f"{name} stayed at {value} (< {at_least}) for {timeout_s} s"
+        assert time.monotonic() < deadline, f"{name} stayed at {value} (< {at_least}) for {timeout_s} s:\n{tail(log)}"
         time.sleep(0.5)
     return value
 
@@ -73,7 +73,7 @@ def test_up_runs_every_service_healthy_then_down_leaves_nothing_and_a_new_up_kee
         before = counter(metrics, "scoring_messages_received_total")
         message = json.dumps({"request_id": "e2e-1", "application": EXAMPLE_APPLICATION}).encode()
         asyncio.run(publish(platform.urls["kafka"], message, key=str(EXAMPLE_APPLICATION["SK_ID_CURR"]).encode()))
-        wait_for_counter(metrics, "scoring_messages_received_total", before + 1)
+        wait_for_counter(metrics, "scoring_messages_received_total", before + 1, home / "logs" / "scoring.log")
 
         with pytest.raises(launcher.AlreadyRunningError):
             launcher.up(settings, free_ports())

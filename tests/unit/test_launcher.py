@@ -1,8 +1,10 @@
 """The launcher's logic without starting the platform: refusals, keys, environment, status, the command line."""
 
+import importlib.util
 import json
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,9 +60,14 @@ def test_up_refuses_a_busy_port_before_starting_anything(home: Path) -> None:
 def test_a_second_up_while_running_says_so_and_starts_nothing(home: Path) -> None:
     layout = launcher.Layout(home.resolve())
     spawn("kafka", SLEEP, env={}, run_dir=layout.run, log_dir=layout.logs)
-    with pytest.raises(launcher.AlreadyRunningError, match=r"already running .*\(kafka\)"):
+    crashed = spawn("scoring", [sys.executable, "-c", "pass"], env={}, run_dir=layout.run, log_dir=layout.logs)
+    deadline = time.monotonic() + 10
+    while crashed.process() is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    with pytest.raises(launcher.AlreadyRunningError, match=r"already running .*\(kafka; exited: scoring"):
         launcher.up(PlatformSettings(home=home), free_local())
-    assert [r.name for r in records(layout.run)] == ["kafka"]
+    assert [r.name for r in records(layout.run)] == ["kafka", "scoring"]
 
 
 def test_down_stops_what_the_pid_files_name_and_reports_it(home: Path) -> None:
@@ -172,3 +179,28 @@ def test_cli_logs_prints_the_end_of_a_process_log(tmp_path: Path, monkeypatch: p
     missing = CliRunner().invoke(app, ["logs", "nope"])
     assert missing.exit_code == 1
     assert "scoring" in missing.output
+
+
+def test_cli_status_exits_with_1_naming_a_process_that_is_not_healthy(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout = launcher.Layout(home.resolve())
+    spawn("scoring", SLEEP, env={}, run_dir=layout.run, log_dir=layout.logs, port=free_port())
+    monkeypatch.setenv("CREDIT_HOME", str(home))
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 1
+    assert "Not healthy: scoring" in result.output
+
+
+def test_a_database_that_cannot_be_migrated_stops_the_start_with_its_url_but_not_its_password() -> None:
+    with pytest.raises(launcher.StartError, match=r"could not migrate .*credit:\*\*\*@127\.0\.0\.1:1/credit") as caught:
+        launcher.migrate("postgresql+psycopg2://credit:hunter2@127.0.0.1:1/credit?connect_timeout=2")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_cli_adds_each_command_group_whose_module_is_installed() -> None:
+    from credit_local.cli import SUBCOMMANDS
+
+    registered = {group.name for group in app.registered_groups}
+    for name, (module, _attribute) in SUBCOMMANDS.items():
+        assert (name in registered) == (importlib.util.find_spec(module) is not None), name

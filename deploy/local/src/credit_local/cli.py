@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -17,12 +19,11 @@ from credit_shared.settings import PlatformSettings
 app = typer.Typer(help="The credit-scoring platform on this machine.", no_args_is_help=True)
 console = Console()
 
-try:  # the data tools (synthetic tables, validation) are an optional part of the command line
-    from credit_local.data_cli import data_app  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - the module is written separately
-    logging.getLogger(__name__).debug("credit_local.data_cli is not installed: no `credit data` commands")
-else:
-    app.add_typer(data_app, name="data")
+# command groups written separately: each is added when its module is there (an error inside one still shows)
+SUBCOMMANDS = {"data": ("credit_local.data_cli", "data_app"), "loans": ("credit_local.loans_cli", "loans_app")}
+for _name, (_module, _attribute) in SUBCOMMANDS.items():
+    if importlib.util.find_spec(_module) is not None:
+        app.add_typer(getattr(importlib.import_module(_module), _attribute), name=_name)
 
 
 @app.command()
@@ -75,21 +76,29 @@ def down() -> None:
 
 @app.command()
 def status() -> None:
-    """Show each process of the embedded platform: pid, memory (RSS), port, uptime and health."""
+    """Show each process of the embedded platform: pid, memory (RSS), port, uptime and health.
+
+    Exits with 1 when a process of the platform is not healthy.
+    """
     rows = launcher.status(PlatformSettings())
     if not rows:
         console.print("The platform is not running (start it with `make up`).")
         return
     table = Table(title="Embedded platform")
-    for column in ("process", "pid", "state", "health", "RSS (MiB)", "port", "uptime", "log"):
+    for column in ("process", "pid", "state", "health", "RSS (MiB)", "port", "uptime"):
         table.add_column(column, justify="right" if column in {"pid", "RSS (MiB)", "port", "uptime"} else "left")
     for row in rows:
         health = "[green]healthy[/]" if row.healthy else "[red]unhealthy[/]"
         state = "running" if row.alive else "[red]exited[/]"
         uptime = f"{row.uptime_s:.0f} s" if row.alive else ""
-        table.add_row(row.name, str(row.pid), state, health, f"{row.rss_mb:.0f}", str(row.port or ""), uptime, row.log)
+        table.add_row(row.name, str(row.pid), state, health, f"{row.rss_mb:.0f}", str(row.port or ""), uptime)
     console.print(table)
-    console.print(f"Total RSS: {sum(r.rss_mb for r in rows):.0f} MiB")
+    logs = launcher.layout_of(PlatformSettings()).logs
+    console.print(f"Total RSS: {sum(r.rss_mb for r in rows):.0f} MiB   Logs: {logs} (`credit logs NAME`)")
+    unhealthy = [row.name for row in rows if not row.healthy]
+    if unhealthy:
+        console.print(f"[red]Not healthy:[/] {', '.join(unhealthy)}")
+        raise typer.Exit(1)
 
 
 @app.command()

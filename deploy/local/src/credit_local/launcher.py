@@ -31,6 +31,7 @@ from pathlib import Path
 import psutil
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
 
 from credit_local import infra
 from credit_local.processes import (
@@ -210,6 +211,19 @@ def service_commands(local: LocalSettings) -> dict[str, tuple[list[str], str]]:
     return out
 
 
+def migrate(url: str) -> None:
+    """Bring the application database to the latest schema.
+
+    Raises:
+        StartError: naming the database (without its password) and the cause, when the migration fails.
+    """
+    try:
+        db.migrate(url)
+    except Exception as exc:  # any failure stops the start-up with one clear message
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise StartError(f"could not migrate the application database {shown}: {exc}") from exc
+
+
 def up(platform: PlatformSettings, local: LocalSettings, report: Report = log.info) -> Platform:
     """Start the embedded platform and wait until every process is healthy (the code behind ``credit up``).
 
@@ -231,8 +245,10 @@ def up(platform: PlatformSettings, local: LocalSettings, report: Report = log.in
     with _exclusive(layout):
         alive = running(layout)
         if alive:
+            exited = sorted({r.name for r in records(layout.run)} - {r.name for r in alive})
+            note = f"; exited: {', '.join(exited)} (`credit logs NAME` shows why)" if exited else ""
             raise AlreadyRunningError(
-                f"the platform is already running from {layout.home} ({', '.join(r.name for r in alive)}); "
+                f"the platform is already running from {layout.home} ({', '.join(r.name for r in alive)}{note}); "
                 "`make status` shows it, `make down` stops it"
             )
         ensure_ports_free(local.ports())
@@ -241,9 +257,12 @@ def up(platform: PlatformSettings, local: LocalSettings, report: Report = log.in
         for stale in layout.run.glob("*.pid"):  # records of processes that are gone
             stale.unlink()
         report("database: migrating the application schema")
-        db.migrate(layout.database_url)
+        migrate(layout.database_url)
         keys = dev_keys(layout)
         timings: dict[str, float] = {}
+
+        def remaining() -> float:
+            return max(local.start_timeout_s - (time.monotonic() - started), 1.0)
 
         def became_healthy(record: ProcessRecord) -> None:
             timings[record.name] = round(time.monotonic() - started, 1)
@@ -261,17 +280,20 @@ def up(platform: PlatformSettings, local: LocalSettings, report: Report = log.in
             report(f"kafka: starting tansu on 127.0.0.1:{local.kafka_port} and creating the topics")
             infra.start_tansu(local.kafka_port, run_dir=layout.run, log_dir=layout.logs)
             timings["kafka"] = round(time.monotonic() - started, 1)
+            # the services read the registry as they start: with MLflow not answering yet, its client would retry
+            # with a backoff of up to minutes, so they start once it is healthy
+            report("mlflow: waiting until healthy")
+            wait_healthy([mlflow], timeout_s=remaining(), on_healthy=became_healthy)
             env = service_env(layout, local, keys)
-            pending = [mlflow]
+            pending = []
             for name, (command, health) in service_commands(local).items():
                 report(f"{name}: starting")
                 port = local.port_of(name)
                 pending.append(
                     spawn(name, command, env=env, run_dir=layout.run, log_dir=layout.logs, port=port, health_url=health)
                 )
-            report("waiting until every process is healthy")
-            remaining = local.start_timeout_s - (time.monotonic() - started)
-            wait_healthy(pending, timeout_s=max(remaining, 1.0), on_healthy=became_healthy)
+            report("waiting until every service is healthy")
+            wait_healthy(pending, timeout_s=remaining(), on_healthy=became_healthy)
         except BaseException:
             report("start-up failed: stopping what was started")
             _stop_all(layout, report)
