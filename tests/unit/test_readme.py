@@ -12,6 +12,7 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from credit_frontend.settings import Settings as FrontendSettings
+from credit_local.launcher import LocalSettings
 from credit_shared.settings import DatabaseSettings, KafkaSettings, MlflowSettings, PlatformSettings
 from gateway_service.settings import Settings as GatewaySettings
 from ingestion_service.settings import Settings as IngestionSettings
@@ -31,6 +32,7 @@ SERVICES = (
     MonitoringSettings,
     GatewaySettings,
     FrontendSettings,
+    LocalSettings,
 )
 
 
