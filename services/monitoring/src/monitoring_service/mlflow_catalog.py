@@ -3,7 +3,9 @@
 Conventions read from the registry (the training service writes them):
 
 - the model version's tag ``dataset_id`` (else the same tag or parameter on its run) names its dataset;
-- the run artifact ``feature_importance.json`` (``{feature: importance}``), when present, ranks the features;
+- the run's importance artifact ranks the features: ``feature_importance.json`` (``{feature: importance}``), else
+  the training service's ``figures/importance_shap.json`` or ``figures/importance_model.json``
+  (``{"features": [...], "values": [...]}``); none means no ranking (severity then counts columns only);
 - the run artifact ``reference_probabilities.json`` (a list of probabilities, e.g. out-of-fold), when present, is
   the reference of prediction drift; otherwise the first served window is.
 """
@@ -25,7 +27,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IMPORTANCE_ARTIFACT: Final = "feature_importance.json"
+IMPORTANCE_ARTIFACTS: Final = (
+    "feature_importance.json",
+    "figures/importance_shap.json",
+    "figures/importance_model.json",
+)
 PROBABILITIES_ARTIFACT: Final = "reference_probabilities.json"
 
 
@@ -70,16 +76,25 @@ class MlflowCatalog:
             dataset_id = run.data.tags.get("dataset_id") or run.data.params.get("dataset_id")
         if not dataset_id:
             raise LookupError(f"model {name} v{version} names no dataset (tag dataset_id)")
-        importances = self._artifact(run_id, IMPORTANCE_ARTIFACT)
+        importances = self._importances(run_id)
         probabilities = self._artifact(run_id, PROBABILITIES_ARTIFACT)
         return ModelInfo(
             name=name,
             version=str(version),
             dataset_id=str(dataset_id),
             run_id=run_id,
-            importances={str(k): float(v) for k, v in (importances or {}).items()},
+            importances=importances,
             reference_probabilities=[float(p) for p in probabilities] if isinstance(probabilities, list) else None,
         )
+
+    def _importances(self, run_id: str | None) -> dict[str, float]:
+        for path in IMPORTANCE_ARTIFACTS:
+            found = self._artifact(run_id, path)
+            if isinstance(found, dict) and isinstance(found.get("features"), list):
+                return {str(k): float(v) for k, v in zip(found["features"], found["values"], strict=True)}
+            if isinstance(found, dict) and found:
+                return {str(k): float(v) for k, v in found.items()}
+        return {}
 
     def _artifact(self, run_id: str | None, path: str) -> Any:
         if not run_id:

@@ -168,8 +168,18 @@ class ReferenceProfile:
             block = np.column_stack([_numeric(frame[self.columns[j]]) for j in wasserstein])
             for j, score in zip(wasserstein, self._wasserstein(block, wasserstein), strict=True):
                 scores[j] = score
+        flags = [
+            j
+            for j, c in enumerate(self.columns)
+            if self.kinds[j] == "numerical" and c in self.categories and self.methods[j] != "wasserstein"
+        ]
+        if flags:
+            block = np.column_stack([_numeric(frame[self.columns[j]]) for j in flags])
+            for j, score in zip(flags, self._discrete(block, flags), strict=True):
+                scores[j] = score
+        done = set(wasserstein) | set(flags)
         for j, column in enumerate(self.columns):
-            if self.methods[j] != "wasserstein":
+            if j not in done:
                 scores[j] = self._score(j, column, frame[column])
         verdicts = tuple(
             ColumnDrift(c, k, m, t, s, is_drifted(m, s, t))
@@ -186,6 +196,27 @@ class ReferenceProfile:
         distance = np.mean(np.abs(self.quantiles[:, idx] - current), axis=0)
         normed = distance / np.maximum(np.nan_to_num(self.std[idx], nan=0.0), 0.001)
         return [None if v == 0 or not np.isfinite(s) else float(s) for v, s in zip(valid, normed, strict=True)]
+
+    def _discrete(self, block: FloatArray, idx: list[int]) -> list[float | None]:
+        """Numerical columns with a few values (flags), counted all at once: one (rows, values, columns) test."""
+        labels = [np.asarray(self.categories[self.columns[j]], dtype=np.float64) for j in idx]
+        width = max((v.size for v in labels), default=0)
+        padded = np.full((width, len(idx)), np.nan)
+        for d, values in enumerate(labels):
+            padded[: values.size, d] = values
+        counts = (block[:, None, :] == padded[None, :, :]).sum(axis=0)  # NaN equals nothing
+        valid = np.isfinite(block).sum(axis=0)
+        unseen = valid - counts.sum(axis=0)
+        scores: list[float | None] = []
+        for d, j in enumerate(idx):
+            size = labels[d].size
+            if valid[d] == 0:
+                scores.append(None)
+                continue
+            observed = np.append(counts[:size, d], unseen[d]).astype(np.float64)
+            expected = np.append(np.asarray(self.category_shares[self.columns[j]]), 0.0)
+            scores.append(_categorical_score(self.methods[j], expected, observed))
+        return scores
 
     def _score(self, j: int, column: str, series: pd.Series) -> float | None:
         method, kind = self.methods[j], self.kinds[j]
@@ -261,6 +292,8 @@ def _json_scalar(value: Any) -> Any:
 
 
 def _numeric(series: pd.Series) -> FloatArray:
+    if series.dtype.kind in "fiub":
+        return series.to_numpy(dtype=np.float64)
     return np.asarray(pd.to_numeric(series, errors="coerce"), dtype=np.float64)
 
 
