@@ -127,3 +127,43 @@ def test_the_registry_of_a_fresh_mlflow_is_empty(gateway: tuple[TestClient, Kafk
     client, _ = gateway
     registry = client.get("/v1/registry", headers={"X-API-Key": KEYS["viewer"]}).json()
     assert registry["versions"] == []
+
+
+def test_experiments_runs_figures_and_model_card_come_from_mlflow(
+    gateway: tuple[TestClient, KafkaBroker], mlflow_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from mlflow import MlflowClient
+
+    client, _ = gateway
+    mlflow = MlflowClient(tracking_uri=mlflow_server)
+    experiment_id = mlflow.create_experiment(f"dataset-it-{uuid.uuid4().hex[:6]}")
+    run = mlflow.create_run(experiment_id, run_name="lgbm")
+    run_id = run.info.run_id
+    mlflow.log_param(run_id, "num_leaves", 31)
+    mlflow.log_metric(run_id, "test_roc_auc", 0.77)
+    mlflow.log_metric(run_id, "cv_cost", 0.5)
+    folder = tmp_path_factory.mktemp("artifacts")
+    (folder / "figures").mkdir()
+    (folder / "figures" / "roc_curve_test.json").write_text(json.dumps({"x": [0, 1], "y": [0, 1]}))
+    (folder / "figures" / "roc_curve_test.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    (folder / "cv_results.json").write_text(json.dumps([{"param_num_leaves": 31, "mean_test_score": -0.5}]))
+    (folder / "model_card.md").write_text("# Model card")
+    mlflow.log_artifacts(run_id, str(folder))
+    mlflow.set_terminated(run_id)
+    view = {"X-API-Key": KEYS["viewer"]}
+
+    experiments = client.get("/v1/experiments", headers=view).json()
+    assert experiment_id in [e["experiment_id"] for e in experiments]
+    runs = client.get(f"/v1/experiments/{experiment_id}/runs?metrics=test_", headers=view).json()
+    assert [(r["run_id"], r["metrics"]) for r in runs] == [(run_id, {"test_roc_auc": 0.77})]
+    detail = client.get(f"/v1/runs/{run_id}", headers=view).json()
+    assert (detail["params"], detail["figures"]) == ({"num_leaves": "31"}, ["roc_curve_test"])
+    assert client.get(f"/v1/runs/{run_id}/figures/roc_curve_test", headers=view).json() == {"x": [0, 1], "y": [0, 1]}
+    png = client.get(f"/v1/runs/{run_id}/figures/roc_curve_test/png", headers=view)
+    assert (png.headers["content-type"], png.content[:4]) == ("image/png", b"\x89PNG")
+    assert client.get(f"/v1/runs/{run_id}/cv-results", headers=view).json()["rows"][0]["param_num_leaves"] == 31
+    assert client.get(f"/v1/runs/{run_id}/model-card", headers=view).json()["markdown"] == "# Model card"
+    assert client.get(f"/v1/runs/{run_id}/figures/nope", headers=view).status_code == 404
+    assert client.get(f"/v1/runs/{'0' * 32}", headers=view).status_code == 404
+    assert client.delete(f"/v1/runs/{run_id}", headers={"X-API-Key": KEYS["admin"]}).status_code == 204
+    assert client.get(f"/v1/runs/{run_id}", headers=view).status_code == 404

@@ -26,6 +26,7 @@ from credit_shared.settings import DatabaseSettings, Environment, PlatformSettin
 from credit_shared.topics import LOAN_APPLICATIONS
 from gateway_service.app import create_app
 from gateway_service.models import Registry
+from gateway_service.runs import NotFound
 from gateway_service.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -36,6 +37,23 @@ ADMIN_KEY = "schemathesis-admin-key"
 class EmptyRegistry:
     def read(self) -> Registry:
         return Registry(name="credit-default", aliases={}, versions=[])
+
+
+class NoRuns:
+    def experiments(self) -> list[Any]:
+        return []
+
+    def runs(self, experiment_id: str) -> list[Any]:
+        raise NotFound(experiment_id)
+
+    def run(self, run_id: str) -> Any:
+        raise NotFound(run_id)
+
+    def artifact(self, run_id: str, path: str) -> bytes:
+        raise NotFound(run_id)
+
+    def delete(self, run_id: str) -> None:
+        raise NotFound(run_id)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +74,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     )
     app = create_app(settings)
     app.state.gateway.models = EmptyRegistry()
+    app.state.gateway.runs = NoRuns()
     broker = app.state.gateway.broker
 
     @broker.subscriber(LOAN_APPLICATIONS.name)

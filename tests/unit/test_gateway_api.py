@@ -30,6 +30,7 @@ from credit_shared.settings import DatabaseSettings, Environment, KafkaSettings,
 from credit_shared.topics import DATASET_EVENTS, LOAN_APPLICATIONS
 from gateway_service.app import create_app
 from gateway_service.models import ModelVersionView, Registry
+from gateway_service.runs import ExperimentView, NotFound, RunView
 from gateway_service.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -47,6 +48,9 @@ SAMPLE_PATH_VALUES = {
     "family": "lightgbm",
     "alias": "champion",
     "table": "bureau",
+    "experiment_id": "1",
+    "run_id": "a" * 32,
+    "name": "roc_curve_test",
 }
 PATH_TRICKS = [
     "..",
@@ -124,6 +128,46 @@ class FakeRegistry:
         return self.registry
 
 
+class FakeRuns:
+    """One experiment with one run that has a figure, CV results and a model card."""
+
+    RUN = "a" * 32
+    ARTIFACTS = {
+        "figures/roc_curve_test.json": b'{"x": [0, 1], "y": [0, 1]}',
+        "figures/roc_curve_test.png": b"\x89PNG fake",
+        "cv_results.json": b'[{"param_num_leaves": 31, "mean_test_score": -0.5}]',
+        "model_card.md": b"# Card",
+    }
+
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+
+    def experiments(self) -> list[ExperimentView]:
+        return [ExperimentView(experiment_id="1", name="dataset-x", created_at=None, tags={})]
+
+    def runs(self, experiment_id: str) -> list[RunView]:
+        if experiment_id != "1":
+            raise NotFound(f"experiment {experiment_id!r} does not exist")
+        return [self.run(self.RUN)]
+
+    def run(self, run_id: str) -> RunView:
+        if run_id != self.RUN or run_id in self.deleted:
+            raise NotFound(f"run {run_id!r} does not exist")
+        return RunView(run_id=run_id, experiment_id="1", name="lgbm", status="FINISHED", started_at=None,
+                       ended_at=None, params={"num_leaves": "31"}, metrics={"test_roc_auc": 0.77, "cv_cost": 0.5},
+                       tags={}, figures=["roc_curve_test"])  # fmt: skip
+
+    def artifact(self, run_id: str, path: str) -> bytes:
+        self.run(run_id)
+        if path not in self.ARTIFACTS:
+            raise NotFound(f"run {run_id!r} has no artifact {path!r}")
+        return self.ARTIFACTS[path]
+
+    def delete(self, run_id: str) -> None:
+        self.run(run_id)
+        self.deleted.append(run_id)
+
+
 @dataclass
 class Running:
     """A running gateway: its HTTP client, its (in-memory) broker and a way to publish as a service would."""
@@ -165,6 +209,7 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
         settings = make_settings(tmp_path, **overrides)
         app = create_app(settings)
         app.state.gateway.models = FakeRegistry()
+        app.state.gateway.runs = FakeRuns()
         broker = app.state.gateway.broker
         if setup is not None:
             setup(broker)
@@ -903,3 +948,23 @@ def test_unknown_raw_tables_and_columns_are_404(raw_gw: Running) -> None:
 
 def test_without_raw_data_the_list_is_empty(gw: Running) -> None:
     assert gw.client.get("/v1/raw/tables", headers=headers("viewer")).json() == []
+
+
+# --- experiments and runs -----------------------------------------------------------------------------------------
+
+
+def test_runs_give_metrics_tables_figures_cv_results_and_cards(gw: Running) -> None:
+    view, run = headers("viewer"), FakeRuns.RUN
+    assert gw.client.get("/v1/experiments", headers=view).json()[0]["experiment_id"] == "1"
+    table = gw.client.get("/v1/experiments/1/runs?metrics=test_", headers=view).json()
+    assert table[0]["metrics"] == {"test_roc_auc": 0.77}
+    assert gw.client.get(f"/v1/runs/{run}/figures/roc_curve_test", headers=view).json() == {"x": [0, 1], "y": [0, 1]}
+    png = gw.client.get(f"/v1/runs/{run}/figures/roc_curve_test/png", headers=view)
+    assert png.headers["content-type"] == "image/png"
+    assert gw.client.get(f"/v1/runs/{run}/cv-results", headers=view).json()["rows"][0]["param_num_leaves"] == 31
+    assert gw.client.get(f"/v1/runs/{run}/model-card", headers=view).json()["markdown"] == "# Card"
+    assert_problem(gw.client.get(f"/v1/runs/{run}/figures/other", headers=view), 404)
+    assert_problem(gw.client.get("/v1/experiments/2/runs", headers=view), 404)
+    assert_problem(gw.client.delete(f"/v1/runs/{run}", headers=headers("analyst")), 403)
+    assert gw.client.delete(f"/v1/runs/{run}", headers=headers("admin")).status_code == 204
+    assert_problem(gw.client.get(f"/v1/runs/{run}", headers=view), 404)

@@ -28,8 +28,9 @@ from gateway_service.middleware import BodyLimit
 from gateway_service.models import MlflowRegistry
 from gateway_service.ratelimit import TokenBuckets
 from gateway_service.replies import ReplyWaiter
-from gateway_service.routers import datasets, decisions, jobs, monitoring, raw, scoring, training
+from gateway_service.routers import datasets, decisions, experiments, jobs, monitoring, raw, scoring, training
 from gateway_service.routers import registry as registry_router
+from gateway_service.runs import MlflowRuns
 from gateway_service.security import KeyStore, Role, load_dev_keys
 from gateway_service.settings import Settings, get_settings
 
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         buckets=TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst),
         data=DataCache(settings.data_cache_items, settings.data_cache_mb * 1024 * 1024),
         models=MlflowRegistry(settings.mlflow),
+        runs=MlflowRuns(settings.mlflow),
     )
     _wire_consumers(gateway)
 
@@ -199,7 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     v1 = APIRouter(prefix="/v1")
-    for module in (jobs, raw, datasets, training, registry_router, scoring, decisions, monitoring):
+    for module in (jobs, raw, datasets, training, experiments, registry_router, scoring, decisions, monitoring):
         v1.include_router(module.router)
     app.include_router(v1)
     return app

@@ -16,6 +16,7 @@ from gateway_service.models import ModelRegistry
 from gateway_service.problems import ProblemError
 from gateway_service.ratelimit import TokenBuckets, retry_after
 from gateway_service.replies import ReplyWaiter
+from gateway_service.runs import RunStore
 from gateway_service.security import KeyStore, Principal, Role
 from gateway_service.settings import Settings
 
@@ -34,6 +35,7 @@ class Gateway:
     buckets: TokenBuckets
     data: DataCache
     models: ModelRegistry
+    runs: RunStore
 
 
 def get_gateway(request: Request) -> Gateway:
