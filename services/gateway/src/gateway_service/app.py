@@ -28,7 +28,17 @@ from gateway_service.middleware import BodyLimit
 from gateway_service.models import MlflowRegistry
 from gateway_service.ratelimit import TokenBuckets
 from gateway_service.replies import ReplyWaiter
-from gateway_service.routers import datasets, decisions, experiments, jobs, monitoring, raw, scoring, training
+from gateway_service.routers import (
+    clients,
+    datasets,
+    decisions,
+    experiments,
+    jobs,
+    monitoring,
+    raw,
+    scoring,
+    training,
+)
 from gateway_service.routers import registry as registry_router
 from gateway_service.runs import MlflowRuns
 from gateway_service.security import KeyStore, Role, load_dev_keys
@@ -164,7 +174,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.gateway = gateway
     problems.install(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        overrides={"/v1/scoring/batches": settings.max_batch_body_bytes},
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -201,7 +215,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     v1 = APIRouter(prefix="/v1")
-    for module in (jobs, raw, datasets, training, experiments, registry_router, scoring, decisions, monitoring):
+    for module in (
+        jobs,
+        raw,
+        datasets,
+        training,
+        experiments,
+        registry_router,
+        scoring,
+        clients,
+        decisions,
+        monitoring,
+    ):
         v1.include_router(module.router)
     app.include_router(v1)
     return app

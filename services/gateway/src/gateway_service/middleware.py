@@ -14,22 +14,24 @@ class BodyLimit:
     The declared ``Content-Length`` is checked first; a body sent without it (chunked) is counted as it streams.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, overrides: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.overrides = overrides or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = f"the request body exceeds {self.max_bytes} bytes"
+        limit = self.overrides.get(scope.get("path", ""), self.max_bytes)
+        detail = f"the request body exceeds {limit} bytes"
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = self.max_bytes + 1
-                if declared > self.max_bytes:
+                    declared = limit + 1
+                if declared > limit:
                     await problem_response(None, 413, detail, instance=scope.get("path", ""))(scope, receive, send)
                     return
         received = 0
@@ -39,7 +41,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise HTTPException(413, detail)  # answered as problem+json by the exception handlers
             return message
 

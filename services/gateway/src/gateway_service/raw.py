@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from credit_shared.homecredit import glossary
-from credit_shared.homecredit.readers import find_table_file, iter_table
+from credit_shared.homecredit.readers import find_table_file, iter_table, read_table
 from credit_shared.homecredit.schema import TableSpec
 from credit_shared.homecredit.tables import TABLES
 from credit_shared.homecredit.validation import SchemaError
@@ -133,3 +133,24 @@ def sample(settings: Settings, cache: DataCache, found: RawTable) -> pd.DataFram
 
     frame: pd.DataFrame = cache.get(("raw-sample", found.name, str(found.path), found.stamp, limit), load)
     return frame
+
+
+def full(settings: Settings, cache: DataCache, name: str) -> pd.DataFrame | None:
+    """A whole raw table (the application tables, for client look-ups), loaded once per file version.
+
+    Raises:
+        SchemaError: when the file does not match the table's specification.
+    """
+    found = table(settings, cache, name)
+    if found is None:
+        return None
+    src = source(settings)
+    mode: Mode = src.mode if src else "strict"
+
+    def load() -> pd.DataFrame:
+        frame = read_table(found.path, found.name, mode=mode)
+        log.info("raw table %s: %d rows loaded whole from %s", found.name, len(frame), found.path)
+        return frame.set_index(found.spec.key[0], drop=False) if found.spec.key else frame
+
+    loaded: pd.DataFrame = cache.get(("raw-full", found.name, str(found.path), found.stamp), load)
+    return loaded

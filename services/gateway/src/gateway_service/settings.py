@@ -27,6 +27,9 @@ class Settings(ServiceSettings):
     )
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (closed by default)")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body accepted (413 above)")
+    max_batch_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Largest body of a batch of decisions (up to 1,000 applications)"
+    )
     rate_limit_per_s: float = Field(5.0, gt=0, description="Sustained rate of expensive requests per API key")
     rate_limit_burst: int = Field(20, ge=1, description="Burst of expensive requests an API key may make at once")
     decision_timeout_s: float = Field(5.0, gt=0, description="How long a synchronous decision waits for its reply")

@@ -1,0 +1,224 @@
+"""``/v1/clients``: a known client (an applicant of the raw application tables): data, latest decision, comparison
+with all or similar clients, and what-if decisions on an edited copy."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from credit_shared.contracts.envelope import new_id
+from credit_shared.contracts.loans import LoanDecision, ModelRef, validate_application
+from credit_shared.db import make_sessionmaker
+from credit_shared.db.models import DecisionRecord
+from credit_shared.homecredit import glossary
+from credit_shared.homecredit.application import APPLICATION, ID
+from credit_shared.homecredit.schema import Kind
+from credit_shared.homecredit.tables import APPLICATION_TEST, APPLICATION_TRAIN
+from credit_shared.homecredit.validation import SchemaError
+from gateway_service import raw
+from gateway_service.data import json_safe
+from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, LimitedViewer, Viewer
+from gateway_service.jobs import as_utc
+from gateway_service.problems import ProblemError, not_found, responses
+from gateway_service.routers.scoring import decide_application
+from gateway_service.stats import Distribution, distribution
+
+router = APIRouter(prefix="/clients", tags=["clients"], responses=responses(401, 403, 404, 422))
+
+ClientId = Annotated[int, Path(description="SK_ID_CURR of the client", ge=0, le=2**31 - 1)]
+DEFAULT_FEATURES = ("EXT_SOURCE_3", "EXT_SOURCE_2", "EXT_SOURCE_1", "AMT_CREDIT", "AMT_ANNUITY", "DAYS_BIRTH")
+MIN_GROUP = 30
+
+
+class Client(BaseModel):
+    """A known client: the application data and the latest audited decision."""
+
+    sk_id_curr: int = Field(examples=[100001])
+    table: str | None = Field(description="Raw table the data comes from", examples=["application_test"])
+    application: dict[str, Any] | None = Field(description="The application's columns (null when not in the data)")
+    decision: LoanDecision | None = Field(description="The latest decision on this client, if any")
+
+
+class FeatureComparison(BaseModel):
+    """Where a client stands on one feature."""
+
+    feature: str = Field(examples=["EXT_SOURCE_3"])
+    label: str = Field(examples=["External credit score 3"])
+    value: float | str | None
+    percentile: float | None = Field(description="Share of the group at or below the client's value, in %")
+    median: float | None = None
+    same_share: float | None = Field(None, description="Categorical: share of the group with the same value, %")
+    distribution: Distribution
+
+
+class Comparison(BaseModel):
+    """A client against all clients or a similar group."""
+
+    sk_id_curr: int
+    group: Literal["all", "similar"]
+    size: int = Field(description="Clients in the group")
+    definition: str = Field(description="Who is in the group")
+    features: list[FeatureComparison]
+
+
+class WhatIf(BaseModel):
+    """Columns to change on a copy of the client's application."""
+
+    changes: dict[str, Any] = Field(
+        description="Column -> new value (null = missing)", examples=[{"EXT_SOURCE_3": 0.7, "AMT_CREDIT": 400000.0}]
+    )
+
+
+def _population(gateway: Gateway) -> list[tuple[str, pd.DataFrame]]:
+    tables = []
+    for name in (APPLICATION_TEST, APPLICATION_TRAIN):
+        try:
+            frame = raw.full(gateway.settings, gateway.data, name)
+        except SchemaError as exc:
+            raise ProblemError(503, f"raw table {name!r} cannot be read: {exc}") from exc
+        if frame is not None:
+            tables.append((name, frame))
+    return tables
+
+
+def _application(gateway: Gateway, sk_id_curr: int) -> tuple[str, dict[str, Any]] | None:
+    for name, frame in _population(gateway):
+        if sk_id_curr in frame.index:
+            row = frame.loc[sk_id_curr]
+            row = row.iloc[0] if isinstance(row, pd.DataFrame) else row
+            values = {c: json_safe(row[c]) for c in APPLICATION.names if c in row.index}
+            return name, {k: (None if v is pd.NA or (isinstance(v, float) and np.isnan(v)) else v)
+                          for k, v in values.items()}  # fmt: skip
+    return None
+
+
+def _latest_decision(gateway: Gateway, sk_id_curr: int) -> LoanDecision | None:
+    query = (
+        select(DecisionRecord)
+        .where(DecisionRecord.sk_id_curr == sk_id_curr)
+        .order_by(DecisionRecord.decided_at.desc())
+        .limit(1)
+    )
+    with make_sessionmaker(gateway.engine)() as session:
+        row = session.scalar(query)
+    if row is None:
+        return None
+    return LoanDecision(
+        request_id=row.request_id,
+        sk_id_curr=row.sk_id_curr,
+        probability=row.probability,
+        threshold=row.threshold,
+        decision=row.decision,  # type: ignore[arg-type]
+        reasons=row.reasons[:4],
+        model=ModelRef(name=row.model_name, version=row.model_version, alias=row.model_alias, run_id=row.run_id),
+        scored_at=as_utc(row.decided_at),
+        latency_ms=row.latency_ms,
+    )
+
+
+@router.get("/{sk_id_curr}", summary="A known client: data and latest decision")
+def get_client(gateway: GatewayDep, _: Viewer, sk_id_curr: ClientId) -> Client:
+    found = _application(gateway, sk_id_curr)
+    decision = _latest_decision(gateway, sk_id_curr)
+    if found is None and decision is None:
+        raise not_found(f"client {sk_id_curr} is not known")
+    table, application = found if found else (None, None)
+    return Client(sk_id_curr=sk_id_curr, table=table, application=application, decision=decision)
+
+
+def _group(frame: pd.DataFrame, client: dict[str, Any], group: str) -> tuple[pd.DataFrame, str]:
+    if group == "all":
+        return frame, "every applicant of the raw application data"
+    mask = pd.Series(True, index=frame.index)
+    parts = []
+    for column in ("NAME_CONTRACT_TYPE", "CODE_GENDER"):
+        if client.get(column) is not None:
+            mask &= frame[column].astype(object) == client[column]
+            parts.append(f"{column} = {client[column]}")
+    if client.get("DAYS_BIRTH") is not None:
+        age = -float(client["DAYS_BIRTH"]) / 365.25
+        ages = -frame["DAYS_BIRTH"].astype(float) / 365.25
+        mask &= (ages - age).abs() <= 5
+        parts.append(f"age within 5 years of {age:.0f}")
+    similar = frame[mask]
+    if len(similar) < MIN_GROUP:
+        return frame, f"every applicant (fewer than {MIN_GROUP} similar ones: {', '.join(parts)})"
+    return similar, ", ".join(parts)
+
+
+@router.get(
+    "/{sk_id_curr}/comparison",
+    summary="A client against all clients or similar ones (percentiles of chosen features)",
+    responses=responses(429),
+)
+def compare_client(
+    gateway: GatewayDep,
+    _: LimitedViewer,
+    sk_id_curr: ClientId,
+    group: Annotated[Literal["all", "similar"], Query(description="all, or similar clients")] = "all",
+    features: Annotated[list[str] | None, Query(description="Application columns to compare")] = None,
+) -> Comparison:
+    found = _application(gateway, sk_id_curr)
+    if found is None:
+        raise not_found(f"client {sk_id_curr} is not in the application data")
+    client = found[1]
+    chosen = list(dict.fromkeys(features or _default_features(gateway, sk_id_curr)))[:20]
+    unknown = [f for f in chosen if f not in APPLICATION.by_name or f == ID]
+    if unknown:
+        raise ProblemError(422, f"not application columns: {', '.join(unknown)}")
+    tables = _population(gateway)
+    frame = tables[-1][1] if tables else pd.DataFrame()  # the training applicants when present
+    members, definition = _group(frame, client, group)
+    return Comparison(
+        sk_id_curr=sk_id_curr,
+        group=group,
+        size=len(members),
+        definition=definition,
+        features=[_compare(f, client.get(f), members[f]) for f in chosen],
+    )
+
+
+def _default_features(gateway: Gateway, sk_id_curr: int) -> list[str]:
+    decision = _latest_decision(gateway, sk_id_curr)
+    named = [r.feature for r in decision.reasons] if decision else []
+    return [f for f in named if f in APPLICATION.by_name] + list(DEFAULT_FEATURES)
+
+
+def _compare(feature: str, value: Any, values: pd.Series) -> FeatureComparison:
+    label = glossary.raw_label(glossary.APPLICATION_TABLE, feature)
+    shown = distribution(feature, values, bins=20)
+    present = values.dropna()
+    if APPLICATION.by_name[feature].kind is Kind.CATEGORY:
+        same = float((present.astype(object) == value).mean() * 100) if len(present) and value is not None else None
+        return FeatureComparison(feature=feature, label=label, value=value, percentile=None, same_share=same,
+                                 distribution=shown)  # fmt: skip
+    numbers = present.astype(float)
+    percentile = float((numbers <= float(value)).mean() * 100) if value is not None and len(numbers) else None
+    median = float(numbers.median()) if len(numbers) else None
+    return FeatureComparison(feature=feature, label=label, value=value, percentile=percentile, median=median,
+                             distribution=shown)  # fmt: skip
+
+
+@router.post(
+    "/{sk_id_curr}/what-if",
+    summary="Decide an edited copy of a client's application",
+    description="The client's application with the changes applied is decided like any application (it is "
+    "audited under a `whatif-` request id); the client's own record is untouched.",
+    responses=responses(429, 503, 504),
+)
+async def what_if(gateway: GatewayDep, _: LimitedAnalyst, sk_id_curr: ClientId, body: WhatIf) -> LoanDecision:
+    found = await asyncio.to_thread(_application, gateway, sk_id_curr)
+    if found is None:
+        raise not_found(f"client {sk_id_curr} is not in the application data")
+    edited = {**found[1], **body.changes, ID: sk_id_curr}
+    try:
+        application = validate_application(edited)
+    except ValueError as exc:
+        raise ProblemError(422, str(exc)) from None
+    return await decide_application(gateway, application, f"whatif-{new_id()[:24]}")
