@@ -352,3 +352,54 @@ def test_kafka_init_creates_each_topic_and_only_grows_the_ones_with_fewer_partit
     assert "--topic loan-applications " in altered[0] + " "
     assert "--partitions 6" in altered[0]
     assert "loan-applications: 3 -> 6 partitions" in done.stdout
+
+
+MC_STUB = """#!/bin/bash
+# stands in for the MinIO client: logs its arguments, keeps the policy file, fails `policy attach` on demand
+echo "$*" >> "$STUB_LOG"
+case "$*" in
+  "admin policy create "*) cp "$6" "$STUB_POLICY" ;;
+  "admin policy attach "*) exit "$STUB_ATTACH_EXIT" ;;
+  "admin user info "*) echo "$STUB_USER_INFO" ;;
+esac
+"""
+
+
+def run_minio_init(service: dict[str, Any], tmp_path: Path, attach_exit: int, user_info: str) -> tuple[int, list[str]]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "mc").write_text(MC_STUB)
+    (tmp_path / "mc").chmod(0o755)
+    env = {k: str(v) for k, v in service["environment"].items()}
+    done = subprocess.run(
+        [*service["entrypoint"], job_script(service)],
+        env={**env, "PATH": f"{tmp_path}:/usr/bin:/bin", "STUB_LOG": str(tmp_path / "calls.log"),
+             "STUB_POLICY": str(tmp_path / "policy.json"), "STUB_ATTACH_EXIT": str(attach_exit),
+             "STUB_USER_INFO": user_info},
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    return done.returncode, (tmp_path / "calls.log").read_text().splitlines()
+
+
+def test_minio_init_creates_the_bucket_and_an_account_limited_to_it(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    code, calls = run_minio_init(services["minio-init"], tmp_path, attach_exit=0, user_info="{}")
+    assert code == 0
+    example = env_example()
+    assert (
+        calls[0] == f"alias set local http://minio:9000 {example['MINIO_ROOT_USER']} {example['MINIO_ROOT_PASSWORD']}"
+    )
+    assert calls[1] == "mb --ignore-existing local/mlflow"
+    assert f"admin user add local mlflow {example['MLFLOW_S3_SECRET_KEY']}" in calls
+    assert "admin policy attach local mlflow-artifacts --user mlflow" in calls
+    policy = json.loads((tmp_path / "policy.json").read_text())
+    resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
+    assert resources == {"arn:aws:s3:::mlflow", "arn:aws:s3:::mlflow/*"}
+
+
+def test_minio_init_accepts_an_attached_policy_on_a_second_start_and_fails_otherwise(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    attached = '{"policyName": "mlflow-artifacts"}'
+    assert run_minio_init(services["minio-init"], tmp_path / "a", attach_exit=1, user_info=attached)[0] == 0
+    assert run_minio_init(services["minio-init"], tmp_path / "b", attach_exit=1, user_info="{}")[0] != 0
