@@ -154,7 +154,7 @@ def start_mlflow(
     name: str = "mlflow",
     setting: str = "CREDIT_LOCAL_MLFLOW_PORT",
     extra_env: dict[str, str] | None = None,
-    timeout_s: float = 90.0,
+    timeout_s: float = 180.0,
 ) -> ProcessRecord:
     """Start ``mlflow server`` (see :func:`spawn_mlflow`) and wait until ``GET /health`` answers.
 

@@ -181,9 +181,12 @@ def frontend_app() -> Path:
 
 def service_env(layout: Layout, local: LocalSettings, keys: dict[str, str]) -> dict[str, str]:
     """The environment of every service process: this one's, plus where everything is."""
+    no_proxy = ",".join(filter(None, (os.environ.get("NO_PROXY") or os.environ.get("no_proxy"), "127.0.0.1,localhost")))
     return {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
+        "NO_PROXY": no_proxy,  # everything of the embedded platform is on 127.0.0.1
+        "no_proxy": no_proxy,
         "CREDIT_HOME": str(layout.home),
         "CREDIT_ENV": os.environ.get("CREDIT_ENV", "development"),
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{local.kafka_port}",
