@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from credit_shared.contracts.training import FAMILIES, SMOTE_K_NEIGHBORS, Imbalance, ModelFamily, ParamValue
 from credit_shared.models import EarlyStoppingLGBMClassifier
 
-N_JOBS = max(1, min(2, os.cpu_count() or 1))
+MAX_THREADS = max(1, os.cpu_count() or 1)
 # The registry says 0 for "unlimited" where the estimator wants None (a JSON form has no None for a number).
 _ZERO_IS_NONE = {ModelFamily.HIST_GRADIENT_BOOSTING: {"max_depth"}, ModelFamily.RANDOM_FOREST: {"max_depth"}}
 
@@ -35,7 +35,9 @@ def estimator_params(family: ModelFamily, params: dict[str, ParamValue]) -> dict
     return merged
 
 
-def build_classifier(family: ModelFamily, params: dict[str, ParamValue], imbalance: Imbalance, seed: int) -> Any:
+def build_classifier(
+    family: ModelFamily, params: dict[str, ParamValue], imbalance: Imbalance, seed: int, *, threads: int = 1
+) -> Any:
     """A fresh, unfitted classifier of ``family``.
 
     Args:
@@ -43,17 +45,22 @@ def build_classifier(family: ModelFamily, params: dict[str, ParamValue], imbalan
         params: the chosen parameters (registry names; anything missing takes its default).
         imbalance: class weighting is set here; samplers are pipeline steps.
         seed: random state of the estimator.
+        threads: threads of LightGBM and the random forest (1 on small data: more threads only add contention).
     """
     kwargs = estimator_params(family, params)
     weight = "balanced" if imbalance is Imbalance.CLASS_WEIGHT else None
     if family is ModelFamily.LOGISTIC_REGRESSION:
         return LogisticRegression(**kwargs, class_weight=weight, random_state=seed)
     if family is ModelFamily.LIGHTGBM:
-        return EarlyStoppingLGBMClassifier(**kwargs, class_weight=weight, random_state=seed, n_jobs=N_JOBS, verbose=-1)
+        return EarlyStoppingLGBMClassifier(
+            **kwargs, class_weight=weight, random_state=seed, n_jobs=min(threads, MAX_THREADS), verbose=-1
+        )
     if family is ModelFamily.HIST_GRADIENT_BOOSTING:
         return HistGradientBoostingClassifier(**kwargs, early_stopping=True, class_weight=weight, random_state=seed)
     if family is ModelFamily.RANDOM_FOREST:
-        return RandomForestClassifier(**kwargs, class_weight=weight, random_state=seed, n_jobs=N_JOBS)
+        return RandomForestClassifier(
+            **kwargs, class_weight=weight, random_state=seed, n_jobs=min(threads, MAX_THREADS)
+        )
     if family is ModelFamily.DUMMY:
         return DummyClassifier(**kwargs, random_state=seed)
     raise ValueError(f"unknown model family {family!r}")  # pragma: no cover - the enum is exhaustive

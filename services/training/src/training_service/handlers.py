@@ -72,7 +72,7 @@ def register(broker: KafkaBroker, settings: Settings, engine: Engine) -> None:
 
     @cache
     def context() -> TrainingContext:  # built at the first command: importing MLflow takes seconds
-        return TrainingContext(settings.platform.datasets_dir, MlflowTracker(settings.mlflow))
+        return TrainingContext(settings.platform.datasets_dir, MlflowTracker(settings.mlflow), settings.threads)
 
     events = broker.publisher(
         topics.TRAINING_EVENTS.name,

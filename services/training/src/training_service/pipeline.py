@@ -68,13 +68,16 @@ def _numeric_step(command: TrainModel) -> Any:
     return SkPipeline(steps) if steps else "passthrough"
 
 
-def build_pipeline(command: TrainModel, columns: Columns, params: dict[str, ParamValue]) -> Pipeline:
+def build_pipeline(
+    command: TrainModel, columns: Columns, params: dict[str, ParamValue], *, threads: int = 1
+) -> Pipeline:
     """The unfitted pipeline for ``command`` with the candidate's ``params``.
 
     Args:
         command: the validated training command (family, imbalance, scaling, PCA, seed).
         columns: the input columns by type.
         params: the candidate's parameters (fixed and searched ones, registry names).
+        threads: threads the classifier may use.
     """
     encoder = OneHotEncoder(
         handle_unknown="ignore", sparse_output=False, dtype="float64", feature_name_combiner=one_hot_name
@@ -93,5 +96,7 @@ def build_pipeline(command: TrainModel, columns: Columns, params: dict[str, Para
     if command.pca_variance is not None:
         pca = PCA(n_components=command.pca_variance, svd_solver="full", random_state=command.seed)
         steps.append(("pca", pca.set_output(transform="pandas")))
-    steps.append(("classifier", build_classifier(command.family, params, command.imbalance, command.seed)))
+    steps.append(
+        ("classifier", build_classifier(command.family, params, command.imbalance, command.seed, threads=threads))
+    )
     return Pipeline(steps)

@@ -148,8 +148,11 @@ def _subsample(y: np.ndarray, share: float, folds: int, seed: int) -> np.ndarray
 class Searcher:
     """Runs the cross-validated search of one command, reporting progress per fold and candidate."""
 
-    def __init__(self, command: TrainModel, columns: Columns, progress: Progress, *, span: tuple[float, float]) -> None:
+    def __init__(
+        self, command: TrainModel, columns: Columns, progress: Progress, *, span: tuple[float, float], threads: int = 1
+    ) -> None:
         self.command = command
+        self.threads = threads
         self.columns = columns
         self.progress = progress
         self.span = span  # share of the whole command's progress this search covers, in percent
@@ -174,7 +177,9 @@ class Searcher:
         fit_s = 0.0
         for i, (train_idx, val_idx) in enumerate(splits, start=1):
             started = time.perf_counter()
-            model = build_pipeline(self.command, self.columns, params).fit(features.iloc[train_idx], y[train_idx])
+            model = build_pipeline(self.command, self.columns, params, threads=self.threads).fit(
+                features.iloc[train_idx], y[train_idx]
+            )
             fit_s += time.perf_counter() - started
             oof[val_idx] = model.predict_proba(features.iloc[val_idx])[:, 1]
             self._done_units += 1
@@ -188,6 +193,7 @@ class Searcher:
 
     def run(self, X: pd.DataFrame, y: np.ndarray) -> SearchOutcome:  # noqa: N803
         """Evaluate every candidate (successive halving when asked) and return the best on all rows."""
+        y = np.asarray(y).astype(int)
         cands = candidates(self.command)
         search = self.command.search
         halving = search is not None and search.method is SearchMethod.HALVING and len(cands) > 1

@@ -28,6 +28,7 @@ class TrainingContext:
 
     datasets_dir: Path
     tracker: MlflowTracker
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def run_training(command: TrainModel, ctx: TrainingContext, progress: Progress) 
     progress("loading", 1.0, f"reading dataset {command.dataset_id}")
     data = load_dataset(ctx.datasets_dir, command.dataset_id)
     with tempfile.TemporaryDirectory(prefix="credit-train-") as tmp:
-        trained = train_model(command, data, Path(tmp), progress)
+        trained = train_model(command, data, Path(tmp), progress, threads=ctx.threads)
         progress("registering", 95.0, "logging the run and registering the model")
         event = ctx.tracker.log_and_register(command, trained, time.perf_counter() - started)
     progress("done", 100.0, f"registered {event.model_name} version {event.version}")

@@ -17,6 +17,7 @@ class Settings(ServiceSettings):
 
     port: int = Field(8102, ge=0, le=65535, description="Port of the health/metrics HTTP server")
     group_id: str = Field("training", description="Kafka consumer group of the service")
+    threads: int = Field(2, ge=1, le=64, description="Threads of LightGBM / random forest on large datasets")
 
 
 @lru_cache
