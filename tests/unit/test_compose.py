@@ -5,6 +5,7 @@ It runs with a clean environment so that nothing from the caller's shell leaks i
 """
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -403,3 +404,52 @@ def test_minio_init_accepts_an_attached_policy_on_a_second_start_and_fails_other
     attached = '{"policyName": "mlflow-artifacts"}'
     assert run_minio_init(services["minio-init"], tmp_path / "a", attach_exit=1, user_info=attached)[0] == 0
     assert run_minio_init(services["minio-init"], tmp_path / "b", attach_exit=1, user_info="{}")[0] != 0
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_each_service_reads_its_compose_environment_as_intended(
+    name: str, services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    for variable in list(os.environ):
+        if variable.split("_", 1)[0] in {"CREDIT", "KAFKA", "MLFLOW", "DATABASE", name.upper()}:
+            monkeypatch.delenv(variable)
+    env = services[name]["environment"]
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, str(value))
+    settings = importlib.import_module(f"{name}_service.settings").Settings()
+    assert settings.host == "0.0.0.0"
+    assert settings.port == SERVICES[name]
+    assert settings.platform.env.value == "production"
+    assert str(settings.platform.home) == "/var/lib/credit"
+    assert settings.kafka.bootstrap_servers == "kafka:9092"
+    assert settings.kafka.partitions == 6
+    assert settings.mlflow.tracking_uri == "http://mlflow:5000"
+    assert settings.database.url == env["DATABASE_URL"]
+
+
+def test_dashboard_reads_its_compose_environment(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from credit_frontend.settings import Settings
+
+    for variable, value in services["frontend"]["environment"].items():
+        monkeypatch.setenv(variable, str(value))
+    settings = Settings()
+    assert settings.gateway_url == "http://gateway:8000"
+    assert settings.api_key.get_secret_value() == env_example()["CREDIT_ADMIN_KEY"]
+
+
+def test_gateway_refuses_the_example_placeholder_key_and_accepts_a_real_one(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway_service.app import check_secrets
+    from gateway_service.settings import Settings
+
+    for variable, value in services["gateway"]["environment"].items():
+        monkeypatch.setenv(variable, str(value))
+    with pytest.raises(ValueError, match="GATEWAY_BOOTSTRAP_ADMIN_KEY"):
+        check_secrets(Settings())
+    monkeypatch.setenv("GATEWAY_BOOTSTRAP_ADMIN_KEY", "9f3c1e7a0b5d4c2e8f6a1b3d5c7e9f0a")
+    check_secrets(Settings())
