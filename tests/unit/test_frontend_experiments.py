@@ -16,7 +16,7 @@ from credit_frontend.client import use_client_factory
 pytestmark = pytest.mark.unit
 
 EXPERIMENT = "7"
-FIGURES = ["roc_curve_test", "precision_recall_test", "confusion_matrix_test", "cost_threshold"]
+FIGURES = ["roc_curve", "pr_curve", "confusion_test", "cost_vs_threshold", "importance_shap", "shap_summary"]
 
 
 def make_run(run_id: str, family: str, auc: float) -> dict[str, Any]:
@@ -32,8 +32,41 @@ def make_run(run_id: str, family: str, auc: float) -> dict[str, Any]:
     }
 
 
-def plotly_curve(x: list[float], y: list[float]) -> dict[str, Any]:
-    return {"data": [{"type": "scatter", "x": x, "y": y, "mode": "lines", "name": "test"}], "layout": {}}
+def make_figures(auc: float) -> dict[str, Any]:
+    """Figure data as the training service writes it (``figures/<name>.json``)."""
+    roc = {"fpr": [0, 0.2, 1], "tpr": [0, 0.6, 1], "auc": auc}
+    pr = {"recall": [0, 1], "precision": [1, 0.1], "prevalence": 0.08}
+    cost = {"threshold": [0.1, 0.5], "cost": [0.3, 0.5]}
+    return {
+        "roc_curve": {"kind": "roc", "series": {"train": roc, "test": roc}},
+        "pr_curve": {"kind": "precision_recall", "series": {"test": pr}},
+        "confusion_test": {
+            "kind": "confusion_matrix",
+            "split": "test",
+            "threshold": 0.09,
+            "matrix": [[90, 10], [3, 7]],
+            "rows": ["repaid", "defaulted"],
+            "columns": ["approved", "refused"],
+        },
+        "cost_vs_threshold": {
+            "kind": "cost_vs_threshold",
+            "threshold": 0.09,
+            "fn": 10,
+            "fp": 1,
+            "series": {"test": cost},
+        },
+        "importance_shap": {
+            "kind": "importance",
+            "title": "Mean |SHAP| (test sample)",
+            "features": ["EXT_SOURCE_3", "AMT_CREDIT"],
+            "values": [0.4, 0.1],
+        },
+        "shap_summary": {
+            "kind": "shap_summary",
+            "rows": 2,
+            "features": [{"name": "EXT_SOURCE_3", "contribution": [0.3, -0.2], "value": [0.1, 0.9]}],
+        },
+    }
 
 
 @pytest.fixture
@@ -51,15 +84,8 @@ def with_runs(gateway: FakeGateway) -> FakeGateway:
     for run in runs:
         run_id = run["run_id"]
         gateway.on("GET", f"/v1/runs/{run_id}", run)
-        gateway.on("GET", f"/v1/runs/{run_id}/figures/roc_curve_test", plotly_curve([0, 0.2, 1], [0, 0.6, 1]))
-        gateway.on("GET", f"/v1/runs/{run_id}/figures/precision_recall_test", plotly_curve([0, 1], [1, 0.1]))
-        matrix = {"data": [{"type": "heatmap", "z": [[90, 10], [3, 7]], "x": ["repaid", "default"]}], "layout": {}}
-        gateway.on("GET", f"/v1/runs/{run_id}/figures/confusion_matrix_test", matrix)
-        gateway.on(
-            "GET",
-            f"/v1/runs/{run_id}/figures/cost_threshold",
-            {"x": [0.1, 0.5], "y": [3.0, 5.0], "x_label": "Threshold", "y_label": "Cost"},
-        )
+        for name, data in make_figures(run["metrics"]["test_roc_auc"]).items():
+            gateway.on("GET", f"/v1/runs/{run_id}/figures/{name}", data)
         cv = {
             "rows": [
                 {"param_num_leaves": 15, "mean_test_score": -0.52},
@@ -101,13 +127,13 @@ def test_overlays_the_curves_of_the_chosen_runs(gateway: FakeGateway) -> None:
     charts = {
         json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec) for c in at.get("plotly_chart")
     }
-    roc = charts["ROC curves"]
+    roc = charts["ROC curves (test split)"]
     assert [t["name"] for t in roc["data"]] == [
-        "lightgbm-run · lightgbm",
-        "logistic_regression-run · logistic_regression",
+        "lightgbm-run · lightgbm (AUC 0.770)",
+        "logistic_regression-run · logistic_regression (AUC 0.740)",
     ]
     assert roc["layout"]["xaxis"]["title"]["text"] == "False positive rate"
-    assert "Precision-recall curves" in charts
+    assert "Precision-recall curves (test split)" in charts
 
 
 def test_one_run_shows_its_other_figures_cv_results_and_model_card(gateway: FakeGateway) -> None:
@@ -116,8 +142,10 @@ def test_one_run_shows_its_other_figures_cv_results_and_model_card(gateway: Fake
     next(s for s in at.selectbox if s.label == "Run to inspect").set_value("r2").run()
     assert not at.exception
     titles = chart_titles(at)
-    assert "Confusion matrix test" in titles
-    assert "Cost threshold" in titles
+    assert "Confusion matrix (test split, threshold 0.090)" in titles
+    assert "Business cost against the decision threshold" in titles
+    assert "Mean |SHAP| (test sample)" in titles
+    assert "SHAP summary (2 test rows): right of 0 raises the risk" in titles
     assert "mean_test_score against param_num_leaves" in titles
     assert "# Model card" in texts(at, "markdown")
 

@@ -67,7 +67,7 @@ def test_shows_a_sample_a_distribution_correlations_and_the_glossary(gateway: Fa
     at = open_page("raw_data")
     assert not at.exception
     assert at.dataframe[0].value["CODE_GENDER"].tolist() == ["M"]
-    assert "1 of 307,511 rows." in texts(at, "caption")
+    assert "1 of the 307,511 rows of the sample." in texts(at, "caption")
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert charts[0]["data"][0]["x"] == ["F", "M"]
     assert charts[0]["layout"]["yaxis"]["title"]["text"] == "Number of rows"

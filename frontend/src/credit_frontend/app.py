@@ -8,13 +8,13 @@ from credit_frontend.client import GatewayDown, GatewayError, get_client
 from credit_frontend.pages import client_decision, datasets, experiments, home, monitoring, raw_data, training
 
 PAGES = [
-    st.Page(home.render, title="Home", icon="🏠", url_path="home", default=True),
-    st.Page(client_decision.render, title="Client decision", icon="🧑‍💼", url_path="client"),
-    st.Page(monitoring.render, title="Monitoring", icon="📈", url_path="monitoring"),
-    st.Page(datasets.render, title="Datasets", icon="🗂️", url_path="datasets"),
-    st.Page(experiments.render, title="Experiments", icon="🧪", url_path="experiments"),
-    st.Page(training.render, title="Training", icon="🏋️", url_path="training"),
-    st.Page(raw_data.render, title="Raw data", icon="📄", url_path="raw-data"),
+    st.Page(home.render, title="Home", icon=":material/home:", url_path="home", default=True),
+    st.Page(client_decision.render, title="Client decision", icon=":material/person_search:", url_path="client"),
+    st.Page(monitoring.render, title="Monitoring", icon=":material/monitoring:", url_path="monitoring"),
+    st.Page(datasets.render, title="Datasets", icon=":material/dataset:", url_path="datasets"),
+    st.Page(experiments.render, title="Experiments", icon=":material/science:", url_path="experiments"),
+    st.Page(training.render, title="Training", icon=":material/model_training:", url_path="training"),
+    st.Page(raw_data.render, title="Raw data", icon=":material/table_view:", url_path="raw-data"),
 ]
 
 
@@ -29,7 +29,7 @@ def banner() -> None:
         pass  # it answered: the pages show their own errors
 
 
-st.set_page_config(page_title="Credit scoring", page_icon="🏦", layout="wide")
+st.set_page_config(page_title="Credit scoring", page_icon=":material/account_balance:", layout="wide")
 navigation = st.navigation(PAGES)
 banner()
 navigation.run()

@@ -27,18 +27,18 @@ GROUPS: Final = {"all": "All clients", "similar": "Similar clients"}
 def render() -> None:
     """Draw the client decision page."""
     client = get_client()
-    st.title("🧑‍💼 Client decision")
+    st.title(":material/person_search: Client decision")
     st.caption("Look up a client to see the decision on their application and why, in words you can tell them.")
     with st.form("lookup"):
         sk_id = st.number_input("Client id (SK_ID_CURR)", min_value=0, step=1, value=None, format="%d")
-        if st.form_submit_button("🔍 Look up") and sk_id is not None:
+        if st.form_submit_button("Look up", icon=":material/search:") and sk_id is not None:
             st.session_state["client_id"] = int(sk_id)
     chosen = st.session_state.get("client_id")
     if chosen is None:
         st.info("Enter a client id and press **Look up**.", icon=":material/info:")
     else:
         show_client(client, int(chosen))
-    with st.expander("📖 Glossary"):
+    with st.expander("Glossary", icon=":material/menu_book:"):
         for term, meaning in GLOSSARY.items():
             st.markdown(f"**{term}**: {meaning}")
 

@@ -29,7 +29,7 @@ PARTS = {"train": "Training (labelled)", "target": "Target only", "production": 
 def render() -> None:
     """Draw the datasets page."""
     client = get_client()
-    st.title("🗂️ Datasets")
+    st.title(":material/dataset: Datasets")
     st.caption("A dataset is the eight Home Credit tables turned into one row per applicant, then cleaned.")
     build_form(client)
     found = fetch("Reading the datasets…", client.datasets, what="datasets")

@@ -9,25 +9,22 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from credit_frontend import charts
+from credit_frontend import charts, figures
 from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
 from credit_frontend.ui import fetch, follow_job, is_number, num, show_error, when
 
 SPLIT = re.compile(r"^(train|test|cv|val|validation)[_.]")
-CURVES = (  # what an overlaid figure's name contains, its title and axes
-    (("roc",), "ROC curves", "False positive rate", "True positive rate"),
-    (("precision_recall", "precision-recall", "pr_curve"), "Precision-recall curves", "Recall", "Precision"),
-)
+CURVE_NAMES = ("roc", "pr_curve", "precision_recall")  # figures overlaid across runs
 
 
 def _is_curve(name: str) -> bool:
-    return any(key in name.lower() for keys, *_ in CURVES for key in keys)
+    return any(key in name.lower() for key in CURVE_NAMES)
 
 
 def render() -> None:
     """Draw the experiments page."""
     client = get_client()
-    st.title("🧪 Experiments")
+    st.title(":material/science: Experiments")
     st.caption("One experiment per dataset; each training is a run. Compare them, then promote the best.")
     found = fetch("Reading the experiments…", client.experiments, what="experiments")
     if found is None:
@@ -68,7 +65,7 @@ def _family(run: Json) -> str:
 
 
 def _run_label(run: Json) -> str:
-    return f"{run.get('run_name') or run['run_id'][:8]} · {_family(run)}"
+    return f"{run.get('name') or run.get('run_name') or run['run_id'][:8]} · {_family(run)}"
 
 
 def metric_table(runs: list[Json], labels: dict[str, str]) -> None:
@@ -83,7 +80,10 @@ def metric_table(runs: list[Json], labels: dict[str, str]) -> None:
     for run in runs:
         if _family(run) not in shown:
             continue
-        row: dict[str, Any] = {"Run": labels[str(run["run_id"])], "Started": when(run.get("start_time"))}
+        row: dict[str, Any] = {
+            "Run": labels[str(run["run_id"])],
+            "Started": when(run.get("started_at") or run.get("start_time")),
+        }
         for name, value in sorted((run.get("metrics") or {}).items()):
             if SPLIT.sub("", name) in metrics:
                 row[name] = round(value, 4) if is_number(value) else value
@@ -117,19 +117,18 @@ def curves(client: GatewayClient, chosen: list[str], labels: dict[str, str]) -> 
     except GatewayError as error:
         show_error(error, "figures")
         return
+    by_kind: dict[str, dict[str, Json]] = {}
+    for run_id, names in available.items():
+        for name in filter(_is_curve, names):
+            data = fetch(f"Reading {name}…", partial(client.run_figure, run_id, name), what=name)
+            if isinstance(data, dict):
+                by_kind.setdefault(str(data.get("kind")), {})[labels[run_id]] = data
+    split = st.radio("Split", ["test", "train"], horizontal=True, key="curve_split")
     drawn = False
-    for keys, title, x, y in CURVES:
-        found: dict[str, go.Figure] = {}
-        for run_id, names in available.items():
-            matching = [n for n in names if any(k in n.lower() for k in keys)]
-            name = next((n for n in matching if "test" in n.lower()), matching[0] if matching else None)
-            if name is None:
-                continue
-            figure = fetch(f"Reading {name}…", partial(client.run_figure, run_id, name), what=name)
-            if figure is not None:
-                found[labels[run_id]] = charts.from_json(figure, title)
-        if found:
-            st.plotly_chart(charts.overlay(found, title, x, y), width="stretch")
+    for kind in ("roc", "precision_recall"):
+        fig = figures.overlay(by_kind.get(kind, {}), str(split))
+        if fig is not None:
+            st.plotly_chart(fig, width="stretch")
             drawn = True
     if not drawn:
         st.info("The chosen runs have no ROC or precision-recall figure.", icon=":material/info:")
@@ -148,14 +147,14 @@ def details(client: GatewayClient, run_id: str, labels: dict[str, str]) -> None:
     names = [str(f.get("name") if isinstance(f, dict) else f) for f in run.get("figures") or []]
     others = [n for n in names if not _is_curve(n)]
     for name in others:
-        figure = fetch(f"Reading {name}…", partial(client.run_figure, run_id, name), what=name)
-        if figure is not None:
-            title = name.replace("_", " ").replace("-", " ").capitalize()
-            st.plotly_chart(charts.from_json(figure, title), width="stretch")
+        data = fetch(f"Reading {name}…", partial(client.run_figure, run_id, name), what=name)
+        fig = figures.figure(data, name) if data is not None else None
+        if fig is not None:
+            st.plotly_chart(fig, width="stretch")
     cross_validation(client, run_id)
     card = fetch("Reading the model card…", lambda: client.model_card(run_id), what="model card")
     if card is not None:
-        with st.expander("📝 Model card", expanded=False):
+        with st.expander("Model card", icon=":material/description:"):
             text = card.get("markdown") or card.get("text")
             if text:
                 st.markdown(str(text))
@@ -196,7 +195,7 @@ def cross_validation(client: GatewayClient, run_id: str) -> None:
 
 def promote(client: GatewayClient, runs: list[Json]) -> None:
     """Move the champion or challenger alias to a version of this experiment (administrators)."""
-    with st.expander("🏆 Promote a model (administrators)"):
+    with st.expander("Promote a model (administrators)", icon=":material/trophy:"):
         registry = fetch("Reading the registry…", client.registry, what="registry")
         if registry is None:
             return

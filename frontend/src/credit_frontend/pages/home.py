@@ -15,7 +15,7 @@ HEADLINE_HINTS = ("roc_auc", "auc", "cost", "recall", "precision", "f1", "accura
 def render() -> None:
     """Draw the home page."""
     client = get_client()
-    st.title("🏦 Credit-scoring platform")
+    st.title(":material/account_balance: Credit-scoring platform")
     st.write(
         "Estimates the probability that a loan applicant defaults, turns it into an approve / refuse decision at the "
         "threshold that minimises the lender's cost, explains every decision in plain words, keeps an audit trail "
@@ -47,19 +47,21 @@ def status(client: GatewayClient) -> None:
 
 
 def _headline(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
-    found: list[tuple[str, Any]] = []
+    """Up to four headline metrics, test split first, then cross-validation."""
+    split_order = {"test": 0, "cv": 1}
+    names = sorted(metrics, key=lambda n: (split_order.get(n.split("_")[0], 2), n))
+    found: dict[str, Any] = {}
     for hint in HEADLINE_HINTS:
-        for name, value in sorted(metrics.items()):
-            if hint in name.lower() and is_number(value) and name not in dict(found):
-                found.append((name, value))
-                break
-    return found[:4]
+        name = next((n for n in names if hint in n.lower() and is_number(metrics[n]) and n not in found), None)
+        if name is not None and not name.endswith("_std"):
+            found[name] = metrics[name]
+    return list(found.items())[:4]
 
 
 def _threshold(version: Json, run: Json | None) -> float | None:
     candidates = [version.get("tags", {}).get("threshold")]
     if run is not None:
-        candidates += [(run.get("metrics") or {}).get("threshold"), (run.get("params") or {}).get("threshold")]
+        candidates += [(run.get(k) or {}).get("threshold") for k in ("tags", "metrics", "params")]
     for value in candidates:
         try:
             return float(value)
@@ -70,7 +72,7 @@ def _threshold(version: Json, run: Json | None) -> float | None:
 
 def champion(client: GatewayClient) -> None:
     """The champion model, its threshold and headline metrics."""
-    st.subheader("🏆 Champion model")
+    st.subheader(":material/trophy: Champion model")
     registry = fetch("Reading the model registry…", client.registry, what="model registry")
     if registry is None:
         return
@@ -104,7 +106,7 @@ def champion(client: GatewayClient) -> None:
 
 def latest_alert(client: GatewayClient) -> None:
     """The most recent drift alert."""
-    st.subheader("🔔 Latest drift alert")
+    st.subheader(":material/notifications: Latest drift alert")
     try:
         with st.spinner("Reading the alerts…"):
             alerts = client.alerts(limit=1)

@@ -18,7 +18,7 @@ SEVERITY_ICON = {"green": "🟢", "orange": "🟠", "red": "🔴"}
 def render() -> None:
     """Draw the monitoring page."""
     client = get_client()
-    st.title("📈 Monitoring")
+    st.title(":material/monitoring: Monitoring")
     st.caption("Is the data the model receives still like the data it learnt from?")
     alerts(client)
     reports = fetch("Reading the drift reports…", lambda: client.drift_reports(limit=200), what="drift reports")
@@ -37,7 +37,7 @@ def render() -> None:
 
 def alerts(client: GatewayClient) -> None:
     """The drift alerts with their severity, in words."""
-    st.subheader("🔔 Alerts")
+    st.subheader(":material/notifications: Alerts")
     found = fetch("Reading the alerts…", lambda: client.alerts(limit=50), what="alerts")
     if found is None:
         return

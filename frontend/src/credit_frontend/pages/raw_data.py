@@ -12,7 +12,7 @@ from credit_frontend.ui import fetch, num, pct
 def render() -> None:
     """Draw the raw data page."""
     client = get_client()
-    st.title("📄 Raw data")
+    st.title(":material/table_view: Raw data")
     st.caption("The Home Credit tables the datasets are built from, before any feature engineering.")
     tables = fetch("Reading the tables…", client.raw_tables, what="raw tables")
     if tables is None:
@@ -47,17 +47,19 @@ def sample(client: GatewayClient, table: str) -> None:
     if page is not None:
         st.dataframe(page.get("rows") or [], width="stretch")
         if page.get("total") is not None:
-            st.caption(f"{num(len(page.get('rows') or []))} of {num(page['total'])} rows.")
+            note = " (taken from the start of the table)" if page.get("sampled") else ""
+            st.caption(f"{num(len(page.get('rows') or []))} of the {num(page['total'])} rows of the sample{note}.")
 
 
 def column_distribution(client: GatewayClient, table: str, columns: list[Json]) -> None:
     """One column's histogram (numbers) or bar chart (categories)."""
     st.subheader("One column")
     names = [str(c["name"]) for c in columns]
-    column = str(st.selectbox("Column", names))
+    labels = {str(c["name"]): f"{c['name']} ({c['label']})" if c.get("label") else str(c["name"]) for c in columns}
+    column = str(st.selectbox("Column", names, format_func=labels.__getitem__))
     spec = next(c for c in columns if c["name"] == column)
-    if spec.get("description"):
-        st.markdown(f"*{spec['description']}*")
+    if spec.get("description") or spec.get("label"):
+        st.markdown(f"**{spec.get('label') or column}**: *{spec.get('description') or 'no description'}*")
     dist = fetch("Computing the distribution…", lambda: client.raw_distribution(table, column), what="distribution")
     if dist is None:
         return
@@ -88,10 +90,10 @@ def correlations(client: GatewayClient, table: str) -> None:
 
 def glossary(columns: list[Json]) -> None:
     """What each column means."""
-    with st.expander("📖 Glossary of the columns"):
+    with st.expander("Glossary of the columns", icon=":material/menu_book:"):
         st.dataframe(
             [
-                {"Column": c["name"], "Type": c.get("type") or c.get("kind"), "Meaning": c.get("description")}
+                {"Column": c["name"], "Label": c.get("label"), "Type": c.get("type"), "Meaning": c.get("description")}
                 for c in columns
             ],
             hide_index=True,

@@ -28,7 +28,7 @@ NAMED = re.compile(r"parameter '([A-Za-z0-9_]+)'")
 def render() -> None:
     """Draw the training page."""
     client = get_client()
-    st.title("🏋️ Training")
+    st.title(":material/model_training: Training")
     st.caption("Train a model on a dataset: the search picks the parameters with the lowest business cost.")
     datasets = fetch("Reading the datasets…", client.datasets, what="datasets")
     families = fetch("Reading the model families…", client.model_families, what="model families")
@@ -132,7 +132,7 @@ def form(client: GatewayClient, datasets: list[Json], families: list[Json]) -> N
         if chosen is not None:
             (fixed if chosen[0] == "fixed" else searched)[str(spec["name"])] = chosen[1]
     settings = pipeline(client, searched, errors)
-    if not st.button("🚀 Launch the training", type="primary"):
+    if not st.button("Launch the training", icon=":material/rocket_launch:", type="primary"):
         return
     search = settings.pop("search")
     request: Json = {

@@ -1,0 +1,133 @@
+"""Plotly figures from a training run's figure data (``figures/<name>.json``, tagged by ``kind``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+from credit_frontend.charts import BLUE, GREY, ORANGE, PALETTE
+from credit_frontend.client import Json
+
+AXES: dict[str, tuple[str, str, str, str]] = {  # kind -> title, x key, y key ... of its series
+    "roc": ("ROC curves", "fpr", "tpr", "False positive rate|True positive rate"),
+    "precision_recall": ("Precision-recall curves", "recall", "precision", "Recall|Precision"),
+    "cost_vs_threshold": ("Business cost against the decision threshold", "threshold", "cost",
+                          "Decision threshold|Cost per applicant"),
+}  # fmt: skip
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, *, height: int | None = None) -> go.Figure:
+    fig.update_layout(
+        title={"text": title}, xaxis_title=x, yaxis_title=y, template="plotly_white", font={"size": 14},
+        colorway=PALETTE, legend={"title": {"text": ""}}, height=height,
+    )  # fmt: skip
+    return fig
+
+
+def series_figure(data: Json, title: str | None = None) -> go.Figure:
+    """A figure of series by split (ROC, precision-recall, cost against threshold), one line per split."""
+    kind = str(data.get("kind"))
+    default_title, x_key, y_key, axes = AXES[kind]
+    x_title, y_title = axes.split("|")
+    fig = go.Figure()
+    for split, series in (data.get("series") or {}).items():
+        name = f"{split} (AUC {series['auc']:.3f})" if isinstance(series.get("auc"), float) else str(split)
+        fig.add_scatter(x=series.get(x_key), y=series.get(y_key), mode="lines", name=name)
+    if kind == "roc":
+        fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot", "color": GREY})
+    if kind == "cost_vs_threshold" and isinstance(data.get("threshold"), int | float):
+        fig.add_vline(x=data["threshold"], line_dash="dash", line_width=3,
+                      annotation_text=f"▼ chosen threshold {data['threshold']:.3f}")  # fmt: skip
+    return _layout(fig, title or default_title, x_title, y_title)
+
+
+def overlay(figures: dict[str, Json], split: str = "test") -> go.Figure | None:
+    """The ``split`` series of one kind of figure from several runs on one chart (None when none has it)."""
+    fig: go.Figure | None = None
+    for run, data in figures.items():
+        kind = str(data.get("kind"))
+        if kind not in AXES:
+            continue
+        default_title, x_key, y_key, axes = AXES[kind]
+        series = (data.get("series") or {}).get(split)
+        if series is None:
+            continue
+        if fig is None:
+            x_title, y_title = axes.split("|")
+            fig = _layout(go.Figure(), f"{default_title} ({split} split)", x_title, y_title)
+        name = f"{run} (AUC {series['auc']:.3f})" if isinstance(series.get("auc"), float) else run
+        fig.add_scatter(x=series.get(x_key), y=series.get(y_key), mode="lines", name=name)
+    return fig
+
+
+def confusion(data: Json) -> go.Figure:
+    """A confusion matrix with the counts written in each cell."""
+    matrix = data.get("matrix") or [[0, 0], [0, 0]]
+    rows, columns = data.get("rows") or ["repaid", "defaulted"], data.get("columns") or ["approved", "refused"]
+    text = [[f"{v:,}" for v in row] for row in matrix]
+    fig = go.Figure(go.Heatmap(z=matrix, x=columns, y=rows, text=text, texttemplate="%{text}", colorscale="Blues",
+                               showscale=False, textfont={"size": 18}))  # fmt: skip
+    title = f"Confusion matrix ({data.get('split', '')} split, threshold {data.get('threshold', 0):.3f})"
+    fig = _layout(fig, title, "Decision", "Truth", height=380)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def importance(data: Json, top: int = 25) -> go.Figure:
+    """The ``top`` largest importances as horizontal bars."""
+    pairs = list(zip(data.get("features") or [], data.get("values") or [], strict=False))[:top]
+    fig = go.Figure(go.Bar(x=[v for _, v in pairs], y=[f for f, _ in pairs], orientation="h", marker_color=BLUE))
+    fig = _layout(fig, str(data.get("title") or "Feature importance"), "Importance", "", height=60 + 22 * len(pairs))
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def shap_summary(data: Json) -> go.Figure:
+    """Each feature's per-row contributions (a strip per feature), coloured by the feature's value."""
+    fig = go.Figure()
+    features = data.get("features") or []
+    for item in features:
+        values = [v for v in item.get("value") or [] if v is not None]
+        low, high = (min(values), max(values)) if values else (0.0, 1.0)
+        span = (high - low) or 1.0
+        colours = [None if v is None else (v - low) / span for v in item.get("value") or []]
+        fig.add_scatter(
+            x=item.get("contribution"), y=[item["name"]] * len(item.get("contribution") or []), mode="markers",
+            marker={"color": colours, "colorscale": [[0, BLUE], [1, ORANGE]], "cmin": 0, "cmax": 1, "size": 5,
+                    "opacity": 0.6, "colorbar": {"title": {"text": "value<br>low→high"}} if item is features[0]
+                    else None, "showscale": item is features[0]},
+            name=str(item["name"]), showlegend=False,
+        )  # fmt: skip
+    fig.add_vline(x=0, line_color=GREY)
+    title = f"SHAP summary ({data.get('rows', '?')} test rows): right of 0 raises the risk"
+    fig = _layout(fig, title, "Contribution to the log-odds of default", "", height=80 + 28 * len(features))
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def calibration(data: Json) -> go.Figure:
+    """Observed default rate against the mean predicted probability, with the perfect diagonal."""
+    predicted, observed = data.get("predicted") or [], data.get("observed") or []
+    top = max([*predicted, *observed, 0.05])
+    fig = go.Figure()
+    fig.add_scatter(x=predicted, y=observed, mode="lines+markers", name="model")
+    fig.add_scatter(x=[0, top], y=[0, top], mode="lines", name="perfect", line={"dash": "dot", "color": GREY})
+    return _layout(fig, "Calibration (test split)", "Mean predicted probability", "Observed default rate")
+
+
+def figure(data: Any, name: str) -> go.Figure | None:
+    """The plotly figure of a run's figure data, or None for a kind this dashboard does not draw."""
+    if not isinstance(data, dict):
+        return None
+    kind = str(data.get("kind"))
+    if kind in AXES:
+        return series_figure(data)
+    builders = {"confusion_matrix": confusion, "importance": importance, "shap_summary": shap_summary,
+                "calibration": calibration}  # fmt: skip
+    builder = builders.get(kind)
+    if builder is not None:
+        return builder(data)
+    if "data" in data:  # a plotly figure as JSON
+        return go.Figure(data)
+    return None
