@@ -1052,3 +1052,12 @@ def test_what_if_decides_an_edited_copy_of_the_client(client_gw: tuple[Running, 
     )
     assert "AMT_CREDIT" in assert_problem(bad, 422)["detail"]
     assert len(SCORED) == 1
+
+
+def test_a_batch_may_be_larger_than_a_single_request(start: Callable[..., Running]) -> None:
+    running = start(fake_scoring, max_body_bytes=2048)
+    applications = [{**EXAMPLE_APPLICATION, "SK_ID_CURR": 100001 + i} for i in range(20)]
+    batch = running.client.post("/v1/scoring/batches", json={"applications": applications}, headers=headers("analyst"))
+    assert batch.status_code == 200, batch.text
+    padded = {"application": EXAMPLE_APPLICATION, "request_id": "r", "padding": "x" * 5000}
+    assert_problem(running.client.post("/v1/scoring/decisions", json=padded, headers=headers("analyst")), 413)
