@@ -174,3 +174,15 @@ def open_page(name: str) -> AppTest:
 def texts(at: AppTest, kind: str) -> str:
     """Every text of the elements of ``kind`` (error, info, warning, success, markdown, caption ...), joined."""
     return "\n".join(str(e.value) for e in at.get(kind))
+
+
+def test_a_slow_gateway_is_a_timeout_not_down(gateway: FakeGateway) -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    gateway.on("GET", "/v1/registry", slow)
+    with pytest.raises(GatewayError) as caught:
+        gateway.client().registry()
+    assert not isinstance(caught.value, GatewayDown)
+    assert caught.value.status == 504
+    assert "try again" in caught.value.hint

@@ -68,7 +68,11 @@ def full_gateway(gateway: FakeGateway) -> FakeGateway:
         },
         {"feature": "DAYS_EMPLOYED", "label": "Days employed", "value": -200, "percentile": 90.0, "median": -1500},
     ]
-    gateway.on("GET", f"/v1/clients/{CLIENT}/comparison", {"group": "all", "size": 48744, "features": features})
+    gateway.on(
+        "GET",
+        f"/v1/clients/{CLIENT}/comparison",
+        {"group": "all", "size": 48744, "definition": "every applicant", "features": features},
+    )
     return gateway
 
 
@@ -104,13 +108,17 @@ def test_explains_a_refusal_in_plain_words_with_gauge_and_waterfall(gateway: Fak
     assert at.dataframe[0].value["Percentile"].tolist() == ["8th", "90th"]
 
 
-def test_compares_with_similar_clients_when_asked(gateway: FakeGateway) -> None:
+def test_compares_with_similar_clients_and_chosen_features_when_asked(gateway: FakeGateway) -> None:
     full_gateway(gateway)
     at = look_up()
+    assert "All clients: 48,744 clients (every applicant)." in texts(at, "caption")
     at.radio(key="group").set_value("similar").run()
+    at.multiselect(key="features").set_value(["AMT_CREDIT"]).run()
     assert not at.exception
-    asked = [r.url.params.get("group") for r in gateway.calls if r.url.path.endswith("/comparison")]
-    assert asked[-1] == "similar"
+    asked = [r.url.params for r in gateway.calls if r.url.path.endswith("/comparison")]
+    assert asked[0].get("features") is None  # the gateway's default features first
+    assert asked[-1]["group"] == "similar"
+    assert asked[-1].get_list("features") == ["AMT_CREDIT"]
 
 
 def test_what_if_scores_the_edited_values(gateway: FakeGateway) -> None:

@@ -33,7 +33,7 @@ HINTS: Final[dict[int, str]] = {
     429: "Too many requests in a short time: wait a few seconds and try again.",
     502: "A service behind the gateway answered wrongly: see its logs.",
     503: "A service behind the gateway is not reachable: check the platform with `credit status`, then try again.",
-    504: "The service did not answer in time: check it is running (`credit status`), then try again.",
+    504: "It did not answer in time: the platform may be busy or a service down (`credit status`); try again.",
 }
 
 
@@ -147,6 +147,11 @@ class GatewayClient:
         """
         try:
             response = self._http.request(method, path, **kwargs)
+        except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+            log.warning("gateway %s slow on %s %s: %s", self.base_url, method, path, exc)
+            raise GatewayError(
+                504, "Gateway Timeout", f"no answer within {self._http.timeout.read:g} s", path=path
+            ) from exc
         except httpx.TransportError as exc:
             log.warning("gateway %s unreachable on %s %s: %s", self.base_url, method, path, exc)
             raise GatewayDown(self.base_url, type(exc).__name__) from exc

@@ -70,7 +70,7 @@ def show_client(client: GatewayClient, sk_id: int) -> None:
     else:
         verdict(decision)
         explain(client, sk_id, decision)
-    compare(client, sk_id, decision)
+    compare(client, sk_id, data)
     what_if(client, sk_id, data, decision)
 
 
@@ -127,17 +127,22 @@ def explain(client: GatewayClient, sk_id: int, decision: Json) -> None:
         st.caption("▲ orange steps raise the risk, ▼ blue steps lower it; grey bars are the start and the end.")
 
 
-def _percentile(value: Any) -> str:
-    return f"{value:.0f}th" if is_number(value) else "—"
+def _percentile(value: Any, same_share: Any = None) -> str:
+    if is_number(value):
+        return f"{value:.0f}th"
+    return f"same value as {same_share:.0f} %" if is_number(same_share) else "—"
 
 
-def compare(client: GatewayClient, sk_id: int, decision: Json | None) -> None:
-    """The client against all clients or similar clients."""
+def compare(client: GatewayClient, sk_id: int, data: Json | None) -> None:
+    """The client against all clients or similar clients, on the gateway's default features or chosen ones."""
     st.subheader("Compared with other clients")
     group = st.radio("Compare with", list(GROUPS), format_func=GROUPS.__getitem__, horizontal=True, key="group")
-    wanted = [str(r["feature"]) for r in (decision or {}).get("reasons") or [] if r.get("feature")]
+    options = [k for k, v in (data or {}).items() if k != "SK_ID_CURR" and v is not None]
+    wanted = st.multiselect("Features to compare (empty: the reasons and the usual ones)", options, key="features")
     result = fetch(
-        "Comparing…", lambda: client.comparison(sk_id, group, wanted or None), what="comparison with other clients"
+        "Comparing…",
+        lambda: client.comparison(sk_id, str(group), [str(w) for w in wanted] or None),
+        what="comparison with other clients",
     )
     if result is None:
         return
@@ -145,13 +150,13 @@ def compare(client: GatewayClient, sk_id: int, decision: Json | None) -> None:
     if not features:
         st.info("No feature to compare.", icon=":material/info:")
         return
-    size = result.get("size")
-    st.caption(f"{GROUPS[group]}: {num(size)} clients." if size is not None else GROUPS[group])
+    definition = f" ({result['definition']})" if result.get("definition") else ""
+    st.caption(f"{GROUPS[str(group)]}: {num(result.get('size'))} clients{definition}.")
     rows = [
         {
             "Feature": f.get("label") or f.get("feature"),
             "This client": num(f.get("value"), 3),
-            "Percentile": _percentile(f.get("percentile")),
+            "Percentile": _percentile(f.get("percentile"), f.get("same_share")),
             "Group median": num(f.get("median"), 3),
         }
         for f in features
