@@ -25,6 +25,7 @@ from credit_shared.features.history_sql import (
     ROW_COUNT,
     bureau_balance_sql,
     is_computed_dummy,
+    level_count_name,
     level_counts_sql,
     lit,
     numeric_aggregates,
@@ -114,10 +115,8 @@ def _numbers(table: duckdb.DuckDBPyRelation, names: list[str]) -> dict[str, np.n
     return {n: arrow.column(n).to_numpy(zero_copy_only=False).astype("float64", copy=False) for n in names}
 
 
-def _level_columns(
-    table: str, column: str, clients: np.ndarray, rows: np.ndarray, counts: duckdb.DuckDBPyRelation
-) -> dict[str, np.ndarray]:
-    """Aggregates of the indicators of one category column, from the rows per client and level."""
+def _counts_by_group(table: str, column: str, clients: np.ndarray, counts: duckdb.DuckDBPyRelation) -> np.ndarray:
+    """Rows per (client, level) from a ``GROUP BY client, level`` count; last column: missing or unknown."""
     levels = TABLE_LEVELS[table][column]
     arrow = counts.to_arrow_table()
     codes = pd.Categorical(arrow.column("level").to_pandas(), categories=list(levels)).codes.astype("int64")
@@ -125,6 +124,19 @@ def _level_columns(
     owner = pd.Index(clients).get_indexer(pd.Index(arrow.column(ID).to_numpy()))
     per_level = np.zeros((len(clients), len(levels) + 1))
     np.add.at(per_level, (owner, codes), arrow.column("n").to_numpy().astype("float64"))
+    return per_level
+
+
+def _counts_from_columns(table: str, column: str, main: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """Rows per (client, level) from the filtered counts of the main query; last column: the rest."""
+    levels = TABLE_LEVELS[table][column]
+    known = np.column_stack([main.pop(level_count_name(column, i)) for i in range(len(levels))])
+    return np.column_stack([known, rows - known.sum(axis=1)])
+
+
+def _level_columns(table: str, column: str, per_level: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Aggregates of the indicators of one category column, from the rows per client and level."""
+    levels = TABLE_LEVELS[table][column]
     out: dict[str, np.ndarray] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
         for agg in _indicator_aggregates(table, column):
@@ -263,14 +275,21 @@ def _run(con: duckdb.DuckDBPyConnection, source: Source, assembler: FeatureMatri
 
 def _family(con: duckdb.DuckDBPyConnection, table: str, relation: str, assembler: FeatureMatrix) -> None:
     """Every aggregate of one table, written into the assembler."""
+    # A table read once (a view over the file) counts its levels in the same scan; a materialised one groups.
+    inline = table not in MATERIALISED
     names = [a.name for a in numeric_aggregates(table, None)]
-    main = _numbers(con.sql(numeric_sql(table, relation, None)), [ID, ROW_COUNT, *names])
+    if inline:
+        names += [level_count_name(c, i) for c, levels in TABLE_LEVELS[table].items() for i in range(len(levels))]
+    main = _numbers(con.sql(numeric_sql(table, relation, None, level_counts=inline)), [ID, ROW_COUNT, *names])
     clients, rows = main.pop(ID).astype("int64"), main.pop(ROW_COUNT)
+    for column in TABLE_LEVELS[table]:
+        if inline:
+            per_level = _counts_from_columns(table, column, main, rows)
+        else:
+            per_level = _counts_by_group(table, column, clients, con.sql(level_counts_sql(relation, column)))
+        assembler.add(clients, _level_columns(table, column, per_level, rows))
     assembler.add(clients, main)
     for subset in SUBSETS.get(table, ()):
         names = [a.name for a in numeric_aggregates(table, subset)]
         part = _numbers(con.sql(numeric_sql(table, relation, subset)), [ID, *names])
         assembler.add(part.pop(ID).astype("int64"), part)
-    for column in TABLE_LEVELS[table]:
-        counts = con.sql(level_counts_sql(relation, column))
-        assembler.add(clients, _level_columns(table, column, clients, rows, counts))

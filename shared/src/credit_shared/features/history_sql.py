@@ -19,6 +19,7 @@ from credit_shared.features.spec import (
     PREVIOUS,
     PREVIOUS_DAYS,
     SENTINEL,
+    TABLE_LEVELS,
     Aggregate,
 )
 from credit_shared.homecredit.application import ID
@@ -102,9 +103,24 @@ def numeric_aggregates(table: str, subset: str | None) -> list[Aggregate]:
     return [a for a in HISTORY_AGGREGATES if a.table == table and a.subset == subset and not is_computed_dummy(a)]
 
 
-def numeric_sql(table: str, relation: str, subset: str | None) -> str:
-    """One row per client: the row count and the numeric aggregates over the client's rows (in the subset)."""
-    aggs = ", ".join(aggregate_sql(a) for a in numeric_aggregates(table, subset))
+def level_count_name(column: str, index: int) -> str:
+    """Result column of the number of a client's rows with the ``index``-th level of ``column``."""
+    return f"__n_{column}_{index}"
+
+
+def numeric_sql(table: str, relation: str, subset: str | None, *, level_counts: bool = False) -> str:
+    """One row per client: the row count and the numeric aggregates over the client's rows (in the subset).
+
+    With ``level_counts``, also the rows per level of each category column (:func:`level_count_name`).
+    """
+    parts = [aggregate_sql(a) for a in numeric_aggregates(table, subset)]
+    if level_counts:
+        parts += [
+            f'count(*) FILTER (WHERE "{column}" = {lit(level)}) AS "{level_count_name(column, i)}"'
+            for column, levels in TABLE_LEVELS[table].items()
+            for i, level in enumerate(levels)
+        ]
+    aggs = ", ".join(parts)
     where = "" if subset is None else f' WHERE "{SUBSET_COLUMN[table]}" = {lit(subset)}'
     return f'SELECT {ID}, count(*) AS "{ROW_COUNT}", {aggs} FROM "{relation}"{where} GROUP BY {ID}'  # noqa: S608
 
