@@ -184,3 +184,35 @@ def test_the_data_cache_drops_the_oldest_values_beyond_its_memory_budget() -> No
     assert cache.get("a", lambda: "reloaded") == "reloaded"  # "a" was dropped
     huge = cache.get("huge", lambda: np.zeros(10_000))
     assert cache.get("huge", lambda: "reloaded") is huge  # the latest value is kept even over budget
+
+
+@pytest.mark.anyio
+async def test_a_request_whose_publication_hangs_times_out() -> None:
+    import asyncio
+
+    from gateway_service.replies import ReplyTimeout, ReplyWaiter
+
+    waiter = ReplyWaiter()
+
+    async def hanging() -> None:
+        await asyncio.Event().wait()
+
+    with pytest.raises(ReplyTimeout):
+        await waiter.request("c1", hanging, 0.05)
+    assert waiter.pending == 0
+
+
+@pytest.mark.anyio
+async def test_a_reply_resolves_only_its_own_request() -> None:
+    import asyncio
+
+    from gateway_service.replies import ReplyWaiter
+
+    waiter = ReplyWaiter()
+
+    async def publish() -> None:
+        assert not waiter.resolve({"correlation_id": "other"})
+        asyncio.get_running_loop().call_soon(waiter.resolve, {"correlation_id": "c2", "decision": "approved"})
+
+    assert (await waiter.request("c2", publish, 1.0))["decision"] == "approved"
+    assert not waiter.resolve({"correlation_id": "c2"})  # nobody waits any more

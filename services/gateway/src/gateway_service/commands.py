@@ -74,7 +74,8 @@ async def start_job(
     job = await asyncio.to_thread(gateway.jobs.create, kind, request, principal.key_id, job_id)
     message = envelope(command, type_=kind, source=SOURCE, correlation_id=job_id)
     try:
-        await gateway.broker.publish(message, topic=topic.name, key=key, correlation_id=job_id)
+        publishing = gateway.broker.publish(message, topic=topic.name, key=key, correlation_id=job_id)
+        await asyncio.wait_for(publishing, gateway.settings.publish_timeout_s)
     except Exception as exc:
         log.warning("could not publish %s for job %s: %s", kind, job_id, exc)
         await asyncio.to_thread(gateway.jobs.fail, job_id, f"the command could not be published: {exc}")

@@ -30,7 +30,8 @@ class ReplyWaiter:
     ) -> dict[str, Any]:
         """Publish a request and wait for the reply carrying ``correlation_id``.
 
-        The future is registered before publishing, so a reply faster than the publish call is not lost.
+        The future is registered before publishing, so a reply faster than the publish call is not lost; the
+        timeout covers the publication too (a broker that does not acknowledge must not hold the request).
 
         Raises:
             ReplyTimeout: when no reply arrives within ``timeout_s``.
@@ -41,8 +42,9 @@ class ReplyWaiter:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = future
         try:
-            await publish()
-            return await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await publish()
+                return await future
         except TimeoutError as exc:
             raise ReplyTimeout(f"no reply within {timeout_s:g} s") from exc
         finally:

@@ -32,6 +32,7 @@ class Settings(ServiceSettings):
     )
     rate_limit_per_s: float = Field(5.0, gt=0, description="Sustained rate of expensive requests per API key")
     rate_limit_burst: int = Field(20, ge=1, description="Burst of expensive requests an API key may make at once")
+    publish_timeout_s: float = Field(10.0, gt=0, description="How long publishing a command may wait for the broker")
     decision_timeout_s: float = Field(5.0, gt=0, description="How long a synchronous decision waits for its reply")
     reply_fetch_wait_ms: int = Field(
         20, ge=1, le=500, description="Longest wait of one fetch of the replies consumer (bounds decision latency)"
