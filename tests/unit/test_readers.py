@@ -265,3 +265,16 @@ def test_levels_agree_with_the_feature_code() -> None:
     for table, columns in levels.items():
         for column, values in columns.items():
             assert TABLES[table].by_name[column].categories == values, (table, column)
+
+
+def test_csv_is_streamed_in_batches_with_file_row_numbers(tmp_path: Path, bureau_rows: list[list[str]]) -> None:
+    key = _set(bureau_rows, 280, "CREDIT_CURRENCY", "currency 9")
+    path = _write(tmp_path / "bureau.csv", bureau_rows[:281])
+    (tmp_path / "ok").mkdir()
+    valid = _write(tmp_path / "ok" / "bureau.csv", bureau_rows[:200])
+    batches = list(iter_table(valid, chunk_rows=50))
+    assert len(batches) > 1
+    assert sum(len(b) for b in batches) == 199
+    with pytest.raises(SchemaError) as caught:
+        list(iter_table(path, chunk_rows=50))
+    assert str(caught.value).endswith(f"unknown category 'currency 9' (row 280, SK_ID_BUREAU={key})")

@@ -111,13 +111,22 @@ def _present_columns(path: Path) -> list[str]:
     return [c.strip().strip('"') for c in line.rstrip("\r\n").split(",")]
 
 
+def _block_size(path: Path, chunk_rows: int) -> int:
+    """Bytes per CSV batch for about ``chunk_rows`` rows, from the line length of the file's first megabyte."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as stream:
+        head = stream.read(1 << 20)
+    line = len(head) / max(head.count(b"\n"), 1)
+    return int(min(max(chunk_rows * line, 1 << 14), 1 << 28))
+
+
 def _csv_batches(path: Path, spec: TableSpec, present: list[str], chunk_rows: int) -> Iterator[pa.RecordBatch]:
     types = {
         c.name: pa.string() if c.kind is Kind.CATEGORY else pa.float64() for c in spec.columns if c.name in present
     }
     reader = pacsv.open_csv(
         str(path),
-        read_options=pacsv.ReadOptions(block_size=max(1 << 20, min(chunk_rows * 160, 1 << 28))),
+        read_options=pacsv.ReadOptions(block_size=_block_size(path, chunk_rows)),
         convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, include_columns=list(types)),
     )
     yield from reader
