@@ -175,3 +175,18 @@ def test_gateway_down_is_a_banner(gateway: FakeGateway) -> None:
     assert not at.exception
     assert len(at.error) == 1
     assert "does not answer" in at.error[0].value
+
+
+def test_a_link_with_the_client_id_opens_that_client(gateway: FakeGateway) -> None:
+    full_gateway(gateway)
+    at = AppTest.from_function(_client_page, default_timeout=60)
+    at.query_params["client"] = str(CLIENT)
+    at.run()
+    assert not at.exception
+    assert "**refused**" in texts(at, "markdown")
+
+
+def _client_page() -> None:
+    from credit_frontend.pages import client_decision
+
+    client_decision.render()

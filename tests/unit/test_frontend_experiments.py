@@ -182,3 +182,15 @@ def test_empty_and_missing_experiments(gateway: FakeGateway) -> None:
     gateway.on("GET", "/v1/experiments", [{"experiment_id": EXPERIMENT, "name": "x"}])
     gateway.on("GET", f"/v1/experiments/{EXPERIMENT}/runs", [])
     assert "no run yet" in texts(open_page("experiments"), "info")
+
+
+def test_a_run_without_search_or_card_says_so_without_error(gateway: FakeGateway) -> None:
+    with_runs(gateway)
+    for run_id in ("r1", "r2"):
+        gateway.on("GET", f"/v1/runs/{run_id}/cv-results", problem(404, f"run {run_id!r} has no artifact 'x'"))
+        gateway.on("GET", f"/v1/runs/{run_id}/model-card", problem(404, f"run {run_id!r} has no artifact 'y'"))
+    at = open_page("experiments")
+    assert not at.exception
+    assert not at.error
+    assert "no cross-validation results" in texts(at, "info")
+    assert "no model card" in texts(at, "info")

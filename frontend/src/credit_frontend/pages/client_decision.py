@@ -33,6 +33,9 @@ def render() -> None:
         sk_id = st.number_input("Client id (SK_ID_CURR)", min_value=0, step=1, value=None, format="%d")
         if st.form_submit_button("Look up", icon=":material/search:") and sk_id is not None:
             st.session_state["client_id"] = int(sk_id)
+    linked = st.query_params.get("client", "")
+    if linked.isdigit() and "client_id" not in st.session_state:  # a link such as /client?client=100002
+        st.session_state["client_id"] = int(linked)
     chosen = st.session_state.get("client_id")
     if chosen is None:
         st.info("Enter a client id and press **Look up**.", icon=":material/info:")

@@ -31,8 +31,8 @@ def render() -> None:
     client = get_client()
     st.title(":material/dataset: Datasets")
     st.caption("A dataset is the eight Home Credit tables turned into one row per applicant, then cleaned.")
-    build_form(client)
     found = fetch("Reading the datasets…", client.datasets, what="datasets")
+    build_form(client, expanded=not found)
     if found is None:
         return
     if not found:
@@ -42,14 +42,14 @@ def render() -> None:
     browse(client, found)
 
 
-def build_form(client: GatewayClient) -> None:
+def build_form(client: GatewayClient, *, expanded: bool) -> None:
     """The build form, then the build followed live."""
     last_error: GatewayError | None = st.session_state.get("build_error")
     if last_error is not None:
         show_error(last_error, "dataset build")
     errors = last_error.field_errors() if last_error is not None else {}
     with (
-        st.expander("Build a new dataset", icon=":material/add:", expanded=not st.session_state.get("datasets_seen")),
+        st.expander("Build a new dataset", icon=":material/add:", expanded=expanded),
         st.form("build"),
     ):
         name = st.text_input("Name", max_chars=80, placeholder="baseline")
@@ -98,7 +98,6 @@ def build_form(client: GatewayClient) -> None:
         st.session_state["build_error"] = error
         st.rerun()  # drawn again with the message on top and each field's error beside it
     st.session_state["build_error"] = None
-    st.session_state["datasets_seen"] = True
     final = follow_job(client, job, f"Building {request['name'] or 'the dataset'}")
     if final is not None and final.get("status") == "succeeded":
         st.session_state["dataset_id"] = (final.get("result") or {}).get("dataset_id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -152,8 +153,10 @@ def details(client: GatewayClient, run_id: str, labels: dict[str, str]) -> None:
         if fig is not None:
             st.plotly_chart(fig, width="stretch")
     cross_validation(client, run_id)
-    card = fetch("Reading the model card…", lambda: client.model_card(run_id), what="model card")
-    if card is not None:
+    card = optional("Reading the model card…", lambda: client.model_card(run_id), "model card")
+    if card is None:
+        st.info("This run has no model card.", icon=":material/info:")
+    else:
         with st.expander("Model card", icon=":material/description:"):
             text = card.get("markdown") or card.get("text")
             if text:
@@ -162,14 +165,23 @@ def details(client: GatewayClient, run_id: str, labels: dict[str, str]) -> None:
                 st.json(card)
 
 
+def optional(label: str, call: Callable[[], Json], what: str) -> Json | None:
+    """An artifact a run may lack: None when the gateway says it has none (404), other errors shown."""
+    try:
+        with st.spinner(label):
+            return call()
+    except GatewayError as error:
+        if error.status != 404 or error.not_available:
+            show_error(error, what)
+        return None
+
+
 def cross_validation(client: GatewayClient, run_id: str) -> None:
     """The search's cross-validation results and a parameter / metric scatter."""
-    result = fetch("Reading the cross-validation results…", lambda: client.run_cv_results(run_id), what="CV results")
-    if result is None:
-        return
-    rows: list[Json] = result.get("rows") or result.get("results") or []
+    result = optional("Reading the cross-validation results…", lambda: client.run_cv_results(run_id), "CV results")
+    rows: list[Json] = (result or {}).get("rows") or []
     if not rows:
-        st.info("This run has no cross-validation results.", icon=":material/info:")
+        st.info("This run has no cross-validation results (it made no search).", icon=":material/info:")
         return
     st.markdown("**Cross-validation results**")
     st.dataframe(rows, hide_index=True, width="stretch")

@@ -160,7 +160,8 @@ def pipeline(client: GatewayClient, searched: Json, errors: dict[str, str]) -> J
     st.markdown("**Search, pipeline and validation**")
     cols = st.columns(3)
     methods = enum(client, "SearchMethod")
-    method = cols[0].selectbox("Search method", methods, disabled=not searched)
+    preferred = methods.index("random") if "random" in methods else 0  # the command's default
+    method = cols[0].selectbox("Search method", methods, index=preferred, disabled=not searched)
     budget = cols[1].number_input("Candidates to evaluate", min_value=1, max_value=500, value=8, disabled=not searched)
     folds = cols[2].number_input("Cross-validation folds", min_value=2, max_value=20, value=5, step=1)
     field_error(errors, "folds")
