@@ -195,6 +195,7 @@ def test_recent_decisions_are_filterable(gateway: FakeGateway) -> None:
     table = at.dataframe[-1].value
     assert table["Decision"].tolist() == ["⛔ Refused"]
     assert table["Probability"].tolist() == ["20.0 %"]
+    assert table["Explain"].tolist() == ["/client?client=100001"]
     next(s for s in at.selectbox if s.label == "Decision").set_value("refused").run()
     params = [r.url.params for r in gateway.calls if r.url.path == "/v1/decisions"]
     assert params[-1]["decision"] == "refused"

@@ -236,7 +236,9 @@ def recent_decisions(client: GatewayClient) -> None:
             "Model version": d.get("model_version"),
             "Latency": f"{num(d.get('latency_ms'), 1)} ms",
             "Request": d.get("request_id"),
+            "Explain": f"/client?client={d.get('sk_id_curr')}",
         }
         for d in items
     ]
-    st.dataframe(rows, hide_index=True, width="stretch")
+    link = st.column_config.LinkColumn("Explain", display_text="open the client's page")
+    st.dataframe(rows, hide_index=True, width="stretch", column_config={"Explain": link})
