@@ -26,6 +26,8 @@ from credit_shared.features.spec import (
     SIDE_TABLES,
     TABLE_LEVELS,
 )
+from credit_shared.homecredit.readers import find_table_file
+from credit_shared.homecredit.validation import SchemaError
 
 IDS: Final = ("SK_ID_CURR", "SK_ID_BUREAU", "SK_ID_PREV")
 CATEGORIES: Final[dict[str, tuple[str, ...]]] = {t: tuple(TABLE_LEVELS[t]) for t in SIDE_TABLES}
@@ -65,26 +67,23 @@ KEYS: Final[dict[str, tuple[str, ...]]] = {
     INSTALMENTS: ("SK_ID_CURR", "SK_ID_PREV"),
     CREDIT_CARD: ("SK_ID_CURR", "SK_ID_PREV"),
 }
-# File names tried in a data folder, first match wins. ``_IMPUTED`` is the altered course extract of the sample.
-SUFFIXES: Final = (".parquet", ".csv", ".csv.gz", "_IMPUTED.csv")
 
 Source = Path | Mapping[str, Path] | duckdb.DuckDBPyConnection
 
 
 def find_tables(data_dir: Path) -> dict[str, Path]:
-    """The file of each side table in a folder.
+    """The file of each side table in a folder (``<table>.parquet``, ``.csv`` or ``.csv.gz``; the sample's
+    ``previous_application_IMPUTED.csv`` is accepted too), as :func:`credit_shared.homecredit.readers.find_table_file`.
 
     Raises:
         FileNotFoundError: naming the first table with no file, and the names tried.
     """
     found: dict[str, Path] = {}
     for table in SIDE_TABLES:
-        candidates = [data_dir / f"{table}{suffix}" for suffix in SUFFIXES]
-        path = next((p for p in candidates if p.is_file()), None)
-        if path is None:
-            tried = ", ".join(p.name for p in candidates)
-            raise FileNotFoundError(f"table {table} not found in {data_dir} (tried {tried})")
-        found[table] = path
+        try:
+            found[table] = find_table_file(data_dir, table, mode="sample")
+        except SchemaError as error:
+            raise FileNotFoundError(str(error)) from error
     return found
 
 
