@@ -53,12 +53,14 @@ class EarlyStoppingLGBMClassifier(LGBMClassifier):  # type: ignore[misc]
     """``LGBMClassifier`` that holds out a stratified validation split inside ``fit`` and stops early on it.
 
     Args:
-        early_stopping_rounds: rounds without improvement of the validation log-loss before stopping.
+        early_stopping_rounds: rounds without improvement of the validation ROC AUC before stopping (AUC, not
+            log-loss: with class weighting the fitted probabilities are inflated on purpose, and the unweighted
+            log-loss would stop the boosting far too early).
         validation_fraction: share of the rows held out (0 disables early stopping).
         **kwargs: every ``LGBMClassifier`` parameter.
     """
 
-    def __init__(self, *, early_stopping_rounds: int = 100, validation_fraction: float = 0.1, **kwargs: Any) -> None:
+    def __init__(self, *, early_stopping_rounds: int = 200, validation_fraction: float = 0.15, **kwargs: Any) -> None:
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
         super().__init__(**kwargs)
@@ -70,7 +72,7 @@ class EarlyStoppingLGBMClassifier(LGBMClassifier):  # type: ignore[misc]
         sample_weight: Any = None,
         **fit_params: Any,
     ) -> EarlyStoppingLGBMClassifier:
-        """Fit on ``1 - validation_fraction`` of the rows, stopping when the held-out log-loss stops improving."""
+        """Fit on ``1 - validation_fraction`` of the rows, stopping when the held-out ROC AUC stops improving."""
         y_arr = np.asarray(y)
         if (
             not self.validation_fraction
@@ -92,6 +94,7 @@ class EarlyStoppingLGBMClassifier(LGBMClassifier):  # type: ignore[misc]
             sample_weight=weights,
             eval_X=x_val,
             eval_y=y_arr[val_idx],
+            eval_metric="auc",
             callbacks=[early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)],
             **fit_params,
         )

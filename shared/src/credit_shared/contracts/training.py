@@ -144,9 +144,9 @@ FAMILIES: Final[dict[ModelFamily, FamilySpec]] = {
             _num("reg_alpha", FLT, 0.0, 0.0, 1e3, False, "L1 regularisation"),
             _num("reg_lambda", FLT, 0.0, 0.0, 1e3, False, "L2 regularisation"),
             _cat("boosting_type", "gbdt", ["gbdt", "dart", "rf"], "Boosting algorithm"),
-            _num("early_stopping_rounds", INT, 100, 5, 2000, True, "Rounds without improvement before stopping"),
+            _num("early_stopping_rounds", INT, 200, 5, 2000, True, "Rounds without ROC AUC gain before stopping"),
             _num(
-                "validation_fraction", FLT, 0.1, 0.05, 0.5, False, "Share of the fit rows held out for early stopping"
+                "validation_fraction", FLT, 0.15, 0.05, 0.5, False, "Share of the fit rows held out for early stopping"
             ),
         ],
     ),
