@@ -68,7 +68,7 @@ def test_a_second_up_while_running_says_so_and_starts_nothing(home: Path) -> Non
         time.sleep(0.02)
     with pytest.raises(launcher.AlreadyRunningError, match=r"already running .*\(kafka; exited: scoring"):
         launcher.up(PlatformSettings(home=home), free_local())
-    assert [r.name for r in records(layout.run)] == ["kafka", "scoring"]
+    assert sorted(r.name for r in records(layout.run)) == ["kafka", "scoring"]
 
 
 def test_down_stops_what_the_pid_files_name_and_reports_it(home: Path) -> None:

@@ -336,6 +336,7 @@ def _orphans(record: ProcessRecord) -> list[psutil.Process]:
             if (
                 os.getpgid(proc.pid) == record.pid
                 and proc.create_time() >= record.create_time - CREATE_TIME_TOLERANCE_S
+                and proc.status() != psutil.STATUS_ZOMBIE  # already dead, waiting for its parent
             ):
                 found.append(proc)
     return found
