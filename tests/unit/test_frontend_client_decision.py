@@ -106,6 +106,7 @@ def test_explains_a_refusal_in_plain_words_with_gauge_and_waterfall(gateway: Fak
     assert gauge["value"] == pytest.approx(13.7)
     assert gauge["gauge"]["threshold"]["value"] == pytest.approx(9.1)
     assert at.dataframe[0].value["Percentile"].tolist() == ["8th", "90th"]
+    assert at.number_input[0].value == CLIENT
 
 
 def test_compares_with_similar_clients_and_chosen_features_when_asked(gateway: FakeGateway) -> None:
@@ -190,3 +191,18 @@ def _client_page() -> None:
     from credit_frontend.pages import client_decision
 
     client_decision.render()
+
+
+@pytest.mark.parametrize(
+    ("percentile", "shown"), [(1.2, "1st"), (2.0, "2nd"), (3.4, "3rd"), (11.0, "11th"), (12.0, "12th"), (22.0, "22nd")]
+)
+def test_percentiles_read_as_ordinals(percentile: float, shown: str) -> None:
+    from credit_frontend.pages.client_decision import _percentile
+
+    assert _percentile(percentile) == shown
+
+
+def test_a_categorical_feature_reads_as_a_share_of_the_same_value() -> None:
+    from credit_frontend.pages.client_decision import _percentile
+
+    assert _percentile(None, 64.6) == "same value as 65 %"

@@ -29,13 +29,14 @@ def render() -> None:
     client = get_client()
     st.title(":material/person_search: Client decision")
     st.caption("Look up a client to see the decision on their application and why, in words you can tell them.")
-    with st.form("lookup"):
-        sk_id = st.number_input("Client id (SK_ID_CURR)", min_value=0, step=1, value=None, format="%d")
-        if st.form_submit_button("Look up", icon=":material/search:") and sk_id is not None:
-            st.session_state["client_id"] = int(sk_id)
     linked = st.query_params.get("client", "")
     if linked.isdigit() and "client_id" not in st.session_state:  # a link such as /client?client=100002
         st.session_state["client_id"] = int(linked)
+    with st.form("lookup"):
+        current = st.session_state.get("client_id")
+        sk_id = st.number_input("Client id (SK_ID_CURR)", min_value=0, step=1, value=current, format="%d")
+        if st.form_submit_button("Look up", icon=":material/search:") and sk_id is not None:
+            st.session_state["client_id"] = int(sk_id)
     chosen = st.session_state.get("client_id")
     if chosen is None:
         st.info("Enter a client id and press **Look up**.", icon=":material/info:")
@@ -132,7 +133,9 @@ def explain(client: GatewayClient, sk_id: int, decision: Json) -> None:
 
 def _percentile(value: Any, same_share: Any = None) -> str:
     if is_number(value):
-        return f"{value:.0f}th"
+        rank = round(value)
+        suffix = "th" if 10 <= rank % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(rank % 10, "th")
+        return f"{rank}{suffix}"
     return f"same value as {same_share:.0f} %" if is_number(same_share) else "—"
 
 
@@ -174,7 +177,8 @@ def compare(client: GatewayClient, sk_id: int, data: Json | None) -> None:
         st.plotly_chart(fig, width="stretch")
     names = [str(f["feature"]) for f in features if f.get("distribution")]
     if names:
-        chosen = st.selectbox("Feature to show", names, key="compare_feature")
+        labels = {str(f["feature"]): str(f.get("label") or f["feature"]) for f in features}
+        chosen = st.selectbox("Feature to show", names, key="compare_feature", format_func=labels.__getitem__)
         feature = next(f for f in features if f["feature"] == chosen)
         title = f"{feature.get('label') or chosen}: {GROUPS[group].lower()}, the client marked"
         st.plotly_chart(charts.distribution(feature["distribution"], title, marker=feature.get("value")))
