@@ -140,7 +140,9 @@ def test_a_quiet_window_is_green_and_stored(tmp_path: Path) -> None:
     assert report.window_start == window.decisions[0].decided_at
     stored = json.loads((tmp_path / "reports" / report.report_id / "summary.json").read_text())
     assert len(stored["all_columns"]) == len(KINDS)
-    assert platform.audit.rows[0][0].report_id == report.report_id
+    row_report, row_summary = platform.audit.rows[0]
+    assert row_report.report_id == report.report_id
+    assert row_summary == stored  # the database row carries every column's verdict too
     assert report.prediction is not None
     assert report.prediction.reference == "first_window"
 

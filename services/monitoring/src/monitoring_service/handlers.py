@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,7 +27,7 @@ from credit_shared.contracts.loans import LoanDecision
 from credit_shared.kafka import raw_decoder
 from monitoring_service.service import MonitoringService
 from monitoring_service.settings import Settings
-from monitoring_service.windows import Window, WindowBuffer
+from monitoring_service.windows import Served, Window, WindowBuffer
 
 log = logging.getLogger(__name__)
 SOURCE = "monitoring"
@@ -99,8 +99,6 @@ class WindowRunner:
 
     def add(self, decision: LoanDecision) -> None:
         """Add a decision to its model version's window; queue the window when it closes."""
-        from monitoring_service.windows import Served
-
         for closed in self.buffer.add(
             decision.model.name, decision.model.version, Served.of(decision), time.monotonic()
         ):
@@ -109,16 +107,23 @@ class WindowRunner:
 
     async def start(self) -> None:
         """Start the comparing task and the clock that closes aged windows."""
-        self._tasks = [asyncio.create_task(self._compare_forever()), asyncio.create_task(self._tick_forever())]
+        self.spawn(self._compare_forever())
+        self.spawn(self._tick_forever())
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background until it ends or the runner stops."""
+        task = asyncio.create_task(work)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
 
     async def stop(self) -> None:
         """Stop the background tasks (open windows are dropped: at most one partial window per model version)."""
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks = []
 
     async def _tick_forever(self) -> None:
         while True:
@@ -217,9 +222,7 @@ def register(
         if command.type != contract.REPORT:
             log.warning("skipped a monitoring command of unknown type %r", command.type)
             return
-        task = asyncio.create_task(_run_command(command))
-        runner._tasks.append(task)
-        task.add_done_callback(lambda t: runner._tasks.remove(t) if t in runner._tasks else None)
+        runner.spawn(_run_command(command))
 
     async def _run_command(command: Envelope[contract.RequestDriftReport]) -> None:
         request = command.payload

@@ -261,7 +261,7 @@ class MonitoringService:
             for c in result.columns
         ]
         self.artifacts.write_summary(report.report_id, summary)
-        self.save_row(report, {k: v for k, v in summary.items() if k != "all_columns"})
+        self.save_row(report, summary)
 
     def _alert(self, report: DriftReported) -> DriftAlert | None:
         if not at_least(report.severity, self.alert_level):
