@@ -27,11 +27,12 @@ def with_table(gateway: FakeGateway) -> FakeGateway:
     gateway.on(
         "GET",
         "/v1/raw/tables",
-        [{"name": TABLE, "rows": 307511, "description": "Applications"}, {"name": "bureau", "rows": 1716428}],
+        [{"name": TABLE, "rows": 307511, "description": "Applications", "key": ["SK_ID_CURR"]}, {"name": "bureau"}],
     )
     rows = [{"SK_ID_CURR": 100002, "CODE_GENDER": "M", "AMT_CREDIT": 406597.5}]
     gateway.on("GET", f"/v1/raw/tables/{TABLE}/rows", {"columns": list(rows[0]), "rows": rows, "total": 307511})
     columns = [
+        {"name": "SK_ID_CURR", "type": "int", "label": "Client id", "description": "ID of loan"},
         {"name": "CODE_GENDER", "type": "category", "description": "Gender of the client"},
         {"name": "AMT_CREDIT", "type": "float", "description": "Credit amount of the loan"},
     ]
@@ -75,7 +76,7 @@ def test_shows_a_sample_a_distribution_correlations_and_the_glossary(gateway: Fa
     top = next(d.value for d in at.dataframe if "Column A" in d.value.columns)
     assert top["r"].tolist() == [0.987]
     glossary = next(d.value for d in at.dataframe if "Meaning" in d.value.columns)
-    assert glossary["Meaning"].tolist() == ["Gender of the client", "Credit amount of the loan"]
+    assert glossary["Meaning"].tolist() == ["ID of loan", "Gender of the client", "Credit amount of the loan"]
 
 
 def test_a_failing_distribution_is_a_message(gateway: FakeGateway) -> None:

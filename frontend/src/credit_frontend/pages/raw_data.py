@@ -34,7 +34,7 @@ def render() -> None:
     sample(client, table)
     columns = fetch("Reading the columns…", lambda: client.raw_columns(table), what="columns")
     if columns:
-        column_distribution(client, table, columns)
+        column_distribution(client, table, columns, key=list(info.get("key") or []))
         glossary(columns)
     correlations(client, table)
 
@@ -51,12 +51,13 @@ def sample(client: GatewayClient, table: str) -> None:
             st.caption(f"{num(len(page.get('rows') or []))} of the {num(page['total'])} rows of the sample{note}.")
 
 
-def column_distribution(client: GatewayClient, table: str, columns: list[Json]) -> None:
+def column_distribution(client: GatewayClient, table: str, columns: list[Json], *, key: list[str]) -> None:
     """One column's histogram (numbers) or bar chart (categories)."""
     st.subheader("One column")
     names = [str(c["name"]) for c in columns]
     labels = {str(c["name"]): f"{c['name']} ({c['label']})" if c.get("label") else str(c["name"]) for c in columns}
-    column = str(st.selectbox("Column", names, format_func=labels.__getitem__))
+    first = next((i for i, n in enumerate(names) if n not in key), 0)  # an id's distribution says nothing
+    column = str(st.selectbox("Column", names, index=first, format_func=labels.__getitem__))
     spec = next(c for c in columns if c["name"] == column)
     if spec.get("description") or spec.get("label"):
         st.markdown(f"**{spec.get('label') or column}**: *{spec.get('description') or 'no description'}*")
