@@ -14,6 +14,7 @@ from credit_frontend import charts, figures
 from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
 from credit_frontend.ui import fetch, follow_job, is_number, num, show_error, when
 
+PREFERRED_METRICS = ("roc_auc", "business_cost", "recall", "precision")  # shown first when a run has them
 SPLIT = re.compile(r"^(train|test|cv|val|validation)[_.]")
 CURVE_NAMES = ("roc", "pr_curve", "precision_recall")  # figures overlaid across runs
 
@@ -76,7 +77,8 @@ def metric_table(runs: list[Json], labels: dict[str, str]) -> None:
     model_families = sorted({_family(r) for r in runs})
     left, right = st.columns(2)
     shown = left.multiselect("Model families", model_families, default=model_families)
-    metrics = right.multiselect("Metric families", families, default=families[:4])
+    preferred = [f for f in PREFERRED_METRICS if f in families] or families[:4]
+    metrics = right.multiselect("Metric families", families, default=preferred)
     rows: list[dict[str, Any]] = []
     for run in runs:
         if _family(run) not in shown:
