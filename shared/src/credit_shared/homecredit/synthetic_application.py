@@ -162,8 +162,8 @@ def _employment(rng: np.random.Generator, s: Sampler, cols: dict[str, Array], q:
 def _amounts(rng: np.random.Generator, s: Sampler, cols: dict[str, Array], q: Array) -> None:
     n = q.size
     u_income = _mix(rng, q, 0.3)
-    cols["AMT_INCOME_TOTAL"] = s.inverse("AMT_INCOME_TOTAL", u_income)
-    credit = s.inverse("AMT_CREDIT", _mix(rng, ndtri(np.clip(u_income, 1e-6, 1 - 1e-6)), 0.5))
+    cols["AMT_INCOME_TOTAL"] = np.maximum(np.round(s.inverse("AMT_INCOME_TOTAL", u_income) / 2250) * 2250, 2250)
+    credit = np.round(s.inverse("AMT_CREDIT", _mix(rng, ndtri(np.clip(u_income, 1e-6, 1 - 1e-6)), 0.5)) * 2) / 2
     cols["AMT_CREDIT"] = credit
     rate = np.clip(0.05 * np.exp(0.3 * rng.standard_normal(n)), 0.022, 0.124)
     cols["AMT_ANNUITY"] = np.round(credit * rate * 2) / 2

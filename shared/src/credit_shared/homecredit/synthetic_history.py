@@ -30,7 +30,7 @@ Columns = dict[str, Array]
 
 BUREAU_COVERAGE: Final = 0.86
 BUREAU_MEAN: Final = 5.6  # credits per applicant who has any
-BUREAU_BALANCE_SHARE: Final = 0.412  # credits with monthly balances
+BUREAU_BALANCE_SHARE: Final = 0.416  # credits with monthly balances
 PREVIOUS_COVERAGE: Final = 0.95
 PREVIOUS_MEAN: Final = 4.93
 CARD_COVERAGE: Final = 0.29
@@ -164,7 +164,7 @@ def previous_table(rng: np.random.Generator, ids: Array, late: Array, first_id: 
     cols["NAME_CASH_LOAN_PURPOSE"] = np.where(cash, purpose, np.int16(_prev("NAME_CASH_LOAN_PURPOSE", "XAP")))
     cols["NAME_CONTRACT_STATUS"] = status
     # cards are older than the average application: their monthly history is longer (about 37 months)
-    decision = np.minimum(s.inverse("DAYS_DECISION", rng.random(p) * np.where(card, 0.76, 1.0)), -1)
+    decision = np.minimum(s.inverse("DAYS_DECISION", rng.random(p) * np.where(card, 0.75, 1.0)), -1)
     cols["DAYS_DECISION"] = decision
     cols["NAME_PAYMENT_TYPE"] = s.category("NAME_PAYMENT_TYPE", p)
     reasons = TABLES[PREVIOUS].by_name["CODE_REJECT_REASON"].categories

@@ -21,7 +21,7 @@ Array = np.ndarray[Any, Any]
 Columns = dict[str, Array]
 
 HISTORY_MONTHS: Final = 96
-SPLIT_SHARE: Final = 0.08
+SPLIT_SHARE: Final = 0.1
 
 
 def _elapsed(decision: Array) -> Array:

@@ -117,7 +117,11 @@ class Sampler:
         entry = self.columns[column]
         if "q" in entry:
             values: np.ndarray[Any, Any] = np.interp(u, PROBS, entry["q"])
-            return np.round(values) if entry["int"] else values
+            if entry["int"]:
+                return np.round(values)
+            # as many decimals as such values carry in the files (shares: 6, small numbers: 4, amounts: 2)
+            largest = max(abs(entry["q"][0]), abs(entry["q"][-1]))
+            return np.round(values, 6 if largest <= 1 else 4 if largest < 100 else 2)
         cumulative = np.cumsum(entry["p"])
         index = np.minimum(np.searchsorted(cumulative / cumulative[-1], u, side="right"), len(entry["values"]) - 1)
         return np.asarray(entry["values"], dtype=float)[index]

@@ -141,30 +141,37 @@ class KeyTracker:
         """
         if not self.parts:
             return
-        keys = np.concatenate(self.parts)
-        self.parts = []
-        ordered = np.sort(keys)
-        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+        ordered = np.concatenate(self.parts)
+        ordered.sort()  # in place: the batches' arrays keep the file order for locating rows
+        repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
         del ordered
         if not repeated.size:
+            self.parts = []
             return
         hashes = np.concatenate(self.hashes) if self.hashes else None
-        rows = np.flatnonzero(np.isin(keys, np.unique(repeated)))
         first_seen: dict[int, int] = {}
-        for row in rows.tolist():
-            value = int(keys[row])
-            if value not in first_seen:
-                first_seen[value] = row
-                continue
-            if hashes is not None and hashes[row] == hashes[first_seen[value]]:
-                self.repeated += 1
-                continue
-            raise SchemaError(
-                self.file_name,
-                f"duplicated key {self._describe(value)} (first at row {first_seen[value] + 1})",
-                column=self.spec.key[0],
-                row=row + 1,
-            )
+        offset = 0
+        for part in self.parts:
+            for index in np.flatnonzero(np.isin(part, repeated)).tolist():
+                self._check_repeat(int(part[index]), offset + index, first_seen, hashes)
+            offset += part.size
+        self.parts = []
+
+    def _check_repeat(
+        self, value: int, row: int, first_seen: dict[int, int], hashes: np.ndarray[Any, Any] | None
+    ) -> None:
+        if value not in first_seen:
+            first_seen[value] = row
+            return
+        if hashes is not None and hashes[row] == hashes[first_seen[value]]:
+            self.repeated += 1
+            return
+        raise SchemaError(
+            self.file_name,
+            f"duplicated key {self._describe(value)} (first at row {first_seen[value] + 1})",
+            column=self.spec.key[0],
+            row=row + 1,
+        )
 
     def _describe(self, value: int) -> str:
         names = self.spec.key
