@@ -87,7 +87,7 @@ class MonitoringService:
         end = max(d.decided_at for d in ready)
         digest = hashlib.sha256("".join(sorted(d.request_id for d in ready)).encode()).hexdigest()[:8]
         report_id = f"w-{window.model_version}-{end:%Y%m%dT%H%M%S}-{digest}"
-        prediction = self.prediction_drift(reference.model, window.decisions)
+        prediction = self.prediction_drift(reference.model, ready)  # retried decisions count once, later
         report = self._report(
             report_id,
             "window",
