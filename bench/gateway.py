@@ -57,8 +57,8 @@ def responder(bootstrap: str) -> None:
         group_id=f"bench-scoring-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="latest",
         fetch_max_wait_ms=10,  # a real scoring service tunes its own; the stand-in must not add to the figure
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=500,
+        session_timeout_ms=30_000,  # a starved machine must not make the only member miss its heartbeats
+        heartbeat_interval_ms=1000,
     )
     async def score(body: dict[str, Any]) -> None:
         if not body.get("reply_to"):
@@ -251,7 +251,9 @@ def run(quick: bool) -> dict[str, Any]:
         health = [asyncio.run(closed_loop(f"{base}/health", {}, window_s)) for _ in range(3)]
         reads = [asyncio.run(closed_loop(read_url, viewer, window_s)) for _ in range(3)]
         asyncio.run(open_loop_decisions(base, rate, 1.0))  # warm-up
-        latencies, failures = asyncio.run(open_loop_decisions(base, rate, decision_s))
+        latencies, failures = asyncio.run(
+            asyncio.wait_for(open_loop_decisions(base, rate, decision_s), decision_s + 60)  # never hang the bench
+        )
         rss_mb = psutil.Process(gateway.pid).memory_info().rss / 1024**2
     finally:
         stop(list(reversed(records)), run_dir)
