@@ -161,6 +161,10 @@ def test_champion_gate_refuses_a_model_no_better_than_the_baseline_unless_forced
     ctx = TrainingContext(datasets_dir, tracker)
 
     dummy = run_training(train_command("gate-1", family="dummy", imbalance="none"), ctx, lambda *a: None)
+    # a command redelivered after a crash between registering and acknowledging finds its version: no retraining
+    again = run_training(train_command("gate-1", family="dummy", imbalance="none"), ctx, lambda *a: None)
+    assert again == dummy
+    assert len(tracker.client.search_model_versions("name = 'it-gate'")) == 1
     with pytest.raises(PromotionRefused, match=r"test ROC AUC 0\.5000 does not beat the dataset baseline 0\.5000"):
         run_promotion(PromoteModel(request_id="p-1", version=dummy.version), ctx)
     challenger = run_promotion(PromoteModel(request_id="p-2", version=dummy.version, alias="challenger"), ctx)
