@@ -3,6 +3,7 @@
 Run ``UPDATE_README=1 uv run pytest tests/unit/test_readme.py`` after changing a setting.
 """
 
+import json
 import os
 import re
 from pathlib import Path
@@ -24,6 +25,8 @@ pytestmark = pytest.mark.unit
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+BENCH_START, BENCH_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "results"
 SHARED = (PlatformSettings, KafkaSettings, MlflowSettings, DatabaseSettings)
 SERVICES = (
     IngestionSettings,
@@ -62,12 +65,34 @@ def table() -> str:
     return "\n".join(lines)
 
 
-def test_readme_documents_every_setting() -> None:
-    text = README.read_text()
-    generated = f"{START}\n{table()}\n{END}"
+def bench_table() -> str:
+    lines = ["| benchmark | run | figures | ratios |", "|---|---|---|---|"]
+    for path in sorted(BENCH.glob("*.json")):
+        if path.name.endswith(".quick.json"):
+            continue
+        result = json.loads(path.read_text())
+        figures = ", ".join(f"{k} {_number(v)}" for k, v in result["figures"].items())
+        ratios = ", ".join(f"{k} {_number(v)}" for k, v in result.get("ratios", {}).items())
+        lines.append(f"| `bench/{path.stem}.py` | {result['started_at'][:10]} | {figures} | {ratios} |")
+    return "\n".join(lines)
+
+
+def _number(value: object) -> str:
+    return f"{value:,.3g}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _section(text: str, start: str, end: str, body: str) -> tuple[str, str]:
+    generated = f"{start}\n{body}\n{end}"
     if os.environ.get("UPDATE_README"):
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), generated, text, flags=re.S)
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: generated, text, flags=re.S)
+    return text, generated
+
+
+def test_readme_tables_are_generated_from_the_code_and_the_results() -> None:
+    original = README.read_text()
+    text, settings = _section(original, START, END, table())
+    text, bench = _section(text, BENCH_START, BENCH_END, bench_table())
+    if text != original:
         README.write_text(text)
-    assert generated in text, (
-        "README configuration table is stale: run UPDATE_README=1 pytest tests/unit/test_readme.py"
-    )
+    assert bench in text, "README benchmark table is stale: UPDATE_README=1 pytest tests/unit/test_readme.py"
+    assert settings in text, "README configuration table is stale: run UPDATE_README=1 pytest tests/unit/test_readme.py"

@@ -5,14 +5,26 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import time
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from credit_local import launcher
+from credit_local.bootstrap import BootstrapError, BootstrapSettings, bootstrap
 from credit_local.processes import PortBusyError, StartError, tail
 from credit_shared.settings import PlatformSettings
 
@@ -60,7 +72,41 @@ def up() -> None:
         keys.add_row(role, key)
     console.print(keys)
     home = launcher.layout_of(settings).home
+    first = BootstrapSettings()
+    if first.enabled:
+        _first_start(settings, platform, first)
     console.print(f"State and logs: {home}   Status: make status   Stop: make down")
+
+
+def _first_start(settings: PlatformSettings, platform: launcher.Platform, first: BootstrapSettings) -> None:
+    """Data, a dataset and a champion on the first start, through the gateway; later starts find them."""
+    started = time.monotonic()
+    with Progress(
+        TextColumn("{task.description:<16}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), TextColumn("{task.fields[detail]}"), console=console,
+    ) as progress:  # fmt: skip
+        tasks: dict[str, TaskID] = {}
+
+        def report(stage: str, percent: float, detail: str) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=100, detail="")
+            progress.update(tasks[stage], completed=percent, detail=detail[:60])
+
+        try:
+            result = bootstrap(settings, platform.urls["api"], platform.keys["admin"], first, report)
+        except (BootstrapError, httpx.HTTPError) as exc:
+            console.print(f"[bold red]The first start could not prepare a champion:[/] {exc}")
+            console.print(
+                "The platform runs; see `credit logs ingestion` / `credit logs training`, then `make up` again."
+            )
+            raise typer.Exit(1) from exc
+    if result.created:
+        console.print(
+            f"[bold green]Ready[/]: dataset {result.dataset_id}, champion version {result.version} "
+            f"(prepared in {time.monotonic() - started:.0f} s)."
+        )
+    else:
+        console.print(f"[bold green]Ready[/]: champion version {result.version} on dataset {result.dataset_id}.")
 
 
 @app.command()

@@ -135,10 +135,11 @@ async def _tail(bootstrap: str, topic: str, limit: int, timeout_s: float) -> int
     try:
         while seen < limit and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    console.print(_describe(topic, record.value or b""))
-                    seen += 1
+            for record in (r for records in batches.values() for r in records):
+                if seen >= limit:
+                    break
+                console.print(_describe(topic, record.value or b""))
+                seen += 1
     finally:
         await consumer.stop()
     return seen
