@@ -204,3 +204,18 @@ async def test_a_failing_database_leaves_the_batch_unacknowledged(tmp_path: Path
     async with TestKafkaBroker(broker) as br:
         await br.publish_batch(make_message("x"), topic=topics.LOAN_APPLICATIONS.name)
     assert scoring.metrics.failures._value.get() == 1
+
+
+@pytest.mark.anyio
+async def test_a_waiting_client_is_told_when_its_request_cannot_be_decided(tmp_path: Path) -> None:
+    broker, scoring = make_scoring(tmp_path, FakeModel())
+    replies: list[dict[str, str]] = []
+    broker.subscriber(topics.SCORING_REPLIES.name)(replies.append)
+    await scoring.holder.reload()
+    bad = {**EXAMPLE_APPLICATION, "AMT_CREDIT": "x"}
+    message = json.dumps({"request_id": "rr", "application": bad,
+                          "reply_to": topics.SCORING_REPLIES.name, "correlation_id": "c-2"}).encode()  # fmt: skip
+    async with TestKafkaBroker(broker) as br:
+        await br.publish_batch(message, topic=topics.LOAN_APPLICATIONS.name)
+    assert [(r["correlation_id"], r["reason"]) for r in replies] == [("c-2", "invalid")]
+    assert "AMT_CREDIT must be a number" in replies[0]["error"]

@@ -21,11 +21,20 @@ from credit_shared.homecredit.application import ID
 class Rejected(Exception):
     """A message that cannot be decided, with its reason."""
 
-    def __init__(self, reason: DeadLetterReason, error: str, request_id: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: DeadLetterReason,
+        error: str,
+        request_id: str | None = None,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
         super().__init__(error)
         self.reason: DeadLetterReason = reason
         self.error = error
         self.request_id = request_id
+        self.reply_to = reply_to  # where a waiting client is told the request cannot be decided
+        self.correlation_id = correlation_id
 
 
 def parse_application(raw: bytes) -> LoanApplicationMessage:
@@ -46,17 +55,21 @@ def parse_application(raw: bytes) -> LoanApplicationMessage:
         raise Rejected("not_json", f"message is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise Rejected("not_an_object", f"message must be a JSON object, got {type(data).__name__}")
-    request_id = data.get("request_id")
-    request_id = request_id if isinstance(request_id, str) else None
+    request_id = _text(data.get("request_id"))
+    reply = {"reply_to": _text(data.get("reply_to")), "correlation_id": _text(data.get("correlation_id"))}
     application = data.get("application")
     if isinstance(application, dict) and application.get(ID) is None:
-        raise Rejected("missing_sk_id_curr", f"application.{ID} is required", request_id)
+        raise Rejected("missing_sk_id_curr", f"application.{ID} is required", request_id, **reply)
     try:
         return LoanApplicationMessage.model_validate(data)
     except ValidationError as exc:
         if request_id is None:
-            raise Rejected("missing_request_id", _errors(exc)) from exc
-        raise Rejected("invalid", _errors(exc), request_id) from exc
+            raise Rejected("missing_request_id", _errors(exc), **reply) from exc
+        raise Rejected("invalid", _errors(exc), request_id, **reply) from exc
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _errors(exc: ValidationError) -> str:

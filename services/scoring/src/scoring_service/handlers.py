@@ -109,6 +109,13 @@ class Scoring:
                 )
                 await self.dlq.publish(encode(letter), key=record.key)
                 self.metrics.dead_letters.labels(rejected.reason).inc()
+                if rejected.reply_to and rejected.correlation_id:
+                    error = {
+                        "correlation_id": rejected.correlation_id,
+                        "error": rejected.error,
+                        "reason": rejected.reason,
+                    }
+                    await self.broker.publish(error, rejected.reply_to, correlation_id=rejected.correlation_id)
         try:
             if accepted:
                 await self.decide(accepted, started, received_at)
@@ -119,6 +126,11 @@ class Scoring:
             await asyncio.sleep(self.settings.retry_backoff_s)
             return
         await message.ack()
+
+    async def _reply_error(self, rejected: Rejected) -> None:
+        """Tell a client waiting on a reply address that its request cannot be decided, and why."""
+        error = {"correlation_id": rejected.correlation_id, "error": rejected.error, "reason": rejected.reason}
+        await self.broker.publish(error, rejected.reply_to, correlation_id=rejected.correlation_id)
 
     async def on_training_event(self, event: dict[str, Any]) -> None:
         """Reload the served models when an alias moved."""
