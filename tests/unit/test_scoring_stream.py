@@ -210,7 +210,11 @@ async def test_a_failing_database_leaves_the_batch_unacknowledged(tmp_path: Path
 async def test_a_waiting_client_is_told_when_its_request_cannot_be_decided(tmp_path: Path) -> None:
     broker, scoring = make_scoring(tmp_path, FakeModel())
     replies: list[dict[str, str]] = []
-    broker.subscriber(topics.SCORING_REPLIES.name)(replies.append)
+
+    @broker.subscriber(topics.SCORING_REPLIES.name)
+    async def collect(reply: dict[str, str]) -> None:
+        replies.append(reply)
+
     await scoring.holder.reload()
     bad = {**EXAMPLE_APPLICATION, "AMT_CREDIT": "x"}
     message = json.dumps({"request_id": "rr", "application": bad,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -110,12 +111,7 @@ class Scoring:
                 await self.dlq.publish(encode(letter), key=record.key)
                 self.metrics.dead_letters.labels(rejected.reason).inc()
                 if rejected.reply_to and rejected.correlation_id:
-                    error = {
-                        "correlation_id": rejected.correlation_id,
-                        "error": rejected.error,
-                        "reason": rejected.reason,
-                    }
-                    await self.broker.publish(error, rejected.reply_to, correlation_id=rejected.correlation_id)
+                    await self._reply_error(rejected, rejected.reply_to)
         try:
             if accepted:
                 await self.decide(accepted, started, received_at)
@@ -127,10 +123,10 @@ class Scoring:
             return
         await message.ack()
 
-    async def _reply_error(self, rejected: Rejected) -> None:
+    async def _reply_error(self, rejected: Rejected, reply_to: str) -> None:
         """Tell a client waiting on a reply address that its request cannot be decided, and why."""
         error = {"correlation_id": rejected.correlation_id, "error": rejected.error, "reason": rejected.reason}
-        await self.broker.publish(error, rejected.reply_to, correlation_id=rejected.correlation_id)
+        await self.broker.publish(json.dumps(error).encode(), reply_to, correlation_id=rejected.correlation_id)
 
     async def on_training_event(self, event: dict[str, Any]) -> None:
         """Reload the served models when an alias moved."""
