@@ -45,7 +45,7 @@ from credit_shared.homecredit.validation import (
 logger = logging.getLogger(__name__)
 
 Mode = Literal["strict", "sample"]
-CHUNK_ROWS: Final = 1_000_000
+CHUNK_ROWS: Final = 250_000
 SUFFIXES: Final = (".parquet", ".csv", ".csv.gz")
 
 __all__ = [
@@ -117,7 +117,7 @@ def _block_size(path: Path, chunk_rows: int) -> int:
     with opener(path, "rb") as stream:
         head = stream.read(1 << 20)
     line = len(head) / max(head.count(b"\n"), 1)
-    return int(min(max(chunk_rows * line, 1 << 14), 1 << 28))
+    return int(min(max(chunk_rows * line, 1 << 14), 1 << 26))
 
 
 def _csv_batches(path: Path, spec: TableSpec, present: list[str], chunk_rows: int) -> Iterator[pa.RecordBatch]:
