@@ -125,7 +125,21 @@ def documented_bytes(model: type[BaseModel]) -> Any:
     one goes to a dead-letter topic with its original bytes) take ``list[documented_bytes(Model)]`` together with
     ``decoder=raw_decoder``.
     """
-    return Annotated[bytes, WithJsonSchema(model.model_json_schema(), mode="validation")]
+    schema = model.model_json_schema()
+    return Annotated[bytes, WithJsonSchema(_inline_refs(schema, schema.get("$defs", {})), mode="validation")]
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    """A JSON schema with its ``$defs`` references replaced by the definitions (AsyncAPI cannot resolve them;
+    our contracts have no cycles)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
 
 
 async def raw_decoder(message: Any, original: Any = None) -> Any:

@@ -12,11 +12,11 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from pydantic import BaseModel, ValidationError, WithJsonSchema
+from pydantic import BaseModel, ValidationError
 
 from credit_shared import topics
 from credit_shared.commands import CommandLedger, ProgressReporter
@@ -24,7 +24,7 @@ from credit_shared.contracts import monitoring as contract
 from credit_shared.contracts.common import Failed, Progress
 from credit_shared.contracts.envelope import Envelope, envelope
 from credit_shared.contracts.loans import LoanDecision
-from credit_shared.kafka import raw_decoder
+from credit_shared.kafka import documented_bytes, raw_decoder
 from monitoring_service.service import MonitoringService
 from monitoring_service.settings import Settings
 from monitoring_service.windows import Served, Window, WindowBuffer
@@ -33,30 +33,12 @@ log = logging.getLogger(__name__)
 SOURCE = "monitoring"
 
 
-def _inline(node: Any, defs: dict[str, Any]) -> Any:
-    """A JSON schema with its ``$defs`` references replaced by the definitions (no cycles in our contracts)."""
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
-        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
-    if isinstance(node, list):
-        return [_inline(v, defs) for v in node]
-    return node
-
-
-def _documented(model: type[BaseModel]) -> Any:
-    """Raw bytes documented as ``model`` (``documented_bytes`` cannot carry nested ``$defs`` into AsyncAPI)."""
-    schema = model.model_json_schema()
-    return Annotated[bytes, WithJsonSchema(_inline(schema, schema.get("$defs", {})), mode="validation")]
-
-
 if TYPE_CHECKING:
     DecisionBytes = bytes
     CommandBytes = bytes
 else:
-    DecisionBytes = _documented(LoanDecision)
-    CommandBytes = _documented(Envelope[contract.RequestDriftReport])
+    DecisionBytes = documented_bytes(LoanDecision)
+    CommandBytes = documented_bytes(Envelope[contract.RequestDriftReport])
 
 
 @dataclass
