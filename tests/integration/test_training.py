@@ -86,7 +86,7 @@ async def test_train_then_promote_over_kafka_registers_a_complete_version(
     assert types.count(contract.TRAINED) == 2  # the repeat answers with the same version, trained once
     assert types[-1] == contract.PROMOTED
     progress = [e.payload["message"] for e in events if e.type == contract.PROGRESS]
-    assert any("fold 3 of 3" in (m or "") for m in progress)
+    assert any("of 3" in (m or "") for m in progress)  # throttled: at least one fold of the three is reported
     assert all(e.correlation_id in {"train-1", "promote-1"} for e in events)
 
     tracker = MlflowTracker(settings.mlflow)
