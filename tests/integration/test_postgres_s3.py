@@ -211,15 +211,28 @@ def test_application_schema_migrates_and_decisions_round_trip_on_postgresql(data
 
 @pytest.mark.usefixtures("no_s3_credentials")
 def test_mlflow_on_postgresql_with_s3_artifacts_logs_registers_and_serves_a_model(
-    mlflow_on_postgres_s3: str, s3_endpoint: str, databases: Databases, monkeypatch: pytest.MonkeyPatch
+    mlflow_on_postgres_s3: str, s3_endpoint: str, databases: Databases
 ) -> None:
+    import mlflow
+
+    # the fluent API is global: point both its tracking and its registry URI here (another test may have set them)
+    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    mlflow.set_tracking_uri(mlflow_on_postgres_s3)
+    mlflow.set_registry_uri(mlflow_on_postgres_s3)
+    try:
+        _log_register_and_serve(mlflow_on_postgres_s3, s3_endpoint, databases)
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+
+
+def _log_register_and_serve(mlflow_on_postgres_s3: str, s3_endpoint: str, databases: Databases) -> None:
     import boto3
     import mlflow
     import numpy as np
     from mlflow import MlflowClient
     from sklearn.linear_model import LogisticRegression
 
-    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", mlflow_on_postgres_s3)
     client = MlflowClient(tracking_uri=mlflow_on_postgres_s3, registry_uri=mlflow_on_postgres_s3)
     name = f"credit-default-{uuid.uuid4().hex[:8]}"
     X = np.array([[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]])
