@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -104,7 +105,11 @@ async def connect_broker(gateway: Gateway, *, timeout_s: float) -> bool:
             await ensure_topics(gateway.settings.kafka, timeout_s=timeout_s)
         await asyncio.wait_for(gateway.broker.start(), timeout_s)
     except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
-        log.warning("Kafka at %s is not reachable yet: %s", gateway.settings.kafka.bootstrap_servers, exc)
+        log.warning("Kafka at %s is not reachable yet: %r", gateway.settings.kafka.bootstrap_servers, exc)
+        # a start that timed out may have left consumers running: close them, or the retry would add a second
+        # member to the jobs group that holds its partitions until its session expires (events unread for minutes)
+        with contextlib.suppress(Exception):
+            await gateway.broker.stop()
         return False
     log.info("connected to Kafka at %s", gateway.settings.kafka.bootstrap_servers)
     return True
@@ -153,7 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.to_thread(db.migrate, settings.database.url)
         await asyncio.to_thread(register_keys, settings, gateway.keys)
         connecting = None
-        if not await connect_broker(gateway, timeout_s=5.0):
+        if not await connect_broker(gateway, timeout_s=30.0):  # a group join alone takes seconds on tansu
             # serve anyway: reads work, /ready says 503, Kafka-backed requests answer 503 until connected
             connecting = asyncio.create_task(keep_connecting(gateway))
         try:
