@@ -79,7 +79,10 @@ def _read_registry(settings: MlflowSettings) -> Registry:
         raise
     versions = [_version(name, v) for v in found]
     versions.sort(key=lambda v: int(v.version) if v.version.isdigit() else 0, reverse=True)
-    aliases = {alias: v.version for v in versions for alias in v.aliases}
+    # search_model_versions leaves the aliases out: they come with the registered model
+    aliases = {str(a): str(v) for a, v in (client.get_registered_model(name).aliases or {}).items()} if found else {}
+    for version in versions:
+        version.aliases = sorted(a for a, v in aliases.items() if v == version.version)
     return Registry(name=name, aliases=aliases, versions=versions)
 
 
