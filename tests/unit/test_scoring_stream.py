@@ -74,7 +74,7 @@ def make_scoring(tmp_path: Path, model: FakeModel | None) -> tuple[KafkaBroker, 
     url = f"sqlite:///{tmp_path / 'app.db'}"
     db.migrate(url)
     settings = Settings(database=DatabaseSettings(url=url), hold_wait_s=0.05, retry_backoff_s=0)
-    holder = ModelHolder(lambda alias: model if alias == "champion" else None)
+    holder = ModelHolder(lambda alias, _current: model if alias == "champion" else None)
     scoring = Scoring(
         settings, ScoringMetrics.create(CollectorRegistry()), holder, db.make_engine(url), application_features
     )
@@ -172,7 +172,7 @@ async def test_without_a_champion_the_stream_is_held_not_dead_lettered(tmp_path:
 async def test_the_challenger_is_scored_in_shadow_and_recorded_only_in_the_audit(tmp_path: Path) -> None:
     champion, challenger = FakeModel("1"), FakeModel("2", threshold=0.95)
     broker, scoring = make_scoring(tmp_path, champion)
-    scoring.holder._loader = lambda alias: champion if alias == "champion" else challenger
+    scoring.holder._loader = lambda alias, _current: champion if alias == "champion" else challenger
     decisions, _ = collect(broker)
     await scoring.holder.reload()
     async with TestKafkaBroker(broker) as br:
@@ -223,3 +223,19 @@ async def test_a_waiting_client_is_told_when_its_request_cannot_be_decided(tmp_p
         await br.publish_batch(message, topic=topics.LOAN_APPLICATIONS.name)
     assert [(r["correlation_id"], r["reason"]) for r in replies] == [("c-2", "invalid")]
     assert "AMT_CREDIT must be a number" in replies[0]["error"]
+
+
+@pytest.mark.anyio
+async def test_a_periodic_reload_keeps_the_served_model_when_no_alias_moved() -> None:
+    served = FakeModel("3")
+    seen: list[tuple[str, object]] = []
+
+    def loader(alias: str, current: object) -> object:
+        seen.append((alias, current))
+        return current if current is not None else (served if alias == "champion" else None)
+
+    holder = ModelHolder(loader)  # type: ignore[arg-type]
+    await holder.reload()
+    await holder.reload()
+    assert holder.served.champion is served
+    assert seen[2:] == [("champion", served), ("challenger", None)]  # the second check hands over what is served

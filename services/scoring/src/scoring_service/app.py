@@ -32,7 +32,7 @@ def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
     metrics = ScoringMetrics.create(registry)
     broker = make_broker(settings.kafka, service=NAME, registry=registry, description=DESCRIPTION)
     engine = db.make_engine(settings.database)
-    holder = ModelHolder(lambda alias: load_served(settings.mlflow, engine, alias))
+    holder = ModelHolder(lambda alias, current: load_served(settings.mlflow, engine, alias, current))
     Scoring(settings, metrics, holder, engine, application_features).register(broker)
     tasks: list[asyncio.Task[None]] = []
 

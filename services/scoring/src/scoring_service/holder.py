@@ -15,7 +15,8 @@ from scoring_service.scorer import ServedModel
 
 log = logging.getLogger(__name__)
 
-Loader = Callable[[str], ServedModel | None]  # alias -> model, None when the alias is not set
+# (alias, model served under it now) -> model to serve (the same object when the alias did not move), or None
+Loader = Callable[[str, ServedModel | None], ServedModel | None]
 
 
 @dataclass(frozen=True)
@@ -60,19 +61,22 @@ class ModelHolder:
         """Load the champion and the challenger in a thread, then swap; on failure keep what is served."""
         async with self._lock:
             try:
-                champion = await asyncio.to_thread(self._loader, "champion")
-                challenger = await asyncio.to_thread(self._loader, "challenger")
+                served = self._served
+                champion = await asyncio.to_thread(self._loader, "champion", served.champion)
+                challenger = await asyncio.to_thread(self._loader, "challenger", served.challenger)
             except Exception as exc:  # noqa: BLE001 - MLflow down or a broken version: keep serving
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("could not load models, keeping the served ones: %s", self.last_error)
                 return
             self.last_error = None
+            unchanged = champion is self._served.champion and challenger is self._served.challenger
             if champion is None and self._served.champion is not None:
                 log.warning("no champion alias any more; keeping version %s", self._served.champion.ref.version)
                 champion = self._served.champion
             self._served = Served(champion, challenger)
             if champion is not None:
                 self._ready.set()
+            if champion is not None and not unchanged:
                 log.info(
                     "serving champion %s v%s%s",
                     champion.ref.name,

@@ -16,6 +16,7 @@ from credit_shared.homecredit.glossary import label
 from credit_shared.models import LoadedModel, load_model
 from credit_shared.online_features import feature_set_columns, read_history
 from credit_shared.settings import MlflowSettings
+from scoring_service.scorer import ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,13 @@ class ServedVersion:
         return frame
 
 
-def load_served(settings: MlflowSettings, engine: Engine, alias: str) -> ServedVersion | None:
+def load_served(
+    settings: MlflowSettings, engine: Engine, alias: str, current: ServedModel | None = None
+) -> ServedModel | None:
     """Load the version carrying ``alias``, or None when no version carries it.
+
+    One registry call when the alias still points at ``current``'s version: ``current`` is returned as it is, so the
+    periodic check never downloads or unpickles a model that did not change.
 
     Raises:
         ValueError: when the version lacks its dataset id or threshold.
@@ -75,6 +81,8 @@ def load_served(settings: MlflowSettings, engine: Engine, alias: str) -> ServedV
         version = client.get_model_version_by_alias(settings.model_name, alias)
     except MlflowException:
         return None
+    if current is not None and current.ref.version == str(version.version):
+        return current
     dataset_id = version.tags.get("dataset_id")
     if not dataset_id:
         raise ValueError(f"{settings.model_name} version {version.version} has no dataset_id tag")
