@@ -1,0 +1,71 @@
+"""The embedded platform as `make up` starts it (``launcher.up`` then the first-start ``bootstrap``), for e2e tests.
+
+``embedded_platform`` is one platform for the whole session, with synthetic data, a dataset and a LightGBM champion,
+shared by the tests that only read from it or add traffic. Tests that break it on purpose (killing processes,
+stopping MLflow or the database) start their own with ``start_platform``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from credit_local import launcher
+from credit_local.bootstrap import Bootstrapped, BootstrapSettings, bootstrap
+from credit_local.processes import free_port
+from credit_shared.settings import PlatformSettings
+
+# small enough to keep the first start near a minute on two cores, large enough for a model with real signal
+APPLICANTS = 3_000
+
+
+@dataclass(frozen=True)
+class Running:
+    """A started platform: its settings, URLs, keys, and what the first start created."""
+
+    settings: PlatformSettings
+    local: launcher.LocalSettings
+    platform: launcher.Platform
+    served: Bootstrapped
+
+    @property
+    def home(self) -> Path:
+        return launcher.layout_of(self.settings).home
+
+    def headers(self, role: str = "admin") -> dict[str, str]:
+        return {"X-API-Key": self.platform.keys[role]}
+
+
+def free_ports() -> launcher.LocalSettings:
+    """Local settings with every port free (tests never collide with a running `make up`)."""
+    names = [n for n in launcher.LocalSettings.model_fields if n.endswith("_port")]
+    return launcher.LocalSettings(**{n: free_port() for n in names})
+
+
+@contextlib.contextmanager
+def start_platform(home: Path, *, applicants: int = APPLICANTS) -> Iterator[Running]:
+    """Start the embedded platform in ``home``, prepare a dataset and a champion through the gateway, stop it after."""
+    settings, local = PlatformSettings(home=home), free_ports()
+    started = launcher.up(settings, local)
+    try:
+        served = bootstrap(
+            settings,
+            started.urls["api"],
+            started.keys["admin"],
+            BootstrapSettings(applicants=applicants, folds=2, timeout_s=900.0),
+            lambda stage, percent, message: None,
+        )
+        yield Running(settings, local, started, served)
+    finally:
+        launcher.down(settings)
+
+
+@pytest.fixture(scope="session")
+def embedded_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """One bootstrapped platform for the session (synthetic data, a dataset, a champion)."""
+    with start_platform(tmp_path_factory.mktemp("embedded") / "home") as running:
+        yield running
