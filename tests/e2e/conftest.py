@@ -43,7 +43,7 @@ class Running:
 def free_ports() -> launcher.LocalSettings:
     """Local settings with every port free (tests never collide with a running `make up`)."""
     names = [n for n in launcher.LocalSettings.model_fields if n.endswith("_port")]
-    return launcher.LocalSettings(**{n: free_port() for n in names})
+    return launcher.LocalSettings.model_validate({n: free_port() for n in names})
 
 
 @contextlib.contextmanager
