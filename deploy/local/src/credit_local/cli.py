@@ -1,4 +1,4 @@
-"""The ``credit`` command line: the embedded platform (``up``, ``down``, ``status``, ``logs``) and the data tools."""
+"""The ``credit`` command line: the embedded platform (``up``, ``down``, ``restart``, ``status``, ``logs``), tools."""
 
 from __future__ import annotations
 
@@ -118,6 +118,23 @@ def down() -> None:
         console.print(f"[yellow]{exc}[/]")
         raise typer.Exit(1) from exc
     console.print(f"Stopped {len(stopped)} process(es)." if stopped else "Nothing was running.")
+
+
+@app.command()
+def restart(
+    name: Annotated[str, typer.Argument(help="process name, as `credit status` shows it (e.g. scoring)")],
+) -> None:
+    """Stop one process of the running platform (if it runs), start it again as `credit up` did, wait until healthy."""
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        record = launcher.restart(PlatformSettings(), name, console.log)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    except (StartError, FileNotFoundError) as exc:
+        console.print(f"[bold red]Could not restart {name}:[/] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"[bold green]{name} is healthy[/] (pid {record.pid}).")
 
 
 @app.command()

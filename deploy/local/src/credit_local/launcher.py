@@ -103,6 +103,11 @@ class Layout:
         return self.home / "mlflow"
 
     @property
+    def ports_file(self) -> Path:
+        """The ports ``up`` chose, so that one process can be started again on its own (``restart``)."""
+        return self.run / "ports.json"
+
+    @property
     def keys_file(self) -> Path:
         """Development API keys by role."""
         return self.run / "dev-keys.json"
@@ -262,6 +267,7 @@ def up(platform: PlatformSettings, local: LocalSettings, report: Report = log.in
         report("database: migrating the application schema")
         migrate(layout.database_url)
         keys = dev_keys(layout)
+        layout.ports_file.write_text(local.model_dump_json(indent=2))
         timings: dict[str, float] = {}
 
         def remaining() -> float:
@@ -273,13 +279,7 @@ def up(platform: PlatformSettings, local: LocalSettings, report: Report = log.in
 
         try:
             report(f"mlflow: starting the tracking server on 127.0.0.1:{local.mlflow_port}")
-            mlflow = infra.spawn_mlflow(
-                local.mlflow_port,
-                backend_uri=f"sqlite:///{layout.mlflow / 'mlflow.db'}",
-                artifacts_destination=str(layout.mlflow / "artifacts"),
-                run_dir=layout.run,
-                log_dir=layout.logs,
-            )
+            mlflow = _spawn_mlflow(layout, local)
             report(f"kafka: starting tansu on 127.0.0.1:{local.kafka_port} and creating the topics")
             infra.start_tansu(local.kafka_port, run_dir=layout.run, log_dir=layout.logs)
             timings["kafka"] = round(time.monotonic() - started, 1)
@@ -287,14 +287,10 @@ def up(platform: PlatformSettings, local: LocalSettings, report: Report = log.in
             # with a backoff of up to minutes, so they start once it is healthy
             report("mlflow: waiting until healthy")
             wait_healthy([mlflow], timeout_s=remaining(), on_healthy=became_healthy)
-            env = service_env(layout, local, keys)
             pending = []
-            for name, (command, health) in service_commands(local).items():
+            for name in SERVICES:
                 report(f"{name}: starting")
-                port = local.port_of(name)
-                pending.append(
-                    spawn(name, command, env=env, run_dir=layout.run, log_dir=layout.logs, port=port, health_url=health)
-                )
+                pending.append(_spawn_service(layout, local, keys, name))
             report("waiting until every service is healthy")
             wait_healthy(pending, timeout_s=remaining(), on_healthy=became_healthy)
         except BaseException:
@@ -313,6 +309,141 @@ def up(platform: PlatformSettings, local: LocalSettings, report: Report = log.in
         started_in_s=time.monotonic() - started,
         healthy_after_s=timings,
     )
+
+
+def _spawn_mlflow(layout: Layout, local: LocalSettings) -> ProcessRecord:
+    return infra.spawn_mlflow(
+        local.mlflow_port,
+        backend_uri=f"sqlite:///{layout.mlflow / 'mlflow.db'}",
+        artifacts_destination=str(layout.mlflow / "artifacts"),
+        run_dir=layout.run,
+        log_dir=layout.logs,
+    )
+
+
+def _spawn_service(layout: Layout, local: LocalSettings, keys: dict[str, str], name: str) -> ProcessRecord:
+    command, health = service_commands(local)[name]
+    env = service_env(layout, local, keys)
+    return spawn(name, command, env=env, run_dir=layout.run, log_dir=layout.logs, port=local.port_of(name),
+                 health_url=health)  # fmt: skip
+
+
+def _local_of(layout: Layout, name: str) -> LocalSettings:
+    """The ports of the running platform: those ``up`` wrote, overridden by what the PID files say.
+
+    Raises:
+        StartError: when the port of ``name``, of the broker or of MLflow is known from neither.
+    """
+    chosen: dict[str, object] = {}
+    with contextlib.suppress(OSError, ValueError):
+        chosen = dict(json.loads(layout.ports_file.read_text()))
+    chosen.update({f"{r.name}_port": r.port for r in records(layout.run) if r.port is not None})
+    missing = [p for p in ("kafka", "mlflow", name) if f"{p}_port" not in chosen]
+    if missing:
+        raise StartError(
+            f"the port(s) of {', '.join(missing)} are not recorded in {layout.run}: start the platform with `make up`"
+        )
+    return LocalSettings.model_validate(chosen)
+
+
+def _check_name(name: str) -> None:
+    if name not in (*INFRASTRUCTURE, *SERVICES):
+        known = ", ".join((*INFRASTRUCTURE, *SERVICES))
+        raise ValueError(f"unknown process {name!r}; the platform's processes are: {known}")
+
+
+def stop_process(platform: PlatformSettings, name: str, report: Report = log.info) -> bool:
+    """Stop one process of the running platform (SIGTERM to its group, SIGKILL after a deadline).
+
+    Other processes keep running: this is how an operator (or a fault test) takes one part away.
+
+    Returns:
+        True when it was running (or had left processes of its group behind), False when nothing was found.
+
+    Raises:
+        ValueError: when ``name`` is not a process of the platform.
+    """
+    _check_name(name)
+    layout = layout_of(platform)
+    with _exclusive(layout):
+        return _stop_one(layout, name, report)
+
+
+def _stop_one(layout: Layout, name: str, report: Report) -> bool:
+    record = next((r for r in records(layout.run) if r.name == name), None)
+    if record is None:
+        return False
+    stopped = bool(stop([record], layout.run))
+    if stopped:
+        report(f"{name}: stopped")
+    return stopped
+
+
+def start_process(
+    platform: PlatformSettings, name: str, report: Report = log.info, *, timeout_s: float | None = None
+) -> ProcessRecord:
+    """Start one process of the running platform again, exactly as ``up`` started it, and wait until it is healthy.
+
+    It gets the ports ``up`` chose, the same environment and the same development keys. The broker (tansu, in
+    memory) comes back empty, with its topics created again: a reset, not a recovery.
+
+    Args:
+        platform: the platform settings (``CREDIT_HOME``).
+        name: ``kafka``, ``mlflow`` or a service.
+        report: receives one line per stage.
+        timeout_s: the longest wait for health (default: ``CREDIT_LOCAL_START_TIMEOUT_S`` as ``up`` used it).
+
+    Returns:
+        The new process's record.
+
+    Raises:
+        ValueError: when ``name`` is not a process of the platform.
+        AlreadyRunningError: when it is running already (nothing is started).
+        StartError: when no ``up`` recorded the ports, or the process exits or is not healthy in time (it is
+            stopped again).
+    """
+    _check_name(name)
+    layout = layout_of(platform)
+    with _exclusive(layout):
+        return _start_one(layout, name, report, timeout_s)
+
+
+def _start_one(layout: Layout, name: str, report: Report, timeout_s: float | None) -> ProcessRecord:
+    alive = next((r for r in running(layout) if r.name == name), None)
+    if alive is not None:
+        raise AlreadyRunningError(f"{name} is already running (pid {alive.pid}); `credit restart {name}` restarts it")
+    local = _local_of(layout, name)
+    wait_s = local.start_timeout_s if timeout_s is None else timeout_s
+    for stale in [r for r in records(layout.run) if r.name == name]:  # dead, maybe with children left behind
+        stop([stale], layout.run)
+    report(f"{name}: starting on 127.0.0.1:{local.port_of(name)}")
+    if name == "kafka":
+        record = infra.start_tansu(local.kafka_port, run_dir=layout.run, log_dir=layout.logs, timeout_s=wait_s)
+    else:
+        record = (
+            _spawn_mlflow(layout, local) if name == "mlflow" else _spawn_service(layout, local, dev_keys(layout), name)
+        )
+        try:
+            wait_healthy([record], timeout_s=wait_s)
+        except BaseException:
+            stop([record], layout.run)
+            raise
+    report(f"{name}: healthy")
+    return record
+
+
+def restart(
+    platform: PlatformSettings, name: str, report: Report = log.info, *, timeout_s: float | None = None
+) -> ProcessRecord:
+    """Stop one process if it runs (or clean up after it when it died), start it again and wait until it is healthy.
+
+    The code behind ``credit restart NAME``; see :func:`stop_process` and :func:`start_process`.
+    """
+    _check_name(name)
+    layout = layout_of(platform)
+    with _exclusive(layout):
+        _stop_one(layout, name, report)
+        return _start_one(layout, name, report, timeout_s)
 
 
 def down(platform: PlatformSettings, report: Report = log.info) -> list[str]:
