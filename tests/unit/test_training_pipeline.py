@@ -1,5 +1,6 @@
 """The training pipeline, the cost-tuned search and the loaded model's fast paths, on small synthetic data."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,9 @@ def test_training_writes_metrics_figures_and_a_model_card(tmp_path: Path) -> Non
     assert "age_band" in card
     assert f"{trained.threshold:.3f}" in card
     assert (tmp_path / "cv_results.csv").is_file()
+    reference = json.loads((tmp_path / "reference_probabilities.json").read_text())
+    assert len(reference) == round(500 * make_command().test_share)
+    assert all(0.0 <= p <= 1.0 for p in reference)
 
 
 def test_too_few_defaults_for_the_folds_is_refused(tmp_path: Path) -> None:

@@ -206,6 +206,8 @@ def _write_artifacts(  # noqa: PLR0917 - a private step of train_model
     fairness = fairness_table(sensitive_groups(split.X_test), split.y_test, p_test >= threshold)
     write_json(out / "fairness.json", fairness)
     write_json(out / "metrics.json", metrics)
+    # The served model's own probabilities on held-out rows: monitoring's reference for prediction drift.
+    write_json(out / "reference_probabilities.json", [round(float(p), 6) for p in p_test])
     dataset_info = {"rows": len(data.y), "features": len(loaded.feature_names), "target_rate": float(data.y.mean()),
                     "source_kind": data.manifest.source_kind}  # fmt: skip
     ranked = [k for k, _ in sorted(shap_mean.items(), key=lambda kv: -kv[1])]
