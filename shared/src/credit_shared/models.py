@@ -242,16 +242,19 @@ class LoadedModel:
         return coef * (x - background), np.full(len(x), intercept + float(coef @ background))
 
 
-def load_model(settings: MlflowSettings | str, name: str | None = None, alias: str = "champion") -> LoadedModel:
+def load_model(
+    settings: MlflowSettings | str, name: str | None = None, alias: str = "champion", *, version: str | None = None
+) -> LoadedModel:
     """Load a registered version by alias (``models:/<name>@<alias>``), with its threshold and metadata.
 
     Args:
         settings: the MLflow settings, or a tracking URI.
         name: registered model name (default: ``settings.model_name``, else ``credit-default``).
         alias: ``champion`` or ``challenger`` (or any alias).
+        version: load this version number instead (``models:/<name>/<version>``); the result then has no alias.
 
     Raises:
-        LookupError: when no version carries the alias.
+        LookupError: when no version carries the alias (or the version does not exist).
         ValueError: when the version has no decision threshold.
     """
     import mlflow.sklearn
@@ -264,28 +267,32 @@ def load_model(settings: MlflowSettings | str, name: str | None = None, alias: s
     name = name or (settings.model_name if isinstance(settings, MlflowSettings) else "credit-default")
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
-        version = client.get_model_version_by_alias(name, alias)
+        found = client.get_model_version(name, version) if version else client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
-        raise LookupError(f"no version of {name!r} has the alias {alias!r}") from exc
+        missing = (
+            f"{name!r} has no version {version!r}" if version else f"no version of {name!r} has the alias {alias!r}"
+        )
+        raise LookupError(missing) from exc
+    loaded_alias = None if version else alias
     with tempfile.TemporaryDirectory(prefix="credit-model-") as tmp:
         local = download_artifacts(
-            artifact_uri=f"models:/{name}/{version.version}", dst_path=tmp, tracking_uri=uri, registry_uri=uri
+            artifact_uri=f"models:/{name}/{found.version}", dst_path=tmp, tracking_uri=uri, registry_uri=uri
         )
         pipeline = mlflow.sklearn.load_model(local)
         metadata = Model.load(Path(local) / "MLmodel").metadata or {}
-    threshold = metadata.get(THRESHOLD_KEY, version.tags.get(THRESHOLD_KEY))
+    threshold = metadata.get(THRESHOLD_KEY, found.tags.get(THRESHOLD_KEY))
     if threshold is None:
-        raise ValueError(f"{name} version {version.version} has no decision threshold")
+        raise ValueError(f"{name} version {found.version} has no decision threshold")
     background = metadata.get(BACKGROUND_KEY)
-    log.info("loaded %s version %s (%s), threshold %s", name, version.version, alias, threshold)
+    log.info("loaded %s version %s (%s), threshold %s", name, found.version, loaded_alias, threshold)
     return LoadedModel(
         pipeline=pipeline,
         threshold=float(threshold),
         name=name,
-        version=str(version.version),
+        version=str(found.version),
         feature_names=list(metadata.get(FEATURES_KEY) or pipeline.feature_names_in_),
-        alias=alias,
-        run_id=version.run_id,
+        alias=loaded_alias,
+        run_id=found.run_id,
         family=metadata.get(FAMILY_KEY),
         background=None if background is None else np.asarray(background, dtype=float),
     )

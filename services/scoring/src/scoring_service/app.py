@@ -14,8 +14,9 @@ from credit_shared.runtime import Worker
 from scoring_service.handlers import Scoring
 from scoring_service.holder import ModelHolder
 from scoring_service.metrics import ScoringMetrics
-from scoring_service.served import load_served
+from scoring_service.served import load_served, load_version
 from scoring_service.settings import Settings, get_settings
+from scoring_service.versions import VersionCache
 
 NAME = "scoring"
 DESCRIPTION = (
@@ -33,7 +34,8 @@ def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
     broker = make_broker(settings.kafka, service=NAME, registry=registry, description=DESCRIPTION)
     engine = db.make_engine(settings.database)
     holder = ModelHolder(lambda alias, current: load_served(settings.mlflow, engine, alias, current))
-    Scoring(settings, metrics, holder, engine, application_features).register(broker)
+    versions = VersionCache(lambda v: load_version(settings.mlflow, engine, v), settings.named_versions_kept)
+    Scoring(settings, metrics, holder, engine, application_features, versions).register(broker)
     tasks: list[asyncio.Task[None]] = []
 
     async def keep_models_fresh() -> None:

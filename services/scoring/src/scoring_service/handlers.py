@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +21,24 @@ from sqlalchemy import Engine
 
 from credit_shared import topics
 from credit_shared.contracts.envelope import utc_now
-from credit_shared.contracts.loans import DeadLetter, LoanApplicationMessage, LoanDecision, encode, message_key
+from credit_shared.contracts.loans import (
+    MODEL_UNAVAILABLE,
+    SCORING_FAILED,
+    UNKNOWN_MODEL_VERSION,
+    DeadLetter,
+    LoanApplicationMessage,
+    LoanDecision,
+    encode,
+    message_key,
+)
 from credit_shared.kafka import documented_bytes, raw_decoder, rewind
 from scoring_service import audit
 from scoring_service.dead_letters import Rejected, dead_letter, parse_application
 from scoring_service.holder import ModelHolder
 from scoring_service.metrics import ScoringMetrics
-from scoring_service.scorer import Scored, ServedModel, score_batch
+from scoring_service.scorer import Scored, ServedModel, explain_batch, score_batch
 from scoring_service.settings import Settings
+from scoring_service.versions import UnknownVersion, VersionCache
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +60,7 @@ class Scoring:
     holder: ModelHolder
     engine: Engine
     build_request_features: FeatureBuilder
+    versions: VersionCache = field(default_factory=lambda: VersionCache(_no_registry, 0))
 
     def register(self, broker: KafkaBroker) -> None:
         """Subscribe the handlers to ``broker``."""
@@ -125,8 +136,12 @@ class Scoring:
 
     async def _reply_error(self, rejected: Rejected, reply_to: str) -> None:
         """Tell a client waiting on a reply address that its request cannot be decided, and why."""
-        error = {"correlation_id": rejected.correlation_id, "error": rejected.error, "reason": rejected.reason}
-        await self.broker.publish(json.dumps(error).encode(), reply_to, correlation_id=rejected.correlation_id)
+        await self._tell(reply_to, rejected.correlation_id, rejected.reason, rejected.error)
+
+    async def _tell(self, reply_to: str, correlation_id: str | None, reason: str, error: str) -> None:
+        """An error reply: the waiting client learns why, instead of waiting for its timeout."""
+        payload = json.dumps({"correlation_id": correlation_id, "error": error, "reason": reason}).encode()
+        await self.broker.publish(payload, reply_to, correlation_id=correlation_id)
 
     async def on_training_event(self, event: dict[str, Any]) -> None:
         """Reload the served models when an alias moved."""
@@ -135,20 +150,89 @@ class Scoring:
             asyncio.get_running_loop().create_task(self.holder.reload())
 
     async def decide(self, accepted: Accepted, started: float, received_at: datetime) -> None:
+        """Decide the lending applications with the champion, then answer the internal reply-only requests."""
+        stream = [(r, a) for r, a in accepted if not a.replies_only]
+        if stream:
+            await self._decide_with_champion(stream, started, received_at)
+        requests: dict[tuple[str | None, bool], Accepted] = {}
+        for record, application in accepted:
+            if application.replies_only:
+                requests.setdefault((application.model_version, application.explain is not None), []).append(
+                    (record, application)
+                )
+        for (version, explain), group in requests.items():
+            await self._answer(group, version, explain=explain, started=started, received_at=received_at)
+
+    async def _decide_with_champion(self, accepted: Accepted, started: float, received_at: datetime) -> None:
         """Score with the champion (and the challenger in shadow), publish every decision, write the audit rows."""
         served = self.holder.served
         assert served.champion is not None
         applications = [a for _, a in accepted]
         scored = await self._score(applications, started, served.champion)
         shadow = await self._shadow(applications, started, served.challenger)
+        await self._publish_and_audit(accepted, scored, shadow, received_at)
+
+    async def _answer(
+        self, group: Accepted, version: str | None, *, explain: bool, started: float, received_at: datetime
+    ) -> None:
+        """Reply-only requests of one model version: a named version's decisions (audited, never on
+        loan-decisions: an analyst's what-if is not a lending decision) or full explanations (not audited)."""
+        applications = [a for _, a in group]
+        served = self.holder.served
+        try:
+            model = (
+                served.champion
+                if version is None
+                else await self.versions.get(version, served=(served.champion, served.challenger))
+            )
+            assert model is not None
+        except UnknownVersion as exc:
+            await self._tell_all(applications, UNKNOWN_MODEL_VERSION, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - MLflow down or a broken version: tell the clients, keep going
+            log.warning("named version %s cannot be loaded: %s", version, exc)
+            await self._tell_all(applications, MODEL_UNAVAILABLE, f"version {version} cannot be loaded now: {exc}")
+            return
+        try:
+            if explain:
+                explained = await asyncio.to_thread(explain_batch, applications, model, self.build_request_features)
+            else:
+                scored = await self._score(applications, started, model)
+        except Exception as exc:  # one unanswerable request must not hold the stream
+            log.exception("version %s could not answer %d request(s)", model.ref.version, len(applications))
+            await self._tell_all(applications, SCORING_FAILED, f"version {model.ref.version} failed: {exc}")
+            return
+        if explain:
+            for application, explanation in zip(applications, explained, strict=True):
+                await self._reply(application, encode(explanation))
+            return
+        await self._publish_and_audit(group, scored, None, received_at, public=False)
+
+    async def _tell_all(self, applications: list[LoanApplicationMessage], reason: str, error: str) -> None:
+        for application in applications:
+            if application.reply_to:
+                await self._tell(application.reply_to, application.correlation_id, reason, error)
+
+    async def _reply(self, application: LoanApplicationMessage, payload: bytes) -> None:
+        if application.reply_to:
+            key = message_key(application.sk_id_curr)
+            await self.broker.publish(payload, application.reply_to, key=key, correlation_id=application.correlation_id)
+
+    async def _publish_and_audit(
+        self,
+        accepted: Accepted,
+        scored: list[Scored],
+        shadow: list[dict[str, Any]] | None,
+        received_at: datetime,
+        *,
+        public: bool = True,
+    ) -> None:
+        """Publish each decision (on loan-decisions when ``public``, and to its reply address), then audit."""
         for (_, application), result in zip(accepted, scored, strict=True):
             payload = encode(result.decision)
-            key = message_key(application.sk_id_curr)
-            await self.decisions.publish(payload, key=key)
-            if application.reply_to:
-                await self.broker.publish(
-                    payload, application.reply_to, key=key, correlation_id=application.correlation_id
-                )
+            if public:
+                await self.decisions.publish(payload, key=message_key(application.sk_id_curr))
+            await self._reply(application, payload)
             self.metrics.decisions.labels(result.decision.decision.value).inc()
             self.metrics.latency.observe(result.decision.latency_ms / 1000)
         rows = [
@@ -190,3 +274,7 @@ class Scoring:
             }
             for s in shadowed
         ]
+
+
+def _no_registry(version: str) -> ServedModel:
+    raise UnknownVersion(f"version {version} cannot be named here: only the served models are known")

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from credit_shared.contracts.envelope import utc_now
-from credit_shared.contracts.loans import Decision, LoanApplicationMessage, LoanDecision, ModelRef, Reason
+from credit_shared.contracts.loans import (
+    Contribution,
+    Decision,
+    Explanation,
+    LoanApplicationMessage,
+    LoanDecision,
+    ModelRef,
+    Reason,
+)
 from credit_shared.homecredit.application import APPLICATION, ID
 
 MAX_REASONS = 4
@@ -67,6 +75,7 @@ class Scored:
 
 
 FeatureBuilder = Callable[[pd.DataFrame], pd.DataFrame]
+C = TypeVar("C", bound=Contribution)
 
 
 def application_frame(applications: Sequence[LoanApplicationMessage]) -> pd.DataFrame:
@@ -94,26 +103,80 @@ def model_features(
     return combined[model.feature_names]
 
 
+def row_contributions(
+    model: ServedModel, features: pd.DataFrame, rows: np.ndarray
+) -> Iterator[tuple[int, np.ndarray, float]]:
+    """``(row, contribution of each model feature, base value)`` of each given row: the one computation behind
+    reason codes and full explanations, so both describe the served model the same way."""
+    if not len(rows):
+        return
+    contrib, base = model.contributions(features.iloc[rows])
+    for k, row in enumerate(rows):
+        yield int(row), contrib[k], float(base[k])
+
+
+def contribution(kind: type[C], model: ServedModel, features: pd.DataFrame, *, row: int, j: int, value: float) -> C:
+    """Feature ``j`` of ``row`` as a ``kind`` (a reason or a contribution): name, label, value, contribution."""
+    name = model.feature_names[j]
+    return kind(feature=name, label=model.label(name), value=_plain(features.iat[row, j]), contribution=float(value))
+
+
 def reasons_for(model: ServedModel, features: pd.DataFrame, rows: np.ndarray) -> dict[int, list[Reason]]:
     """The (at most) four features that pushed each given row's probability of default up the most."""
-    if not len(rows):
-        return {}
-    contrib, _base = model.contributions(features.iloc[rows])
     out: dict[int, list[Reason]] = {}
-    for k, row in enumerate(rows):
-        values = contrib[k]
+    for row, values, _base in row_contributions(model, features, rows):
         top = np.argsort(-values)[:MAX_REASONS]
-        out[int(row)] = [
-            Reason(
-                feature=model.feature_names[j],
-                label=model.label(model.feature_names[j]),
-                value=_plain(features.iat[int(row), int(j)]),
-                contribution=float(values[j]),
-            )
-            for j in top
-            if values[j] > 0
+        out[row] = [
+            contribution(Reason, model, features, row=row, j=int(j), value=values[j]) for j in top if values[j] > 0
         ]
     return out
+
+
+def explain_batch(
+    applications: Sequence[LoanApplicationMessage], model: ServedModel, build_request_features: FeatureBuilder
+) -> list[Explanation]:
+    """Every feature's contribution and the base value of each application, largest contribution first."""
+    features = model_features(applications, model, build_request_features)
+    probabilities = np.asarray(model.predict_proba(features), dtype=float)
+    explanations: list[Explanation] = []
+    for row, values, base in row_contributions(model, features, np.arange(len(applications))):
+        application = applications[row]
+        order = np.argsort(-np.abs(values), kind="stable")
+        explanations.append(
+            Explanation(
+                request_id=application.request_id,
+                sk_id_curr=application.sk_id_curr,
+                probability=float(probabilities[row]),
+                threshold=model.threshold,
+                base_value=base,
+                contributions=[
+                    contribution(Contribution, model, features, row=row, j=int(j), value=values[j]) for j in order
+                ],
+                model=model.ref,
+                correlation_id=application.correlation_id,
+            )
+        )
+    return explanations
+
+
+@dataclass(frozen=True)
+class Decided:
+    """The probability, decision and reason codes of each row of a feature frame."""
+
+    probabilities: np.ndarray
+    decisions: list[Decision]
+    reasons: dict[int, list[Reason]]  # row -> reason codes, for the refused rows
+
+
+def decide_frame(features: pd.DataFrame, model: ServedModel) -> Decided:
+    """Score and decide the rows of the model's feature frame, with reason codes for each refusal.
+
+    The one decision rule of the stream and of dataset scoring: refused at or above the version's threshold.
+    """
+    probabilities = np.asarray(model.predict_proba(features), dtype=float)
+    refused = probabilities >= model.threshold
+    decisions = [Decision.REFUSED if r else Decision.APPROVED for r in refused]
+    return Decided(probabilities, decisions, reasons_for(model, features, np.flatnonzero(refused)))
 
 
 def score_batch(
@@ -131,22 +194,19 @@ def score_batch(
         build_request_features: the shared application-level feature code.
     """
     features = model_features(applications, model, build_request_features)
-    probabilities = np.asarray(model.predict_proba(features), dtype=float)
-    refused = np.flatnonzero(probabilities >= model.threshold)
-    reasons = reasons_for(model, features, refused)
+    decided = decide_frame(features, model)
     now: datetime = utc_now()
     done = time.monotonic()
     scored: list[Scored] = []
     records = features.to_dict(orient="records")
     for k, application in enumerate(applications):
-        probability = float(probabilities[k])
         decision = LoanDecision(
             request_id=application.request_id,
             sk_id_curr=application.sk_id_curr,
-            probability=probability,
+            probability=float(decided.probabilities[k]),
             threshold=model.threshold,
-            decision=Decision.REFUSED if probability >= model.threshold else Decision.APPROVED,
-            reasons=reasons.get(k, []),
+            decision=decided.decisions[k],
+            reasons=decided.reasons.get(k, []),
             model=model.ref,
             scored_at=now,
             latency_ms=max(0.0, (done - received_at[k]) * 1000),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from credit_shared.models import LoadedModel, load_model
 from credit_shared.online_features import feature_set_columns, read_history
 from credit_shared.settings import MlflowSettings
 from scoring_service.scorer import ServedModel
+from scoring_service.versions import UnknownVersion
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +85,42 @@ def load_served(
         return None
     if current is not None and current.ref.version == str(version.version):
         return current
+    return _serve(settings, engine, version, alias)
+
+
+def load_version(settings: MlflowSettings, engine: Engine, number: str) -> ServedModel:
+    """Load a registered version by its number (``models:/<name>/<number>``), for an analyst's named-version request.
+
+    Raises:
+        UnknownVersion: when the version is not registered, or archived.
+        ValueError: when the version lacks its dataset id or threshold.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    try:
+        version = client.get_model_version(settings.model_name, number)
+    except MlflowException as exc:
+        if "RESOURCE_DOES_NOT_EXIST" not in str(exc.error_code) and "INVALID_PARAMETER_VALUE" not in str(
+            exc.error_code
+        ):
+            raise  # the registry is down or broken: not the analyst's mistake
+        raise UnknownVersion(f"{settings.model_name} has no version {number}") from exc
+    if str(getattr(version, "current_stage", "")).lower() == "archived":
+        raise UnknownVersion(f"{settings.model_name} version {number} is archived")
+    return _serve(settings, engine, version, None)
+
+
+def _serve(settings: MlflowSettings, engine: Engine, version: Any, alias: str | None) -> ServedVersion:
+    """The registry entry ``version`` loaded as it is served: pipeline, identity, history columns."""
     dataset_id = version.tags.get("dataset_id")
     if not dataset_id:
         raise ValueError(f"{settings.model_name} version {version.version} has no dataset_id tag")
-    model = load_model(settings, settings.model_name, alias)
+    if alias is None:
+        model = load_model(settings, settings.model_name, version=str(version.version))
+    else:
+        model = load_model(settings, settings.model_name, alias)
     columns = feature_set_columns(engine, dataset_id) or []
     if not columns:
         log.warning("dataset %s has no online features: clients will have no history", dataset_id)

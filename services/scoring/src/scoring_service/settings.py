@@ -24,6 +24,13 @@ class Settings(ServiceSettings):
     reload_interval_s: float = Field(
         30.0, gt=0, description="How often the served models are checked against the registry aliases"
     )
+    named_versions_kept: int = Field(
+        2,
+        ge=0,
+        le=20,
+        description="Registered versions other than the champion and challenger kept loaded for analysts' "
+        "named-version requests (least recently used dropped first)",
+    )
     promoted_event_type: str = Field("model.promoted", description="Envelope type of the model-promoted event")
 
 

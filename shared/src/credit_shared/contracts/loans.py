@@ -18,6 +18,10 @@ from credit_shared.homecredit.application import APPLICATION, ID
 
 MAX_REQUEST_ID_LENGTH: Final = 64
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
+# ``reason`` of an error reply (request/reply) besides the dead-letter reasons
+UNKNOWN_MODEL_VERSION: Final = "unknown_model_version"  # the named version is not registered, or archived
+MODEL_UNAVAILABLE: Final = "model_unavailable"  # the named version could not be loaded now (registry down ...)
+SCORING_FAILED: Final = "scoring_failed"  # the model raised on this request
 
 EXAMPLE_APPLICATION: Final[dict[str, Any]] = {
     "SK_ID_CURR": 100001,
@@ -90,6 +94,25 @@ class LoanApplicationMessage(BaseModel):
         None, description="Topic the decision is also sent to (request/reply); internal clients only"
     )
     correlation_id: str | None = Field(None, description="Echoed on the reply; internal clients only")
+    model_version: str | None = Field(
+        None,
+        pattern=r"^[1-9][0-9]{0,8}$",
+        description="Registered version to decide with instead of the champion (an analyst's what-if); internal "
+        "clients only: ignored without a reply address; such a decision goes to the reply address only (not on "
+        "loan-decisions) and is audited with its version and no alias",
+        examples=["4"],
+    )
+    explain: Literal["full"] | None = Field(
+        None,
+        description="`full`: reply with every feature's contribution and the base value (an Explanation) instead "
+        "of a decision; nothing is published on loan-decisions nor audited; internal clients only: ignored "
+        "without a reply address",
+    )
+
+    @property
+    def replies_only(self) -> bool:
+        """True for an internal request answered on its reply address alone (a named version or an explanation)."""
+        return bool(self.reply_to) and (self.model_version is not None or self.explain is not None)
 
     @field_validator("application", mode="before")
     @classmethod
@@ -109,13 +132,17 @@ class Decision(StrEnum):
     REFUSED = "refused"
 
 
-class Reason(BaseModel):
-    """A factor that pushed the probability of default up (a reason code)."""
+class Contribution(BaseModel):
+    """How much one feature's value moved the log-odds of default (an exact SHAP value)."""
 
     feature: str = Field(description="Feature name as the model sees it", examples=["EXT_SOURCE_3"])
     label: str = Field(description="Human-readable label", examples=["External credit score 3"])
     value: float | str | None = Field(description="The applicant's value of the feature", examples=[0.12])
     contribution: float = Field(description="Contribution to the log-odds of default (SHAP)", examples=[0.41])
+
+
+class Reason(Contribution):
+    """A factor that pushed the probability of default up (a reason code)."""
 
 
 class ModelRef(BaseModel):
@@ -172,6 +199,24 @@ class LoanDecision(BaseModel):
     scored_at: datetime = Field(description="When the decision was made (UTC)")
     latency_ms: float = Field(ge=0, description="From receipt by the scoring service to decision", examples=[4.2])
     correlation_id: str | None = Field(None, description="Echo of the request's correlation id (request/reply)")
+
+
+class Explanation(BaseModel):
+    """Every feature's contribution to one application's score, and the base value (a reply to ``explain: full``).
+
+    ``base_value + sum(contributions)`` is the model's raw score, the log-odds of ``probability``.
+    """
+
+    request_id: str = Field(description="The request id of the explanation request")
+    sk_id_curr: int = Field(description="The applicant id", examples=[100001])
+    probability: float = Field(ge=0, le=1, description="Probability of default", examples=[0.137])
+    threshold: float = Field(ge=0, le=1, description="Threshold of the model version", examples=[0.091])
+    base_value: float = Field(description="Score of an average applicant (log-odds)", examples=[-2.4])
+    contributions: list[Contribution] = Field(
+        description="Every input feature's contribution (log-odds), largest in absolute value first"
+    )
+    model: ModelRef = Field(description="The model version explained (the one that decides, unless one was named)")
+    correlation_id: str | None = Field(None, description="Echo of the request's correlation id")
 
 
 DeadLetterReason = Literal[

@@ -1,0 +1,111 @@
+"""Registered versions an analyst names instead of the champion: loaded on demand, a few kept (least recently used).
+
+A named version answers an analyst's what-if (``model_version`` on a request with a reply address); it never
+replaces the champion. Loads run in a thread, one at a time, so the event loop (and every other consumer of the
+service) keeps running while MLflow downloads and unpickles the version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from credit_shared.contracts.loans import ModelRef
+from scoring_service.scorer import ServedModel
+
+log = logging.getLogger(__name__)
+
+# version number -> the version, ready to score; raises UnknownVersion when it is not registered or archived
+VersionLoader = Callable[[str], ServedModel]
+
+
+class UnknownVersion(LookupError):
+    """The named version is not registered, or archived: the request cannot be answered with it."""
+
+
+class NamedVersion:
+    """A served model answering under its version number alone (no alias): how a named version's decision reads."""
+
+    def __init__(self, model: ServedModel) -> None:
+        self._model = model
+        self._ref = model.ref.model_copy(update={"alias": None})
+
+    @property
+    def ref(self) -> ModelRef:
+        """The version's identity, without alias."""
+        return self._ref
+
+    @property
+    def threshold(self) -> float:
+        """The version's decision threshold."""
+        return self._model.threshold
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The model's input columns, in order."""
+        return self._model.feature_names
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Probability of default per row."""
+        return self._model.predict_proba(features)
+
+    def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Exact contributions per input feature (log-odds) and base values."""
+        return self._model.contributions(features)
+
+    def label(self, feature: str) -> str:
+        """Human-readable label of a feature."""
+        return self._model.label(feature)
+
+    def history(self, ids: Sequence[int]) -> pd.DataFrame:
+        """History features of the clients."""
+        return self._model.history(ids)
+
+
+class VersionCache:
+    """The named versions loaded so far, at most ``size`` kept (least recently used out first)."""
+
+    def __init__(self, loader: VersionLoader, size: int) -> None:
+        self._loader = loader
+        self.size = size
+        self._loaded: OrderedDict[str, ServedModel] = OrderedDict()
+        self._lock = asyncio.Lock()
+
+    @property
+    def versions(self) -> list[str]:
+        """The versions kept, least recently used first."""
+        return list(self._loaded)
+
+    async def get(self, version: str, *, served: Sequence[ServedModel | None] = ()) -> ServedModel:
+        """The named version, without its alias.
+
+        Args:
+            version: the registered version number.
+            served: the models served under an alias now (champion, challenger): a named version that is one of
+                them is answered by it, with no second load.
+
+        Raises:
+            UnknownVersion: when the version is not registered or archived.
+            Exception: whatever the loader raises when the registry cannot be read (nothing is kept).
+        """
+        for model in served:
+            if model is not None and model.ref.version == version:
+                return NamedVersion(model)
+        if version in self._loaded:
+            self._loaded.move_to_end(version)
+            return self._loaded[version]
+        async with self._lock:  # one load at a time: two requests for the same version load it once
+            if version in self._loaded:
+                return self._loaded[version]
+            model = NamedVersion(await asyncio.to_thread(self._loader, version))
+            self._loaded[version] = model
+            while len(self._loaded) > self.size:
+                dropped, _ = self._loaded.popitem(last=False)
+                log.info("dropped named version %s (keeping %d)", dropped, self.size)
+            log.info("loaded named version %s", version)
+            return model
