@@ -14,19 +14,26 @@ from credit_shared.contracts.loans import (
     EXAMPLE_APPLICATION,
     MAX_REQUEST_ID_LENGTH,
     Decision,
-    LoanApplicationMessage,
     LoanDecision,
-    message_key,
     validate_application,
 )
-from credit_shared.topics import LOAN_APPLICATIONS, SCORING_REPLIES
 from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst
 from gateway_service.problems import ProblemError, responses
-from gateway_service.replies import ReplyTimeout
+from gateway_service.scoring_requests import VERSION_PATTERN, ask_scoring
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000
 router = APIRouter(prefix="/scoring", tags=["scoring"], responses=responses(401, 403, 422, 429))
+NamedVersion = Annotated[
+    str | None,
+    Field(
+        pattern=VERSION_PATTERN,
+        description="A registered version of the model to decide with instead of the champion (an analyst's "
+        "what-if: audited with this version and no alias, not published on loan-decisions); 404 when it is not "
+        "registered or archived",
+        examples=["4"],
+    ),
+]
 
 
 class DecideRequest(BaseModel):
@@ -40,6 +47,7 @@ class DecideRequest(BaseModel):
     application: dict[str, Any] = Field(
         description="Columns of the Home Credit application table; SK_ID_CURR required", examples=[EXAMPLE_APPLICATION]
     )
+    model_version: NamedVersion = None
 
     @field_validator("application", mode="before")
     @classmethod
@@ -52,10 +60,10 @@ class DecideRequest(BaseModel):
     summary="Decide one application now",
     description="Published on `loan-applications` with a reply address; the scoring service's decision is "
     "returned (and audited). 504 when no decision arrives in time.",
-    responses=responses(503, 504),
+    responses=responses(404, 503, 504),
 )
 async def decide(gateway: GatewayDep, _: LimitedAnalyst, body: DecideRequest) -> LoanDecision:
-    return await decide_application(gateway, body.application, body.request_id)
+    return await decide_application(gateway, body.application, body.request_id, model_version=body.model_version)
 
 
 class BatchRequest(BaseModel):
@@ -64,6 +72,7 @@ class BatchRequest(BaseModel):
     applications: list[dict[str, Any]] = Field(
         min_length=1, max_length=MAX_BATCH, description="Applications (SK_ID_CURR required in each)"
     )
+    model_version: NamedVersion = None
 
     @field_validator("applications", mode="before")
     @classmethod
@@ -106,18 +115,10 @@ class BatchDecisions(BaseModel):
     summary="Decide a batch of up to 1,000 applications now",
     description="Each application is decided like a single one (request/reply); the answer adds the mean "
     "absolute contribution of each feature over the batch.",
-    responses=responses(413, 503, 504),
+    responses=responses(404, 413, 503, 504),
 )
 async def decide_batch(gateway: GatewayDep, _: LimitedAnalyst, body: BatchRequest) -> BatchDecisions:
-    prefix = new_id()[:12]
-    results = await asyncio.gather(
-        *(decide_application(gateway, a, f"gwb-{prefix}-{i}") for i, a in enumerate(body.applications)),
-        return_exceptions=True,
-    )
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    decisions = [r for r in results if isinstance(r, LoanDecision)]
+    decisions = await decide_all(gateway, body.applications, f"gwb-{new_id()[:12]}", body.model_version)
     totals: dict[str, list[float]] = {}
     labels: dict[str, str] = {}
     for decision in decisions:
@@ -133,39 +134,59 @@ async def decide_batch(gateway: GatewayDep, _: LimitedAnalyst, body: BatchReques
     return BatchDecisions(decisions=decisions, refused=refused, features=weights)
 
 
-async def decide_application(gateway: Gateway, application: dict[str, Any], request_id: str | None) -> LoanDecision:
-    """Publish one validated application with a reply address and wait for its decision.
+async def decide_all(
+    gateway: Gateway, applications: list[dict[str, Any]], prefix: str, model_version: str | None = None
+) -> list[LoanDecision]:
+    """Decide applications all at once and return their decisions in request order.
+
+    The timeout is on progress, not on each decision: 1,000 applications published together queue in the scoring
+    service (each would miss a single decision's timeout although the service answers steadily), so the batch
+    fails with 504 only when no decision at all arrives for ``decision_timeout_s``. The first failure cancels
+    the rest.
+    """
+    stall_s = gateway.settings.decision_timeout_s
+    if model_version is not None:  # its first use loads the version from the registry
+        stall_s = max(stall_s, gateway.settings.named_version_timeout_s)
+    budget_s = stall_s * max(1, len(applications))  # never reached while replies keep coming (see the loop)
+    tasks = [
+        asyncio.create_task(
+            decide_application(gateway, a, f"{prefix}-{i}", timeout_s=budget_s, model_version=model_version)
+        )
+        for i, a in enumerate(applications)
+    ]
+    try:
+        pending: set[asyncio.Task[LoanDecision]] = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(pending, timeout=stall_s, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                raise ProblemError(
+                    504, f"no decision within {stall_s:g} s while {len(pending)} of the batch waited; the scoring "
+                    "service may be down"
+                )  # fmt: skip
+            for task in done:
+                task.result()  # the first failure fails the batch
+        return [task.result() for task in tasks]
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def decide_application(
+    gateway: Gateway,
+    application: dict[str, Any],
+    request_id: str | None,
+    *,
+    timeout_s: float | None = None,
+    model_version: str | None = None,
+) -> LoanDecision:
+    """Publish one validated application with a reply address and wait for its decision (``timeout_s``, default
+    the configured decision timeout), by the champion or by the registered ``model_version``.
 
     Raises:
-        ProblemError: 503 when the broker is unreachable, 504 when no decision arrives in time, 422 when the
-            scoring service refuses the application, 502 when its reply is not a decision.
+        ProblemError: as :func:`~gateway_service.scoring_requests.ask_scoring`; 422 when the scoring service
+            refuses the application, 502 when its reply is not a decision.
     """
-    correlation_id = new_id()
-    message = LoanApplicationMessage(
-        request_id=request_id or f"gw-{correlation_id}",
-        application=application,
-        reply_to=SCORING_REPLIES.name,
-        correlation_id=correlation_id,
-    )
-
-    async def publish() -> None:
-        try:
-            await gateway.broker.publish(
-                message,
-                topic=LOAN_APPLICATIONS.name,
-                key=message_key(message.sk_id_curr),
-                correlation_id=correlation_id,
-            )
-        except Exception as exc:
-            log.warning("could not publish a decision request: %s", exc)
-            raise ProblemError(503, "the message broker is not reachable; try again later") from exc
-
-    try:
-        reply = await gateway.replies.request(correlation_id, publish, gateway.settings.decision_timeout_s)
-    except ReplyTimeout:
-        raise ProblemError(
-            504, f"no decision within {gateway.settings.decision_timeout_s:g} s; the scoring service may be down"
-        ) from None
+    reply = await ask_scoring(gateway, application, request_id, model_version=model_version, timeout_s=timeout_s)
     if "decision" not in reply:
         raise ProblemError(422, f"the application cannot be decided: {reply.get('error', 'rejected')}")
     try:
