@@ -34,6 +34,12 @@ class Settings(ServiceSettings):
     rate_limit_burst: int = Field(20, ge=1, description="Burst of expensive requests an API key may make at once")
     publish_timeout_s: float = Field(10.0, gt=0, description="How long publishing a command may wait for the broker")
     decision_timeout_s: float = Field(5.0, gt=0, description="How long a synchronous decision waits for its reply")
+    named_version_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        description="How long a decision or explanation naming a model version waits at least (its first use loads "
+        "the version from the registry)",
+    )
     reply_fetch_wait_ms: int = Field(
         20, ge=1, le=500, description="Longest wait of one fetch of the replies consumer (bounds decision latency)"
     )

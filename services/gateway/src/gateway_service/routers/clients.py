@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from credit_shared.contracts.envelope import new_id
-from credit_shared.contracts.loans import LoanDecision, ModelRef, validate_application
+from credit_shared.contracts.loans import Explanation, LoanDecision, ModelRef, validate_application
 from credit_shared.db import make_sessionmaker
 from credit_shared.db.models import DecisionRecord
 from credit_shared.homecredit import glossary
@@ -27,6 +27,8 @@ from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, LimitedVie
 from gateway_service.jobs import as_utc
 from gateway_service.problems import ProblemError, not_found, responses
 from gateway_service.routers.scoring import decide_application
+from gateway_service.scoring_requests import VERSION_PATTERN, explain_application
+from gateway_service.security import Role
 from gateway_service.stats import Distribution, distribution
 
 router = APIRouter(prefix="/clients", tags=["clients"], responses=responses(401, 403, 404, 422))
@@ -222,3 +224,37 @@ async def what_if(gateway: GatewayDep, _: LimitedAnalyst, sk_id_curr: ClientId, 
     except ValueError as exc:
         raise ProblemError(422, str(exc)) from None
     return await decide_application(gateway, application, f"whatif-{new_id()[:24]}")
+
+
+@router.get(
+    "/{sk_id_curr}/explanation",
+    summary="A client's full explanation: every feature's contribution and the base value",
+    description="Computed by the scoring service with the model it serves (the champion), on the client's "
+    "application and history, so it explains what that model decides: `base_value` plus every `contribution` is "
+    "the model's score in log-odds. Analysts may name a registered `model_version` instead. Nothing is recorded.",
+    responses=responses(429, 502, 503, 504),
+)
+async def explain_client(
+    gateway: GatewayDep,
+    principal: LimitedViewer,
+    sk_id_curr: ClientId,
+    model_version: Annotated[
+        str | None,
+        Query(pattern=VERSION_PATTERN, description="Analysts: a registered version instead of the champion"),
+    ] = None,
+) -> Explanation:
+    if model_version is not None and principal.role < Role.ANALYST:
+        raise ProblemError(403, f"naming a model version needs the analyst role; the key has {principal.role.label}")
+    application = await _known_application(gateway, sk_id_curr)
+    return await explain_application(gateway, application, model_version)
+
+
+async def _known_application(gateway: Gateway, sk_id_curr: int) -> dict[str, Any]:
+    """The client's validated application from the raw tables (404 when the client is not in them)."""
+    found = await asyncio.to_thread(_application, gateway, sk_id_curr)
+    if found is None:
+        raise not_found(f"client {sk_id_curr} is not in the application data")
+    try:
+        return validate_application(found[1])
+    except ValueError as exc:
+        raise ProblemError(422, f"the client's application data is not valid: {exc}") from None
