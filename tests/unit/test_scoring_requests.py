@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
-from scoring_models import train_lightgbm
 from sqlalchemy import Engine
 from test_scoring_stream import FakeModel, audit_rows, collect, make_scoring
 
@@ -21,6 +20,7 @@ from scoring_service.handlers import Scoring
 from scoring_service.scorer import model_features
 from scoring_service.served import ServedVersion
 from scoring_service.versions import UnknownVersion, VersionCache
+from tests.scoring_models import train_lightgbm
 
 pytestmark = pytest.mark.unit
 
