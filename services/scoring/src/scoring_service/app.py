@@ -11,6 +11,7 @@ from credit_shared import db
 from credit_shared.features import application_features
 from credit_shared.kafka import make_broker
 from credit_shared.runtime import Worker
+from scoring_service.dataset_handlers import DatasetScoring
 from scoring_service.handlers import Scoring
 from scoring_service.holder import ModelHolder
 from scoring_service.metrics import ScoringMetrics
@@ -22,7 +23,8 @@ NAME = "scoring"
 DESCRIPTION = (
     "Consumes loan applications, scores them with the champion model, decides at the model version's threshold, "
     "explains refusals with reason codes, publishes the decision and records it in the audit store. Messages "
-    "that cannot be decided go to the dead-letter topic with their original bytes and the reason."
+    "that cannot be decided go to the dead-letter topic with their original bytes and the reason. Scores whole "
+    "datasets on request, with progress events, and stores each applicant's probability, decision and reasons."
 )
 
 
@@ -36,6 +38,7 @@ def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
     holder = ModelHolder(lambda alias, current: load_served(settings.mlflow, engine, alias, current))
     versions = VersionCache(lambda v: load_version(settings.mlflow, engine, v), settings.named_versions_kept)
     Scoring(settings, metrics, holder, engine, application_features, versions).register(broker)
+    DatasetScoring(settings, holder, versions, engine).register(broker)
     tasks: list[asyncio.Task[None]] = []
 
     async def keep_models_fresh() -> None:

@@ -64,15 +64,16 @@ def parse_application(raw: bytes) -> LoanApplicationMessage:
         return LoanApplicationMessage.model_validate(data)
     except ValidationError as exc:
         if request_id is None:
-            raise Rejected("missing_request_id", _errors(exc), **reply) from exc
-        raise Rejected("invalid", _errors(exc), request_id, **reply) from exc
+            raise Rejected("missing_request_id", errors_in_words(exc), **reply) from exc
+        raise Rejected("invalid", errors_in_words(exc), request_id, **reply) from exc
 
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _errors(exc: ValidationError) -> str:
+def errors_in_words(exc: ValidationError) -> str:
+    """A validation error as one `where: message` clause per problem (for dead letters and refused commands)."""
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "message"

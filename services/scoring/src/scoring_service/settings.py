@@ -31,6 +31,9 @@ class Settings(ServiceSettings):
         description="Registered versions other than the champion and challenger kept loaded for analysts' "
         "named-version requests (least recently used dropped first)",
     )
+    dataset_chunk_rows: int = Field(
+        5000, ge=100, le=1_000_000, description="Rows scored at a time when a whole dataset is scored"
+    )
     promoted_event_type: str = Field("model.promoted", description="Envelope type of the model-promoted event")
 
 
