@@ -49,6 +49,7 @@ SAMPLE_PATH_VALUES = {
     "run_id": "a" * 32,
     "name": "roc_curve_test",
     "sk_id_curr": "100001",
+    "scoring_id": "s-1",
 }
 PATH_TRICKS = [
     "..",

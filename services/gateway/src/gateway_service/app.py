@@ -38,6 +38,7 @@ from gateway_service.routers import (
     monitoring,
     raw,
     scoring,
+    scorings,
     training,
 )
 from gateway_service.routers import registry as registry_router
@@ -228,6 +229,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         experiments,
         registry_router,
         scoring,
+        scorings,
         clients,
         decisions,
         monitoring,

@@ -59,6 +59,9 @@ class EventEnvelope(BaseModel):
 def result_url(result: dict[str, Any] | None) -> str | None:
     """The resource a finished job produced, from the references its final event carries."""
     result = result or {}
+    scoring_id, dataset_id = result.get("scoring_id"), result.get("dataset_id")
+    if isinstance(scoring_id, str) and isinstance(dataset_id, str):
+        return f"/v1/datasets/{dataset_id}/scorings/{scoring_id}"
     nested = result.get("report")
     report_id = nested.get("report_id") if isinstance(nested, dict) else result.get("report_id")
     links = [
