@@ -227,14 +227,24 @@ class Scoring:
         *,
         public: bool = True,
     ) -> None:
-        """Publish each decision (on loan-decisions when ``public``, and to its reply address), then audit."""
+        """Publish each decision (on loan-decisions when ``public``, and to its reply address), then audit.
+
+        The decisions are handed to the producer without waiting for each acknowledgement (one round trip per
+        message would cap the stream near the broker's latency), then every acknowledgement is awaited before the
+        audit write and the commit: a send that fails still fails the batch, which is read again.
+        """
+        pending: list[asyncio.Future[Any]] = []
         for (_, application), result in zip(accepted, scored, strict=True):
             payload = encode(result.decision)
             if public:
-                await self.decisions.publish(payload, key=message_key(application.sk_id_curr))
+                sent = await self.decisions.publish(payload, key=message_key(application.sk_id_curr), no_confirm=True)
+                if isinstance(sent, asyncio.Future):  # the in-memory test broker returns nothing
+                    pending.append(sent)
             await self._reply(application, payload)
             self.metrics.decisions.labels(result.decision.decision.value).inc()
             self.metrics.latency.observe(result.decision.latency_ms / 1000)
+        if pending:
+            await asyncio.gather(*pending)
         rows = [
             audit.audit_row(
                 result.decision,
