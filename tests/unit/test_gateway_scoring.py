@@ -157,3 +157,16 @@ def test_a_batch_may_be_larger_than_a_single_request(start: Callable[..., Runnin
     assert batch.status_code == 200, batch.text
     padded = {"application": EXAMPLE_APPLICATION, "request_id": "r", "padding": "x" * 5000}
     assert_problem(running.client.post("/v1/scoring/decisions", json=padded, headers=headers("analyst")), 413)
+
+
+def test_a_batch_fails_with_504_only_when_no_decision_arrives_for_the_stall_timeout(
+    start: Callable[..., Running],
+) -> None:
+    running = start(decision_timeout_s=0.1, batch_stall_timeout_s=0.3)  # nobody answers
+    applications = [{**EXAMPLE_APPLICATION, "SK_ID_CURR": 100001 + i} for i in range(5)]
+    response = running.client.post(
+        "/v1/scoring/batches", json={"applications": applications}, headers=headers("analyst")
+    )
+    body = assert_problem(response, 504)
+    assert "0.3 s while 5 of the batch waited" in body["detail"]
+    assert running.app.state.gateway.replies.pending == 0

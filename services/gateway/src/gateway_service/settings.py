@@ -34,6 +34,12 @@ class Settings(ServiceSettings):
     rate_limit_burst: int = Field(20, ge=1, description="Burst of expensive requests an API key may make at once")
     publish_timeout_s: float = Field(10.0, gt=0, description="How long publishing a command may wait for the broker")
     decision_timeout_s: float = Field(5.0, gt=0, description="How long a synchronous decision waits for its reply")
+    batch_stall_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long a batch of decisions may go without any decision before it fails (the scoring service "
+        "decides a large batch in chunks; the first one takes longest)",
+    )
     named_version_timeout_s: float = Field(
         20.0,
         gt=0,

@@ -141,10 +141,10 @@ async def decide_all(
 
     The timeout is on progress, not on each decision: 1,000 applications published together queue in the scoring
     service (each would miss a single decision's timeout although the service answers steadily), so the batch
-    fails with 504 only when no decision at all arrives for ``decision_timeout_s``. The first failure cancels
-    the rest.
+    fails with 504 only when no decision at all arrives for ``batch_stall_timeout_s`` (at least the decision
+    timeout). The first failure cancels the rest.
     """
-    stall_s = gateway.settings.decision_timeout_s
+    stall_s = max(gateway.settings.decision_timeout_s, gateway.settings.batch_stall_timeout_s)
     if model_version is not None:  # its first use loads the version from the registry
         stall_s = max(stall_s, gateway.settings.named_version_timeout_s)
     budget_s = stall_s * max(1, len(applications))  # never reached while replies keep coming (see the loop)
