@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry
 
 from credit_shared import db, mlflow_utils
@@ -17,6 +19,9 @@ DESCRIPTION = "Trains, tunes and registers credit-default models in MLflow; move
 def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
     """Build the training worker (nothing connects until the runtime starts it)."""
     settings = settings or get_settings()
+    # MLflow's client retries a refused connection for about four minutes by default: with the server down, a
+    # command would look hung. A few retries ride out a blip; longer outages fail the command, naming MLflow.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     registry = CollectorRegistry()
     broker = make_broker(
         settings.kafka,

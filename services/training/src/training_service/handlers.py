@@ -16,7 +16,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, WithJsonSchema
 from sqlalchemy import Engine
 
-from credit_shared import topics
+from credit_shared import mlflow_utils, topics
 from credit_shared.commands import CommandLedger, ProgressReporter
 from credit_shared.contracts import training as contract
 from credit_shared.contracts.common import Failed, Progress
@@ -64,6 +64,18 @@ CommandBody = Annotated[
     dict[str, Any],
     WithJsonSchema({"oneOf": [inline_schema(Envelope[TrainModel]), inline_schema(Envelope[PromoteModel])]}),
 ]
+
+
+class MlflowUnavailable(TrainingError):
+    """The MLflow server does not answer: the command fails at once (and names it) rather than waiting for it."""
+
+    def __init__(self, uri: str, cause: str = "") -> None:
+        because = f" ({cause[:500]})" if cause else ""
+        super().__init__(
+            "mlflow_unavailable",
+            f"the MLflow server at {uri} does not answer{because}; the command did not complete. "
+            "Ask again once it is back.",
+        )
 
 
 def register(broker: KafkaBroker, settings: Settings, engine: Engine) -> None:
@@ -122,6 +134,8 @@ def register(broker: KafkaBroker, settings: Settings, engine: Engine) -> None:
 
         reporter = ProgressReporter(request_id, send_progress, asyncio.get_running_loop())
         try:
+            if not await asyncio.to_thread(mlflow_utils.ping, settings.mlflow):
+                raise MlflowUnavailable(settings.mlflow.tracking_uri)
             ctx = await asyncio.to_thread(context)
             if isinstance(parsed.command, TrainModel):
                 result: BaseModel = await asyncio.to_thread(run_training, parsed.command, ctx, reporter)
@@ -131,6 +145,10 @@ def register(broker: KafkaBroker, settings: Settings, engine: Engine) -> None:
             await fail(request_id, correlation, exc.reason, str(exc))
             return
         except Exception as exc:
+            if not await asyncio.to_thread(mlflow_utils.ping, settings.mlflow):  # it went away during the work
+                unavailable = MlflowUnavailable(settings.mlflow.tracking_uri, f"{type(exc).__name__}: {exc}")
+                await fail(request_id, correlation, unavailable.reason, str(unavailable))
+                return
             log.exception("command %s failed", request_id)
             await fail(request_id, correlation, "internal_error", f"{type(exc).__name__}: {exc}")
             return

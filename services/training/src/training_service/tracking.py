@@ -165,6 +165,8 @@ class MlflowTracker:
         try:
             mv = self.client.get_model_version(self.name, command.version)
         except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":  # MLflow unreachable or failing: not a missing version
+                raise
             raise PromotionRefused("version_not_found", f"{self.name} has no version {command.version}") from exc
         run = self.client.get_run(mv.run_id) if mv.run_id else None
         test_auc = run.data.metrics.get("test_roc_auc") if run else None
