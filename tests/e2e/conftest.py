@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from credit_local import launcher
@@ -38,6 +39,14 @@ class Running:
 
     def headers(self, role: str = "admin") -> dict[str, str]:
         return {"X-API-Key": self.platform.keys[role]}
+
+
+def counter(metrics_url: str, name: str) -> float:
+    """A Prometheus counter's value (0 when not exposed yet)."""
+    for line in httpx.get(metrics_url, timeout=5).text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def free_ports() -> launcher.LocalSettings:

@@ -10,33 +10,20 @@ import json
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from credit_local import launcher
-from credit_local.processes import free_port, port_in_use, records, tail
+from credit_local.processes import port_in_use, records, tail
 from credit_shared import topics
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION
 from credit_shared.settings import PlatformSettings
+from tests.e2e.conftest import counter, free_ports
 
 pytestmark = pytest.mark.e2e
 
 EVERY_PROCESS = {*launcher.INFRASTRUCTURE, *launcher.SERVICES}
-
-
-def free_ports() -> launcher.LocalSettings:
-    names = [n for n in launcher.LocalSettings.model_fields if n.endswith("_port")]
-    return launcher.LocalSettings(**{n: free_port() for n in names})
-
-
-def counter(metrics_url: str, name: str) -> float:
-    """A Prometheus counter's value (0 when not exposed yet)."""
-    for line in httpx.get(metrics_url, timeout=5).text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 async def publish(bootstrap: str, value: bytes, key: bytes) -> None:
