@@ -35,6 +35,16 @@ def make_decision(**overrides: Any) -> dict[str, Any]:
     return decision | overrides
 
 
+def make_explanation(contributions: list[dict[str, Any]], version: str = "3") -> dict[str, Any]:
+    """What GET /v1/clients/{id}/explanation answers (an Explanation from the scoring service)."""
+    return {
+        "request_id": "explain-1", "sk_id_curr": CLIENT, "probability": 0.137, "threshold": 0.091,
+        "base_value": -2.4, "contributions": contributions,
+        "model": {"name": "credit-default", "version": version, "alias": "champion", "run_id": "r"},
+        "correlation_id": "c",
+    }  # fmt: skip
+
+
 def make_distribution(column: str) -> dict[str, Any]:
     bins = [{"left": i / 10, "right": (i + 1) / 10, "count": 10 + i} for i in range(10)]
     return {"column": column, "kind": "numeric", "count": 145, "missing": 0, "bins": bins}
@@ -56,7 +66,7 @@ def full_gateway(gateway: FakeGateway) -> FakeGateway:
         {"feature": "DAYS_EMPLOYED", "label": "Days employed", "value": -200, "contribution": 0.2},
         {"feature": "AMT_CREDIT", "label": "Credit amount", "value": 568800.0, "contribution": -0.1},
     ]
-    gateway.on("GET", f"/v1/clients/{CLIENT}/explanation", {"base_value": -2.4, "contributions": contributions})
+    gateway.on("GET", f"/v1/clients/{CLIENT}/explanation", make_explanation(contributions))
     features = [
         {
             "feature": "EXT_SOURCE_3",
@@ -102,6 +112,10 @@ def test_explains_a_refusal_in_plain_words_with_gauge_and_waterfall(gateway: Fak
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     kinds = [c["data"][0]["type"] for c in charts]
     assert kinds[:2] == ["indicator", "waterfall"]
+    steps = charts[1]["data"][0]["x"]
+    assert steps[0] == pytest.approx(-2.4)  # from the base value ...
+    assert steps[-1] == pytest.approx(-2.4 + 0.41 + 0.2 - 0.1)  # ... to the client's score, every factor on the way
+    assert "Every factor, as model version 3 weighs it." in texts(at, "caption")
     gauge = charts[0]["data"][0]
     assert gauge["value"] == pytest.approx(13.7)
     assert gauge["gauge"]["threshold"]["value"] == pytest.approx(9.1)
@@ -206,3 +220,15 @@ def test_a_categorical_feature_reads_as_a_share_of_the_same_value() -> None:
     from credit_frontend.pages.client_decision import _percentile
 
     assert _percentile(None, 64.6) == "same value as 65 %"
+
+
+def test_the_explanation_names_the_serving_version_when_it_is_not_the_one_that_decided(gateway: FakeGateway) -> None:
+    full_gateway(gateway)
+    contributions = [{"feature": "EXT_SOURCE_3", "label": "External credit score 3", "value": 0.12,
+                      "contribution": 0.5}]  # fmt: skip
+    gateway.on("GET", f"/v1/clients/{CLIENT}/explanation", make_explanation(contributions, version="4"))
+    at = look_up()
+    assert not at.exception
+    caption = texts(at, "caption")
+    assert "model version 4 (serving now)" in caption
+    assert "made by version 3" in caption

@@ -129,6 +129,19 @@ def explain(client: GatewayClient, sk_id: int, decision: Json) -> None:
     if is_number(base) and contributions:
         st.plotly_chart(charts.waterfall(float(base), contributions), width="stretch")
         st.caption("▲ orange steps raise the risk, ▼ blue steps lower it; grey bars are the start and the end.")
+        st.caption(_explained_by(explanation, decision))
+
+
+def _explained_by(explanation: Json, decision: Json) -> str:
+    """Which model version the full explanation describes (the one serving now, which may have changed since)."""
+    explained = str((explanation.get("model") or {}).get("version") or "—")
+    decided = str((decision.get("model") or {}).get("version") or decision.get("model_version") or "—")
+    if explained == decided or "—" in (explained, decided):
+        return f"Every factor, as model version {explained} weighs it."
+    return (
+        f"Every factor, as model version {explained} (serving now) weighs it; the decision above was made by "
+        f"version {decided}."
+    )
 
 
 def _percentile(value: Any, same_share: Any = None) -> str:
