@@ -121,10 +121,17 @@ def contribution(kind: type[C], model: ServedModel, features: pd.DataFrame, *, r
     return kind(feature=name, label=model.label(name), value=_plain(features.iat[row, j]), contribution=float(value))
 
 
-def reasons_for(model: ServedModel, features: pd.DataFrame, rows: np.ndarray) -> dict[int, list[Reason]]:
-    """The (at most) four features that pushed each given row's probability of default up the most."""
+def reasons_for(
+    model: ServedModel, features: pd.DataFrame, rows: np.ndarray, contributions: np.ndarray | None = None
+) -> dict[int, list[Reason]]:
+    """The (at most) four features that pushed each given row's probability of default up the most.
+
+    ``contributions``: every row's contributions when the caller has them already (dataset scoring computes them
+    all for its summary), so the refusals' ones are not computed a second time.
+    """
     out: dict[int, list[Reason]] = {}
-    for row, values, _base in row_contributions(model, features, rows):
+    computed = ((int(r), contributions[int(r)], 0.0) for r in rows) if contributions is not None else None
+    for row, values, _base in computed or row_contributions(model, features, rows):
         top = np.argsort(-values)[:MAX_REASONS]
         out[row] = [
             contribution(Reason, model, features, row=row, j=int(j), value=values[j]) for j in top if values[j] > 0
@@ -168,15 +175,16 @@ class Decided:
     reasons: dict[int, list[Reason]]  # row -> reason codes, for the refused rows
 
 
-def decide_frame(features: pd.DataFrame, model: ServedModel) -> Decided:
+def decide_frame(features: pd.DataFrame, model: ServedModel, contributions: np.ndarray | None = None) -> Decided:
     """Score and decide the rows of the model's feature frame, with reason codes for each refusal.
 
     The one decision rule of the stream and of dataset scoring: refused at or above the version's threshold.
+    ``contributions``: every row's contributions, when the caller computed them already.
     """
     probabilities = np.asarray(model.predict_proba(features), dtype=float)
     refused = probabilities >= model.threshold
     decisions = [Decision.REFUSED if r else Decision.APPROVED for r in refused]
-    return Decided(probabilities, decisions, reasons_for(model, features, np.flatnonzero(refused)))
+    return Decided(probabilities, decisions, reasons_for(model, features, np.flatnonzero(refused), contributions))
 
 
 def score_batch(
