@@ -219,10 +219,11 @@ def start_postgres(data_dir: Path, port: int, *, timeout_s: float = 60.0) -> str
     """Start a throwaway PostgreSQL cluster (trust auth, fsync off, socket inside ``data_dir``) on 127.0.0.1.
 
     Run as root, the cluster belongs to the ``postgres`` user, who must be able to reach ``data_dir`` (so not under
-    a private temporary folder).
+    a private temporary folder). A folder that already holds a cluster (stopped by :func:`stop_postgres`) is started
+    again as it is, with its data: that is how a test brings a stopped database back.
 
     Args:
-        data_dir: an empty or missing folder for the cluster.
+        data_dir: an empty or missing folder for a new cluster, or the folder of a stopped one.
         port: the port to listen on.
         timeout_s: deadline for the server to accept connections.
 
@@ -241,7 +242,9 @@ def start_postgres(data_dir: Path, port: int, *, timeout_s: float = 60.0) -> str
         shutil.chown(data_dir, "postgres", "postgres")
     as_postgres = _as_postgres()
     started = time.monotonic()
-    _run([*as_postgres, str(initdb), "-D", str(data_dir), "-U", "postgres", "--auth=trust", "--no-sync"], "initdb")
+    if not (data_dir / "PG_VERSION").is_file():  # a new cluster; an existing one keeps its data
+        _run([*as_postgres, str(initdb), "-D", str(data_dir), "-U", "postgres", "--auth=trust", "--no-sync"],
+             "initdb")  # fmt: skip
     options = f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
     _run(
         [*as_postgres, str(pg_ctl), "-D", str(data_dir), "-o", options, "-w", "-t", str(int(timeout_s)),
