@@ -133,6 +133,24 @@ async def test_internal_fields_without_a_reply_address_are_ignored(tmp_path: Pat
 
 
 @pytest.mark.anyio
+async def test_a_lending_application_carrying_these_field_names_is_still_decided_not_dead_lettered(
+    tmp_path: Path,
+) -> None:
+    broker, scoring = with_versions(tmp_path, Registry())
+    decisions, letters = collect(broker)
+    replies = replied(broker)
+    await scoring.holder.reload()
+    async with TestKafkaBroker(broker) as br:
+        await br.publish_batch(
+            request("theirs", model_version=7, explain={"mode": "short"}),  # the sender's own extra fields
+            request("junk", reply_to=REPLIES, correlation_id="c-j", model_version="../1"),
+            topic=topics.LOAN_APPLICATIONS.name,
+        )
+    assert ([d.request_id for d in decisions], letters) == (["theirs"], [])
+    assert [(r["correlation_id"], r["reason"]) for r in replies] == [("c-j", "unknown_model_version")]
+
+
+@pytest.mark.anyio
 async def test_named_versions_are_kept_least_recently_used_first_out() -> None:
     registry = Registry(**{v: FakeModel(v) for v in "2345"})
     cache = VersionCache(registry.load, size=2)

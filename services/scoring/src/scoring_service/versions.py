@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from credit_shared.contracts.loans import ModelRef
+from credit_shared.contracts.loans import MODEL_VERSION_PATTERN, ModelRef
 from scoring_service.scorer import ServedModel
 
 log = logging.getLogger(__name__)
+VERSION_NUMBER = re.compile(MODEL_VERSION_PATTERN)
 
 # version number -> the version, ready to score; raises UnknownVersion when it is not registered or archived
 VersionLoader = Callable[[str], ServedModel]
@@ -93,6 +95,8 @@ class VersionCache:
             UnknownVersion: when the version is not registered or archived.
             Exception: whatever the loader raises when the registry cannot be read (nothing is kept).
         """
+        if not VERSION_NUMBER.fullmatch(version):  # not worth a registry call
+            raise UnknownVersion(f"{version!r} is not a registered version number")
         for model in served:
             if model is not None and model.ref.version == version:
                 return NamedVersion(model)

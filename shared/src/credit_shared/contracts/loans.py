@@ -18,6 +18,7 @@ from credit_shared.homecredit.application import APPLICATION, ID
 
 MAX_REQUEST_ID_LENGTH: Final = 64
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
+MODEL_VERSION_PATTERN: Final = r"[1-9][0-9]{0,8}"  # a registered version number, as a request may name it
 # ``reason`` of an error reply (request/reply) besides the dead-letter reasons
 UNKNOWN_MODEL_VERSION: Final = "unknown_model_version"  # the named version is not registered, or archived
 MODEL_UNAVAILABLE: Final = "model_unavailable"  # the named version could not be loaded now (registry down ...)
@@ -96,18 +97,29 @@ class LoanApplicationMessage(BaseModel):
     correlation_id: str | None = Field(None, description="Echoed on the reply; internal clients only")
     model_version: str | None = Field(
         None,
-        pattern=r"^[1-9][0-9]{0,8}$",
-        description="Registered version to decide with instead of the champion (an analyst's what-if); internal "
-        "clients only: ignored without a reply address; such a decision goes to the reply address only (not on "
-        "loan-decisions) and is audited with its version and no alias",
+        description="Registered version number to decide with instead of the champion (an analyst's what-if); "
+        "internal clients only: ignored without a reply address; such a decision goes to the reply address only "
+        "(not on loan-decisions) and is audited with its version and no alias; a version that is not registered "
+        "(or archived, or not a version number) gets an error reply",
         examples=["4"],
     )
     explain: Literal["full"] | None = Field(
         None,
         description="`full`: reply with every feature's contribution and the base value (an Explanation) instead "
         "of a decision; nothing is published on loan-decisions nor audited; internal clients only: ignored "
-        "without a reply address",
+        "without a reply address (any other value is ignored too)",
     )
+
+    @field_validator("model_version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> str | None:
+        # never a reason to dead-letter an application: the field was an ignored extra before it existed
+        return None if value is None else str(value)[:MAX_REQUEST_ID_LENGTH]
+
+    @field_validator("explain", mode="before")
+    @classmethod
+    def _only_full(cls, value: Any) -> str | None:
+        return "full" if value == "full" else None
 
     @property
     def replies_only(self) -> bool:
