@@ -17,6 +17,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 from test_gateway_api import (
     DATASET,
+    FakeRegistry,
     Running,
     assert_problem,
     headers,
@@ -274,3 +275,24 @@ def test_the_registry_lists_versions_with_their_aliases(gw: Running) -> None:
     one = gw.client.get("/v1/registry/versions/1", headers=headers("viewer")).json()
     assert one["aliases"] == ["champion"]
     assert_problem(gw.client.get("/v1/registry/versions/9", headers=headers("viewer")), 404)
+
+
+class ForgetfulRegistry(FakeRegistry):
+    """Counts how often the gateway drops its cached registry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forgotten = 0
+
+    def forget(self) -> None:
+        self.forgotten += 1
+
+
+def test_a_trained_or_promoted_model_makes_the_cached_registry_stale(gw: Running) -> None:
+    registry = ForgetfulRegistry()
+    gw.app.state.gateway.models = registry
+    gw.event("j-1", "dataset.progress", {"request_id": "j-1", "stage": "x", "percent": 1})
+    assert registry.forgotten == 0
+    gw.event("j-2", "model.trained", {"request_id": "j-2", "version": "3"})
+    gw.event("j-3", "model.promoted", {"request_id": "j-3", "version": "3", "alias": "champion"})
+    assert registry.forgotten == 2

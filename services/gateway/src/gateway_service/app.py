@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import Engine
 
 from credit_shared import db, mlflow_utils
+from credit_shared.contracts import training as training_contract
 from credit_shared.kafka import ensure_topics, make_broker
 from credit_shared.runtime import run_checks
 from credit_shared.settings import Environment, refuse_placeholder
@@ -48,6 +49,8 @@ from gateway_service.settings import Settings, get_settings
 
 NAME = "gateway"
 EVENT_TOPICS = (DATASET_EVENTS, TRAINING_EVENTS, SCORING_EVENTS, MONITORING_EVENTS)
+# events after which the cached registry is stale
+REGISTRY_CHANGES = frozenset({training_contract.TRAINED, training_contract.PROMOTED})
 log = logging.getLogger(__name__)
 
 
@@ -87,6 +90,10 @@ def _wire_consumers(gateway: Gateway) -> None:
         description="Moves jobs on from the services' progress, result and failure events",
     )
     async def on_event(body: dict[str, Any]) -> None:
+        if body.get("type") in REGISTRY_CHANGES:  # before the job ends: a client that saw it end reads the change
+            forget = getattr(gateway.models, "forget", None)
+            if callable(forget):
+                forget()
         await asyncio.to_thread(gateway.jobs.apply, body)
 
     @broker.subscriber(
