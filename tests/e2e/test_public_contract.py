@@ -306,7 +306,7 @@ def asyncapi_of(embedded_platform: Running) -> dict[str, Any]:
 
 
 def message_payloads(document: dict[str, Any], channel: str) -> list[dict[str, Any]]:
-    """The payload schemas of a channel's messages, references resolved, batch arrays unwrapped."""
+    """The payload schemas of a channel's messages, references resolved."""
 
     def resolve(node: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in node:
@@ -320,24 +320,24 @@ def message_payloads(document: dict[str, Any], channel: str) -> list[dict[str, A
     assert found, f"{channel} is not documented"
     payloads = []
     for ref in found[0]["messages"].values():
-        payload = resolve(resolve(ref)["payload"])
-        payloads.append(resolve(payload["items"]) if payload.get("type") == "array" else payload)
+        payloads.append(resolve(resolve(ref)["payload"]))
     return payloads
 
 
 @pytest.mark.parametrize("source", ["served", "committed"])
 def test_the_scoring_asyncapi_describes_the_public_topics_with_examples(
-    source: str, embedded_platform: Running
+    source: str, request: pytest.FixtureRequest
 ) -> None:
     root = Path(__file__).resolve().parents[2]
     if source == "served":
-        document = asyncapi_of(embedded_platform)
+        document = asyncapi_of(request.getfixturevalue("embedded_platform"))
     else:
         document = json.loads((root / "docs" / "asyncapi" / "scoring.json").read_text())
     letter_fields = {"error", "original", "original_encoding", "partition", "offset", "failed_at"}
     expected = {APPLICATIONS: {"request_id", "application"}, DECISIONS: DECISION_FIELDS, DEAD_LETTERS: letter_fields}
     for channel, fields in expected.items():
         (payload,) = message_payloads(document, channel)
+        assert payload["type"] == "object", f"{channel}: each message is one JSON object, not {payload['type']}"
         assert fields <= set(payload["properties"]), (channel, fields - set(payload["properties"]))
         assert payload.get("examples"), f"{channel}: no example"
         example = payload["examples"][0]

@@ -123,10 +123,21 @@ def documented_bytes(model: type[BaseModel]) -> Any:
 
     Handlers that must validate each message on their own (so one bad message never fails its batch, and a bad
     one goes to a dead-letter topic with its original bytes) take ``list[documented_bytes(Model)]`` together with
-    ``decoder=raw_decoder``.
+    ``decoder=raw_decoder`` (a batch handler takes :func:`documented_batch` instead).
     """
     schema = model.model_json_schema()
     return Annotated[bytes, WithJsonSchema(_inline_refs(schema, schema.get("$defs", {})), mode="validation")]
+
+
+def documented_batch(model: type[BaseModel]) -> Any:
+    """The type of a batch handler's raw bytes (``list[bytes]``), documented in AsyncAPI as one ``model`` message.
+
+    FastStream documents a batch subscriber's payload as the type of its parameter, so ``list[documented_bytes(M)]``
+    shows an array of ``M``; but each Kafka message on the channel is one ``M``, and that is what a client publishing
+    there must read in the document.
+    """
+    schema = model.model_json_schema()
+    return Annotated[list[bytes], WithJsonSchema(_inline_refs(schema, schema.get("$defs", {})), mode="validation")]
 
 
 def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:

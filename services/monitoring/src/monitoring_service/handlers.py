@@ -24,7 +24,7 @@ from credit_shared.contracts import monitoring as contract
 from credit_shared.contracts.common import Failed, Progress
 from credit_shared.contracts.envelope import Envelope, envelope
 from credit_shared.contracts.loans import LoanDecision
-from credit_shared.kafka import documented_bytes, raw_decoder
+from credit_shared.kafka import documented_batch, documented_bytes, raw_decoder
 from monitoring_service.service import MonitoringService
 from monitoring_service.settings import Settings
 from monitoring_service.windows import Served, Window, WindowBuffer
@@ -34,10 +34,10 @@ SOURCE = "monitoring"
 
 
 if TYPE_CHECKING:
-    DecisionBytes = bytes
+    DecisionBatch = list[bytes]
     CommandBytes = bytes
 else:
-    DecisionBytes = documented_bytes(LoanDecision)
+    DecisionBatch = documented_batch(LoanDecision)
     CommandBytes = documented_bytes(Envelope[contract.RequestDriftReport])
 
 
@@ -174,7 +174,7 @@ def register(
         session_timeout_ms=settings.kafka.session_timeout_ms,
         heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
     )
-    async def on_decisions(body: list[DecisionBytes]) -> None:
+    async def on_decisions(body: DecisionBatch) -> None:
         for raw in body:
             try:
                 decision = LoanDecision.model_validate_json(raw)

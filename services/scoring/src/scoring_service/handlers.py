@@ -31,7 +31,7 @@ from credit_shared.contracts.loans import (
     encode,
     message_key,
 )
-from credit_shared.kafka import documented_bytes, raw_decoder, rewind
+from credit_shared.kafka import documented_batch, raw_decoder, rewind
 from scoring_service import audit
 from scoring_service.dead_letters import Rejected, dead_letter, parse_application
 from scoring_service.holder import ModelHolder
@@ -43,9 +43,9 @@ from scoring_service.versions import UnknownVersion, VersionCache
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    ApplicationBytes = bytes
+    ApplicationBatch = list[bytes]
 else:  # raw bytes, documented in AsyncAPI as the public contract
-    ApplicationBytes = documented_bytes(LoanApplicationMessage)
+    ApplicationBatch = documented_batch(LoanApplicationMessage)
 
 FeatureBuilder = Callable[[pd.DataFrame], pd.DataFrame]
 Accepted = list[tuple[ConsumerRecord[Any, Any], LoanApplicationMessage]]
@@ -100,7 +100,7 @@ class Scoring:
             description="model.promoted: load the new version in the background and swap it in.",
         )(self.on_training_event)
 
-    async def on_applications(self, body: list[ApplicationBytes], message: KafkaMessage) -> None:
+    async def on_applications(self, body: ApplicationBatch, message: KafkaMessage) -> None:
         """One batch: dead-letter what cannot be decided, decide the rest, publish, audit, then commit."""
         started, received_at = time.monotonic(), utc_now()
         records: list[ConsumerRecord[Any, Any]] = list(message.raw_message)  # type: ignore[arg-type]
