@@ -194,3 +194,15 @@ def test_a_run_without_search_or_card_says_so_without_error(gateway: FakeGateway
     assert not at.error
     assert "no cross-validation results" in texts(at, "info")
     assert "no model card" in texts(at, "info")
+
+
+def test_the_page_opens_on_the_champions_experiment(gateway: FakeGateway) -> None:
+    with_runs(gateway)
+    newer = {"experiment_id": "8", "name": "dataset newer"}  # newest first, holds only a baseline
+    gateway.on("GET", "/v1/experiments", [newer, {"experiment_id": EXPERIMENT, "name": "dataset baseline"}])
+    gateway.on("GET", "/v1/experiments/8/runs", [make_run("b8", "dummy", 0.5)])
+    gateway.on("GET", "/v1/runs/r1", {**make_run("r1", "lightgbm", 0.77), "experiment_id": EXPERIMENT})
+    at = open_page("experiments")
+    assert not at.exception
+    assert next(s for s in at.selectbox if s.label == "Experiment").value == EXPERIMENT
+    assert at.dataframe[0].value["Run"].tolist()[0] == "lightgbm-run · lightgbm"

@@ -35,7 +35,8 @@ def render() -> None:
         st.info("No experiment yet: build a dataset, then train a model.", icon=":material/info:")
         return
     names = {str(e["experiment_id"]): str(e.get("name") or e["experiment_id"]) for e in found}
-    experiment = st.selectbox("Experiment", list(names), format_func=names.__getitem__)
+    ids = list(names)
+    experiment = st.selectbox("Experiment", ids, index=_champion_index(client, ids), format_func=names.__getitem__)
     runs = fetch("Reading the runs…", lambda: client.runs(str(experiment)), what="runs")
     if runs is None:
         return
@@ -55,6 +56,20 @@ def render() -> None:
             labels,
         )
     promote(client, runs)
+
+
+def _champion_index(client: GatewayClient, experiment_ids: list[str]) -> int:
+    """The page opens on the champion's experiment (the newest one may hold only a baseline); 0 without one."""
+    try:
+        registry = client.registry()
+        champion = (registry.get("aliases") or {}).get("champion")
+        version = next((v for v in registry.get("versions") or [] if v.get("version") == champion), None)
+        if version is None or not version.get("run_id"):
+            return 0
+        experiment_id = str(client.run(str(version["run_id"])).get("experiment_id"))
+    except GatewayError:
+        return 0  # the registry's own section of the page shows what went wrong
+    return experiment_ids.index(experiment_id) if experiment_id in experiment_ids else 0
 
 
 def _family(run: Json) -> str:

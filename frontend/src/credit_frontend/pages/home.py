@@ -10,6 +10,7 @@ from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
 from credit_frontend.ui import SEVERITY, fetch, is_number, num, pct, show_error, when
 
 HEADLINE_HINTS = ("roc_auc", "auc", "cost", "recall", "precision", "f1", "accuracy")
+METRICS_PER_ROW = 3  # metrics side by side in the champion's half of the page
 
 
 def render() -> None:
@@ -95,10 +96,12 @@ def champion(client: GatewayClient) -> None:
             if not error.not_available:
                 show_error(error, "champion's run")
     threshold = _threshold(version, run)
-    cols = st.columns(1 + len(_headline((run or {}).get("metrics") or {})))
-    cols[0].metric("Decision threshold", pct(threshold) if threshold is not None else "—")
-    for col, (name, value) in zip(cols[1:], _headline((run or {}).get("metrics") or {}), strict=True):
-        col.metric(name.replace("_", " "), num(value, 3))
+    shown = [("Decision threshold", pct(threshold) if threshold is not None else "—")]
+    shown += [(name.replace("_", " "), num(value, 3)) for name, value in _headline((run or {}).get("metrics") or {})]
+    for start in range(0, len(shown), METRICS_PER_ROW):  # rows of a few: five in half a page cut the values short
+        row = shown[start : start + METRICS_PER_ROW]
+        for col, (label, value) in zip(st.columns(METRICS_PER_ROW)[: len(row)], row, strict=True):
+            col.metric(label, value)
     challenger = (registry.get("aliases") or {}).get("challenger")
     if challenger:
         st.caption(f"Challenger: version {challenger} (shadow-scored beside the champion).")
