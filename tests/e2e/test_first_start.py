@@ -91,7 +91,9 @@ def test_the_champion_is_a_complete_registered_version(embedded_platform: Runnin
     assert tags["family"] == "lightgbm"
     assert tags["imbalance"] == "class_weight"
 
-    run = tracking.get_run(registered.run_id)
+    run_id = registered.run_id
+    assert run_id, "the version was registered from a run"
+    run = tracking.get_run(run_id)
     for split in SPLITS:
         for metric in METRICS:
             assert f"{split}_{metric}" in run.data.metrics, f"{split}_{metric} is not logged"
@@ -99,8 +101,8 @@ def test_the_champion_is_a_complete_registered_version(embedded_platform: Runnin
         assert metric in run.data.metrics, f"{metric} is not logged"
     assert run.data.metrics["test_business_cost"] < run.data.metrics["test_cost_accept_all"]
 
-    artifacts = {a.path for a in tracking.list_artifacts(registered.run_id)}
-    figures = {a.path for a in tracking.list_artifacts(registered.run_id, "figures")}
+    artifacts = {a.path for a in tracking.list_artifacts(run_id)}
+    figures = {a.path for a in tracking.list_artifacts(run_id, "figures")}
     for figure in FIGURES:
         assert {f"figures/{figure}.json", f"figures/{figure}.png"} <= figures, f"figure {figure} is missing"
     assert set(TABLES) <= artifacts, set(TABLES) - artifacts
