@@ -4,14 +4,17 @@ broker, a fake scoring service answering like the real one)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from faststream.kafka import KafkaBroker
-from test_gateway_api import Running, assert_problem, decision_for, headers, starter
+from test_gateway_api import Running, assert_problem, decision_for, headers, make_decision, starter
 
+from credit_shared import db
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION
+from credit_shared.db.models import DecisionRecord
 from credit_shared.topics import LOAN_APPLICATIONS
 
 pytestmark = pytest.mark.unit
@@ -134,6 +137,16 @@ def test_only_an_analyst_may_explain_with_a_named_version(client_gw: tuple[Runni
     unknown = running.client.get(f"/v1/clients/{client}/explanation?model_version={UNKNOWN}",
                                  headers=headers("analyst"))  # fmt: skip
     assert_problem(unknown, 404)
+
+
+def test_a_named_version_decision_is_not_the_clients_latest_decision(client_gw: tuple[Running, int]) -> None:
+    running, client = client_gw
+    now = datetime.now(UTC)
+    rows = [make_decision("lending", client, now - timedelta(hours=1)),
+            make_decision("what-if", client, now, model_version="4", model_alias=None)]  # fmt: skip
+    db.insert_ignore(running.app.state.gateway.engine, DecisionRecord, rows, keys=["request_id"])
+    body = running.client.get(f"/v1/clients/{client}", headers=headers("viewer")).json()
+    assert (body["decision"]["request_id"], body["decision"]["model"]["alias"]) == ("lending", "champion")
 
 
 def test_an_unknown_client_has_no_explanation(client_gw: tuple[Running, int]) -> None:

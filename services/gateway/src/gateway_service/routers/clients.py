@@ -101,9 +101,10 @@ def _application(gateway: Gateway, sk_id_curr: int) -> tuple[str, dict[str, Any]
 
 
 def _latest_decision(gateway: Gateway, sk_id_curr: int) -> LoanDecision | None:
+    """The client's latest decision by a served model (a version an analyst named has no alias: a what-if)."""
     query = (
         select(DecisionRecord)
-        .where(DecisionRecord.sk_id_curr == sk_id_curr)
+        .where(DecisionRecord.sk_id_curr == sk_id_curr, DecisionRecord.model_alias.is_not(None))
         .order_by(DecisionRecord.decided_at.desc())
         .limit(1)
     )
