@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 
 from prometheus_client import CollectorRegistry
 
@@ -31,6 +32,9 @@ DESCRIPTION = (
 def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
     """Build the scoring worker (nothing connects and no model loads until the runtime starts it)."""
     settings = settings or get_settings()
+    # MLflow's client retries a refused connection for about four minutes by default; a model check stuck that long
+    # holds the reload lock, so a promotion made once MLflow is back would wait for it. A few retries are enough.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     registry = CollectorRegistry()
     metrics = ScoringMetrics.create(registry)
     broker = make_broker(settings.kafka, service=NAME, registry=registry, description=DESCRIPTION)

@@ -74,6 +74,7 @@ def load_served(
 
     Raises:
         ValueError: when the version lacks its dataset id or threshold.
+        MlflowException: when the registry cannot be read (unreachable, failing): not the same as "no alias".
     """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -81,7 +82,9 @@ def load_served(
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     try:
         version = client.get_model_version_by_alias(settings.model_name, alias)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):  # no such model / alias
+            raise  # the registry is unreachable or failing: the holder keeps what it serves
         return None
     if current is not None and current.ref.version == str(version.version):
         return current
