@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
@@ -105,6 +106,7 @@ class DatasetScoring:
             topics.SCORING_COMMANDS.name,
             group_id=f"{settings.group_id}-datasets",  # not the stream's group: a long scoring never stalls it
             auto_offset_reset="earliest",
+            ack_policy=AckPolicy.ACK,  # committed once handled: a scoring cut short by a crash is redelivered
             decoder=raw_decoder,
             session_timeout_ms=settings.kafka.session_timeout_ms,
             heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
