@@ -59,6 +59,7 @@ def build(settings: Settings | None = None, *, catalog: ModelCatalog | None = No
         html_every_windows=settings.html_every_windows,
         html_on_alert=settings.html_on_alert,
         html_max_columns=settings.html_max_columns,
+        report_workers=settings.report_workers,
         features_max_attempts=settings.features_max_attempts,
     )
     runner = register(broker, settings, service, CommandLedger(engine, NAME), MonitoringMetrics.create(registry))

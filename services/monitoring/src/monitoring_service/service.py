@@ -61,6 +61,7 @@ class MonitoringService:
     html_every_windows: int = 10
     html_on_alert: bool = True
     html_max_columns: int = 100
+    report_workers: int = 1
     features_max_attempts: int = 3
     _windows_seen: Counter[tuple[str, str]] = field(default_factory=Counter)
 
@@ -101,7 +102,7 @@ class MonitoringService:
         )
         if want_html:
             columns = self._html_columns(result, reference.model.importances)
-            rendered = run_report(reference.sample, frame, reference.profile, columns)
+            rendered = run_report(reference.sample, frame, reference.profile, columns, workers=self.report_workers)
             rendered.save_html(self.artifacts.html_path(report_id))
             report = report.model_copy(update={"html": True})
         self._store(report, result, reference.model.importances)
@@ -142,7 +143,7 @@ class MonitoringService:
         progress("reading", 20.0, f"{command.part} of {dataset_id}")
         current = sample_parquet(path, columns, command.max_rows, self.references.seed)
         progress("comparing", 40.0, f"{len(columns)} columns, {len(current)} rows")
-        rendered = run_report(reference.sample, current, reference.profile, columns)
+        rendered = run_report(reference.sample, current, reference.profile, columns, workers=self.report_workers)
         report_id = "od-" + hashlib.sha256(command.request_id.encode()).hexdigest()[:24]
         progress("rendering", 85.0, None)
         rendered.save_html(self.artifacts.html_path(report_id))

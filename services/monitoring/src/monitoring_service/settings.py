@@ -55,6 +55,9 @@ class Settings(ServiceSettings):
     html_max_columns: int = Field(
         100, ge=1, description="Columns of a window's HTML report: drifted first, then by importance"
     )
+    report_workers: int = Field(
+        2, ge=1, description="Processes computing an Evidently report, 40 columns at a time (1: in the service)"
+    )
 
     @model_validator(mode="after")
     def _orange_before_red(self) -> Settings:
