@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from credit_local import launcher
 from credit_local.bootstrap import Bootstrapped, BootstrapSettings, bootstrap
@@ -47,6 +48,20 @@ def counter(metrics_url: str, name: str) -> float:
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def audit_rows(running: Running, prefix: str) -> dict[str, int]:
+    """Audit rows per request id, read from the platform's database."""
+    engine = create_engine(launcher.layout_of(running.settings).database_url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT request_id, COUNT(*) FROM decisions WHERE request_id LIKE :p GROUP BY request_id"),
+                {"p": f"{prefix}%"},
+            )
+            return {str(r[0]): int(r[1]) for r in found}
+    finally:
+        engine.dispose()
 
 
 def free_ports() -> launcher.LocalSettings:

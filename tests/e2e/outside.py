@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +110,78 @@ class TopicReader:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+@dataclass
+class Traffic:
+    """Applications published continuously on a thread, and the decisions read back on another."""
+
+    kafka: str
+    rows: list[dict[str, Any]]
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    sent: list[str] = field(default_factory=list)  # handed to the client
+    delivered: set[str] = field(default_factory=set)  # acknowledged by the broker
+    decided: dict[str, int] = field(default_factory=dict)  # request id -> decisions seen
+    stop: threading.Event = field(default_factory=threading.Event)
+    errors: list[str] = field(default_factory=list)
+    rate_per_s: float = 30.0  # applications per second
+    drain_s: float = 240.0  # longest wait, in finish(), for the last decisions
+
+    def __post_init__(self) -> None:
+        self.reader = TopicReader(self.kafka, DECISIONS)  # positioned before the first message is sent
+        self.threads = [
+            threading.Thread(target=self._guarded, args=(f,), daemon=True) for f in (self._publish, self._read)
+        ]
+        self.reading = threading.Event()
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def _guarded(self, work: Any) -> None:
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 - a failure on a thread is reported by the test, not lost
+            self.errors.append(f"{work.__name__}: {exc!r}")
+
+    def _publish(self) -> None:
+        producer = make_producer(self.kafka, **{"linger.ms": 5})
+
+        def delivered(err: Any, message: Any) -> None:
+            if err is None:
+                self.delivered.add(as_json(message)["request_id"])
+            else:
+                self.errors.append(str(err))
+
+        started = time.monotonic()
+        while not self.stop.is_set():
+            n = len(self.sent)
+            row = self.rows[n % len(self.rows)]
+            request_id = f"fault-{self.run}-{n}"
+            producer.produce("loan-applications", value=application_message(request_id, row),
+                             key=str(row["SK_ID_CURR"]).encode(), on_delivery=delivered)  # fmt: skip
+            self.sent.append(request_id)
+            producer.poll(0)
+            pause = started + (n + 1) / self.rate_per_s - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+        producer.flush(60)
+
+    def _read(self) -> None:
+        while not self.reading.is_set():
+            message = self.reader.poll(0.5)
+            if message is not None:
+                request_id = str(as_json(message)["request_id"])
+                self.decided[request_id] = self.decided.get(request_id, 0) + 1
+                self.reader.messages.clear()  # only the counts are kept
+
+    def finish(self) -> None:
+        """Stop publishing; wait until every delivered request has a decision (or the deadline passes)."""
+        self.stop.set()
+        self.threads[0].join()
+        deadline = time.monotonic() + self.drain_s
+        while not self.delivered <= set(self.decided) and time.monotonic() < deadline:
+            time.sleep(1)
+        self.reading.set()
+        self.threads[1].join()
+        self.reader.close()

@@ -14,102 +14,34 @@ Each scenario starts its own platform (``start_platform``) and breaks only that 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import shutil
 import tempfile
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import create_engine, select, text
 
 from credit_local import infra, launcher
 from credit_local.bootstrap import BootstrapError, follow
-from credit_local.loans_cli import messages, production_applications
+from credit_local.loans_cli import production_applications
 from credit_local.processes import free_port, http_ok, tail
 from credit_shared import topics
 from credit_shared.db.models import DecisionRecord
-from tests.e2e.conftest import Running, start_platform
+from tests.e2e.conftest import Running, audit_rows, counter, start_platform
+from tests.e2e.outside import Traffic
 
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
-RATE_PER_S = 8.0  # applications per second: a steady stream that two busy cores still decide without a backlog
+RATE_PER_S = 8.0  # applications per second: a steady stream that busy cores decide without a growing backlog
 SCORING_GROUP = "scoring"  # the scoring service's consumer group (SCORING_GROUP_ID's default)
-
-
-class Traffic:
-    """A lending application publishing applications continuously from a background thread; remembers each id."""
-
-    def __init__(self, bootstrap: str, rows: list[dict[str, Any]], rate_per_s: float = RATE_PER_S) -> None:
-        self._bootstrap, self._rate = bootstrap, rate_per_s
-        self._messages = messages(rows, 10**9, 0.0, seed=7)
-        self._sent: list[str] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="traffic", daemon=True)
-        self.error: BaseException | None = None
-
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=30)
-
-    @property
-    def sent(self) -> list[str]:
-        """Request ids published so far (acknowledged by the broker), in order."""
-        with self._lock:
-            return list(self._sent)
-
-    def published_after(self, start: int, count: int, timeout_s: float = 60.0) -> list[str]:
-        """Wait until ``count`` more request ids than the first ``start`` are published; those ids."""
-        window = eventually(
-            lambda: len(sent := self.sent) >= start + count and sent[start : start + count],
-            lambda: f"only {len(self.sent) - start} of {count} published (error: {self.error!r})",
-            timeout_s,
-        )
-        assert isinstance(window, list)
-        return window
-
-    def stop(self) -> list[str]:
-        """Stop publishing; every request id published.
-
-        Raises:
-            AssertionError: when the publisher failed (its error is chained).
-        """
-        self._stopping.set()
-        self._thread.join(timeout=30)
-        assert not self._thread.is_alive(), "the publisher did not stop"
-        if self.error is not None:
-            raise AssertionError(f"publishing failed: {self.error!r}") from self.error
-        return self.sent
-
-    async def _run(self) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap)
-        await producer.start()
-        try:
-            while not self._stopping.is_set():
-                key, value = next(self._messages)
-                await producer.send_and_wait(topics.LOAN_APPLICATIONS.name, value, key=key)
-                with self._lock:
-                    self._sent.append(json.loads(value)["request_id"])
-                await asyncio.sleep(1 / self._rate)
-        except BaseException as exc:
-            self.error = exc
-            raise
-        finally:
-            await producer.stop()
 
 
 def eventually(check: Callable[[], T], what: Callable[[], str], timeout_s: float = 120.0) -> T:
@@ -119,29 +51,6 @@ def eventually(check: Callable[[], T], what: Callable[[], str], timeout_s: float
         assert time.monotonic() < deadline, f"not within {timeout_s:.0f} s: {what()}"
         time.sleep(0.5)
     return result
-
-
-def decisions(bootstrap: str) -> Counter[str]:
-    """Decisions published so far on ``loan-decisions``, counted by request id (the topic read from its start)."""
-
-    async def read() -> Counter[str]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            name = topics.LOAN_DECISIONS.name
-            partitions = [TopicPartition(name, p) for p in sorted(await _partitions(consumer, name))]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            end = await consumer.end_offsets(partitions)
-            seen: Counter[str] = Counter()
-            while [p for p in partitions if await consumer.position(p) < end[p]]:
-                for records in (await consumer.getmany(*partitions, timeout_ms=1000)).values():
-                    seen.update(json.loads(r.value or b"{}")["request_id"] for r in records)
-            return seen
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
@@ -164,16 +73,6 @@ def committed_offsets(bootstrap: str, group: str = SCORING_GROUP) -> dict[int, i
     return asyncio.run(read())
 
 
-def audited(database_url: str) -> set[str]:
-    """Request ids with an audit row (the table's key is the request id: at most one row each)."""
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return set(conn.scalars(select(DecisionRecord.request_id)))
-    finally:
-        engine.dispose()
-
-
 def readiness(running: Running, name: str) -> tuple[int, dict[str, Any]]:
     """Status and body of a service's ``GET /ready``."""
     response = httpx.get(f"http://127.0.0.1:{running.local.port_of(name)}/ready", timeout=10)
@@ -188,12 +87,6 @@ def wait_readiness(running: Running, name: str, status: int, timeout_s: float = 
         return body if code == status else {}
 
     return eventually(answered, lambda: f"{name} /ready: {readiness(running, name)}\n{logs(running, name)}", timeout_s)
-
-
-def counter(running: Running, service: str, metric: str) -> float:
-    """A counter of a worker's ``/metrics`` (0 when not exposed yet)."""
-    text_ = httpx.get(f"http://127.0.0.1:{running.local.port_of(service)}/metrics", timeout=10).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text_.splitlines() if line.startswith(metric + " "))
 
 
 def pids(running: Running) -> dict[str, int]:
@@ -223,20 +116,46 @@ def quiet(stage: str, percent: float, message: str) -> None:
     """A progress report nobody reads."""
 
 
-def every_request_decided(running: Running, sent: list[str], database_url: str, timeout_s: float = 180.0) -> None:
-    """Wait until every published request id has an audit row and at least one decision (nothing lost)."""
-    kafka = running.platform.urls["kafka"]
+@contextlib.contextmanager
+def flowing(running: Running, rows: list[dict[str, Any]]) -> Iterator[Traffic]:
+    """Applications published continuously (and decisions read back) while the block runs; stopped on the way out."""
+    traffic = Traffic(running.platform.urls["kafka"], rows, rate_per_s=RATE_PER_S)
+    traffic.start()
+    try:
+        yield traffic
+    finally:  # after finish() a no-op; on a failure, the threads end without waiting for the last decisions
+        traffic.stop.set()
+        traffic.reading.set()
 
-    def missing() -> tuple[set[str], set[str]]:
-        return set(sent) - audited(database_url), set(sent) - set(decisions(kafka))
 
-    eventually(
-        lambda: missing() == (set(), set()),
-        lambda: "of {} published, without an audit row: {}; without a decision: {}\n{}".format(
-            len(sent), *(len(m) for m in missing()), logs(running, "scoring")
-        ),
-        timeout_s,
+def published_after(traffic: Traffic, start: int, count: int) -> list[str]:
+    """Wait until ``count`` more applications than the first ``start`` are published; their request ids."""
+    window = eventually(
+        lambda: len(traffic.sent) >= start + count and traffic.sent[start : start + count],
+        lambda: f"only {len(traffic.sent) - start} of {count} published (errors: {traffic.errors})",
+        timeout_s=60,
     )
+    assert isinstance(window, list)
+    return window
+
+
+def nothing_lost(running: Running, traffic: Traffic) -> dict[str, int]:
+    """Stop the traffic; check every delivered application has at least one decision and exactly one audit row."""
+    traffic.finish()
+    assert traffic.errors == [], traffic.errors
+    assert traffic.delivered, "nothing was published"
+    undecided = traffic.delivered - set(traffic.decided)
+    assert not undecided, f"{len(undecided)} of {len(traffic.delivered)} without a decision\n{logs(running, 'scoring')}"
+    prefix = f"fault-{traffic.run}-"
+    audit = eventually(
+        lambda: (rows := audit_rows(running, prefix)).keys() >= traffic.delivered and rows,
+        lambda: f"{len(traffic.delivered - audit_rows(running, prefix).keys())} without an audit row",
+        timeout_s=60,
+    )
+    assert isinstance(audit, dict)
+    assert set(audit.values()) == {1}, {k: n for k, n in audit.items() if n != 1}
+    assert set(audit) <= set(traffic.sent)
+    return audit
 
 
 def dummy_training(dataset_id: str) -> dict[str, Any]:
@@ -246,24 +165,20 @@ def dummy_training(dataset_id: str) -> dict[str, Any]:
 
 def test_mlflow_down_scoring_goes_on_training_and_promotion_fail_clearly_then_recover(tmp_path: Path) -> None:
     with start_platform(tmp_path / "home") as running, api(running) as client:
-        served, kafka = running.served, running.platform.urls["kafka"]
-        database_url = launcher.layout_of(running.settings).database_url
-        rows = production_applications(running.home, served.dataset_id)
+        served = running.served
         before = pids(running)
-        with Traffic(kafka, rows) as traffic:
-            eventually(lambda: len(audited(database_url)) >= 10, lambda: logs(running, "scoring"))
+        with flowing(running, production_applications(running.home, served.dataset_id)) as traffic:
+            eventually(lambda: len(traffic.decided) >= 10, lambda: logs(running, "scoring"))
 
             assert launcher.stop_process(running.settings, "mlflow")
             assert not http_ok(f"{running.platform.urls['mlflow']}/health")
-            stopped_at = len(traffic.sent)
 
-            # scoring goes on with the model it holds: what was published after the stop is decided by that version
-            during = traffic.published_after(stopped_at, 40)
+            # scoring goes on with the model it holds: what is published after the stop is decided
+            during = published_after(traffic, len(traffic.sent), 40)
             eventually(
-                lambda: set(during) <= set(decisions(kafka)),
+                lambda: set(during) <= set(traffic.decided),
                 lambda: (
-                    f"{len(set(during) - set(decisions(kafka)))} of {len(during)} undecided\n"
-                    + logs(running, "scoring")
+                    f"{len(set(during) - set(traffic.decided))} of {len(during)} undecided\n" + logs(running, "scoring")
                 ),
             )
             status, body = readiness(running, "scoring")
@@ -290,15 +205,14 @@ def test_mlflow_down_scoring_goes_on_training_and_promotion_fail_clearly_then_re
                    "promotion", quiet, timeout_s=120)  # fmt: skip
             for name in ("training", "gateway"):
                 wait_readiness(running, name, 200)
-            sent = traffic.stop()
+            audit = nothing_lost(running, traffic)
 
-        every_request_decided(running, sent, database_url)
-        versions = _decided_versions(database_url, during)
-        assert versions == {served.version}, versions
+        versions = _decided_versions(launcher.layout_of(running.settings).database_url, during)
+        assert versions == {served.version}, versions  # decided by the model held while MLflow was away
         assert pids(running) == {**before, "mlflow": pids(running)["mlflow"]}, "a service died or was restarted"
     print(
         f"\nMLflow down: {len(during)} applications decided while it was down; training failed with "
-        f"{trained.value}; promotion failed with {promoted.value}; {len(sent)} published, none lost"
+        f"{trained.value}; promotion failed with {promoted.value}; {len(audit)} published, none lost"
     )
 
 
@@ -346,39 +260,33 @@ def own_postgres(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
 def test_database_down_services_report_not_ready_keep_every_application_and_recover(
     tmp_path: Path, own_postgres: Cluster
 ) -> None:
+    every = (*launcher.WORKERS, "gateway")  # each has a database readiness check
     with start_platform(tmp_path / "home") as running:
         assert launcher.layout_of(running.settings).database_url == own_postgres.url
         kafka = running.platform.urls["kafka"]
-        rows = production_applications(running.home, running.served.dataset_id)
+        failures_total = f"http://127.0.0.1:{running.local.scoring_port}/metrics", "scoring_batch_failures_total"
         before = pids(running)
-        with Traffic(kafka, rows) as traffic:
-            eventually(lambda: len(audited(own_postgres.url)) >= 10, lambda: logs(running, "scoring"))
+        with flowing(running, production_applications(running.home, running.served.dataset_id)) as traffic:
+            eventually(lambda: len(traffic.decided) >= 10, lambda: logs(running, "scoring"))
 
             infra.stop_postgres(own_postgres.data_dir)
-            for name in ("scoring", "gateway"):
+            for name in every:
                 body = wait_readiness(running, name, 503, timeout_s=60)
-                assert body["checks"]["database"] is False, body
+                assert body["checks"]["database"] is False, (name, body)
 
             # scoring holds the applications: it retries the batch and commits nothing while the database is down
-            held = committed_offsets(kafka)
-            failures, published = counter(running, "scoring", "scoring_batch_failures_total"), len(traffic.sent)
+            held, failures, published = committed_offsets(kafka), counter(*failures_total), len(traffic.sent)
             eventually(
-                lambda: (
-                    counter(running, "scoring", "scoring_batch_failures_total") >= failures + 3
-                    and len(traffic.sent) >= published + 20
-                ),
+                lambda: counter(*failures_total) >= failures + 3 and len(traffic.sent) >= published + 20,
                 lambda: logs(running, "scoring"),
             )
             assert committed_offsets(kafka) == held, "scoring committed offsets of applications it could not audit"
             assert pids(running) == before, "a process died while the database was down"
 
             infra.start_postgres(own_postgres.data_dir, own_postgres.port)
-            for name in ("scoring", "gateway"):
+            for name in every:
                 wait_readiness(running, name, 200)
-            sent = traffic.stop()
+            audit = nothing_lost(running, traffic)
 
-        every_request_decided(running, sent, own_postgres.url)
         assert pids(running) == before, "a process died or was restarted"
-        for name in launcher.WORKERS:
-            assert readiness(running, name)[0] == 200, (name, readiness(running, name))
-    print(f"\ndatabase down: {len(sent)} applications published, every one audited once and decided")
+    print(f"\ndatabase down: {len(audit)} applications published, each audited once and decided")
