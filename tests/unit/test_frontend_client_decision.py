@@ -115,6 +115,9 @@ def test_explains_a_refusal_in_plain_words_with_gauge_and_waterfall(gateway: Fak
     steps = charts[1]["data"][0]["x"]
     assert steps[0] == pytest.approx(-2.4)  # from the base value ...
     assert steps[-1] == pytest.approx(-2.4 + 0.41 + 0.2 - 0.1)  # ... to the client's score, every factor on the way
+    low, high = charts[1]["layout"]["xaxis"]["range"]
+    assert low < -2.4, "the axis holds every bar: the base value ..."
+    assert high > 0.0, "... and 0, where the base value's bar starts"
     assert "Every factor, as model version 3 weighs it." in texts(at, "caption")
     gauge = charts[0]["data"][0]
     assert gauge["value"] == pytest.approx(13.7)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Final
 
 import plotly.graph_objects as go
@@ -113,8 +114,21 @@ def waterfall(base_value: float, contributions: list[Json], *, top: int = 12) ->
     )
     fig = _layout(fig, "How each factor moved the score (log-odds of default)", "Log-odds of default", "")
     fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(range=waterfall_range(base_value, values))
     fig.update_layout(height=max(360, 40 * (len(labels) + 2)))
     return fig
+
+
+def waterfall_range(base_value: float, values: list[float]) -> list[float]:
+    """The x range that holds every bar of the waterfall (from 0 to the base value, then each step) and its text.
+
+    Plotly's automatic range misses the bars of a horizontal waterfall whose base is far from 0 (seen: a base value of
+    -1.8 drawn on an axis from -0.6 to 0), so the range is computed from the path the steps take.
+    """
+    path = [0.0, *itertools.accumulate(values, initial=base_value)]
+    low, high = min(path), max(path)
+    pad = 0.35 * (high - low) or 1.0  # room for the text written outside each bar
+    return [low - pad, high + pad]
 
 
 def bars(labels: list[str], values: list[float], title: str, x: str, y: str, *, horizontal: bool = False) -> go.Figure:
