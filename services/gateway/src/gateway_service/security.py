@@ -114,6 +114,18 @@ class KeyStore:
         self.clear_cache()
         return True
 
+    def cached(self, key: str) -> tuple[bool, Principal | None]:
+        """``(True, principal or None)`` when the key's verdict is remembered, ``(False, None)`` otherwise.
+
+        The event loop's fast path: a remembered key needs no database, so no worker thread.
+        """
+        digest = hash_key(key)
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached is not None and cached[1] > time.monotonic():
+            return True, cached[0]
+        return False, None
+
     def verify(self, key: str) -> Principal | None:
         """The principal of a valid, unrevoked key, else None."""
         digest = hash_key(key)
