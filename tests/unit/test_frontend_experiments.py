@@ -64,7 +64,9 @@ def make_figures(auc: float) -> dict[str, Any]:
         "shap_summary": {
             "kind": "shap_summary",
             "rows": 2,
-            "features": [{"name": "EXT_SOURCE_3", "contribution": [0.3, -0.2], "value": [0.1, 0.9]}],
+            "features": [
+                {"name": "EXT_SOURCE_3", "contribution": [0.3, -0.2], "value": [0.1, None]}
+            ],  # a missing value
         },
     }
 

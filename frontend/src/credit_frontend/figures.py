@@ -87,18 +87,29 @@ def shap_summary(data: Json) -> go.Figure:
     """Each feature's per-row contributions (a strip per feature), coloured by the feature's value."""
     fig = go.Figure()
     features = data.get("features") or []
+    missing_shown = False
     for item in features:
-        values = [v for v in item.get("value") or [] if v is not None]
+        contributions = item.get("contribution") or []
+        raw = list(item.get("value") or [None] * len(contributions))
+        values = [v for v in raw if v is not None]
         low, high = (min(values), max(values)) if values else (0.0, 1.0)
         span = (high - low) or 1.0
-        colours = [None if v is None else (v - low) / span for v in item.get("value") or []]
+        known = [(c, (v - low) / span) for c, v in zip(contributions, raw, strict=False) if v is not None]
         fig.add_scatter(
-            x=item.get("contribution"), y=[item["name"]] * len(item.get("contribution") or []), mode="markers",
-            marker={"color": colours, "colorscale": [[0, BLUE], [1, ORANGE]], "cmin": 0, "cmax": 1, "size": 5,
-                    "opacity": 0.6, "colorbar": {"title": {"text": "value<br>low→high"}} if item is features[0]
-                    else None, "showscale": item is features[0]},
+            x=[c for c, _ in known], y=[item["name"]] * len(known), mode="markers",
+            marker={"color": [v for _, v in known], "colorscale": [[0, BLUE], [1, ORANGE]], "cmin": 0, "cmax": 1,
+                    "size": 5, "opacity": 0.6, "colorbar": {"title": {"text": "value<br>low→high"}}
+                    if item is features[0] else None, "showscale": item is features[0]},
             name=str(item["name"]), showlegend=False,
         )  # fmt: skip
+        unknown = [c for c, v in zip(contributions, raw, strict=False) if v is None]
+        if unknown:  # a missing value has no colour on the value scale: grey crosses, named in the legend
+            fig.add_scatter(
+                x=unknown, y=[item["name"]] * len(unknown), mode="markers", name="missing value",
+                marker={"color": GREY, "symbol": "x", "size": 5, "opacity": 0.6},
+                showlegend=not missing_shown, legendgroup="missing",
+            )  # fmt: skip
+            missing_shown = True
     fig.add_vline(x=0, line_color=GREY)
     title = f"SHAP summary ({data.get('rows', '?')} test rows): right of 0 raises the risk"
     fig = _layout(fig, title, "Contribution to the log-odds of default", "", height=80 + 28 * len(features))
