@@ -105,10 +105,8 @@ def load_version(settings: MlflowSettings, engine: Engine, number: str) -> Serve
     try:
         version = client.get_model_version(settings.model_name, number)
     except MlflowException as exc:
-        if "RESOURCE_DOES_NOT_EXIST" not in str(exc.error_code) and "INVALID_PARAMETER_VALUE" not in str(
-            exc.error_code
-        ):
-            raise  # the registry is down or broken: not the analyst's mistake
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):  # no such model / version
+            raise  # the registry is unreachable or failing: not the analyst's mistake (the request gets a 503)
         raise UnknownVersion(f"{settings.model_name} has no version {number}") from exc
     if str(getattr(version, "current_stage", "")).lower() == "archived":
         raise UnknownVersion(f"{settings.model_name} version {number} is archived")
