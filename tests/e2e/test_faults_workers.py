@@ -13,104 +13,29 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from credit_local import launcher
 from credit_local.bootstrap import follow
 from credit_local.processes import read_record
-from tests.e2e.conftest import counter, start_platform
-from tests.e2e.outside import DECISIONS, TopicReader, application_message, as_json, kaggle_rows, make_producer
+from tests.e2e.conftest import audit_rows, counter, start_platform
+from tests.e2e.outside import Traffic, kaggle_rows
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import Running
 
-pytestmark = pytest.mark.e2e
+# one platform start, a first-start bootstrap and five restarts of ~30 s each (python imports under load): the module's
+# fixture runs 5-11 minutes on a busy two-core machine, beyond the suite's 600 s per test
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 RATE_PER_S = 30.0
 KILLED = ("ingestion", "training", "scoring", "monitoring", "gateway")
-DRAIN_S = 240.0
-
-
-@dataclass
-class Traffic:
-    """Applications published continuously on a thread, and the decisions read back on another."""
-
-    kafka: str
-    rows: list[dict[str, Any]]
-    run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    sent: list[str] = field(default_factory=list)  # handed to the client
-    delivered: set[str] = field(default_factory=set)  # acknowledged by the broker
-    decided: dict[str, int] = field(default_factory=dict)  # request id -> decisions seen
-    stop: threading.Event = field(default_factory=threading.Event)
-    errors: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.reader = TopicReader(self.kafka, DECISIONS)  # positioned before the first message is sent
-        self.threads = [
-            threading.Thread(target=self._guarded, args=(f,), daemon=True) for f in (self._publish, self._read)
-        ]
-        self.reading = threading.Event()
-
-    def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
-
-    def _guarded(self, work: Any) -> None:
-        try:
-            work()
-        except Exception as exc:  # noqa: BLE001 - a failure on a thread is reported by the test, not lost
-            self.errors.append(f"{work.__name__}: {exc!r}")
-
-    def _publish(self) -> None:
-        producer = make_producer(self.kafka, **{"linger.ms": 5})
-
-        def delivered(err: Any, message: Any) -> None:
-            if err is None:
-                self.delivered.add(as_json(message)["request_id"])
-            else:
-                self.errors.append(str(err))
-
-        started = time.monotonic()
-        while not self.stop.is_set():
-            n = len(self.sent)
-            row = self.rows[n % len(self.rows)]
-            request_id = f"fault-{self.run}-{n}"
-            producer.produce("loan-applications", value=application_message(request_id, row),
-                             key=str(row["SK_ID_CURR"]).encode(), on_delivery=delivered)  # fmt: skip
-            self.sent.append(request_id)
-            producer.poll(0)
-            pause = started + (n + 1) / RATE_PER_S - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-        producer.flush(60)
-
-    def _read(self) -> None:
-        while not self.reading.is_set():
-            message = self.reader.poll(0.5)
-            if message is not None:
-                request_id = str(as_json(message)["request_id"])
-                self.decided[request_id] = self.decided.get(request_id, 0) + 1
-                self.reader.messages.clear()  # only the counts are kept
-
-    def finish(self) -> None:
-        """Stop publishing; wait until every delivered request has a decision (or the deadline passes)."""
-        self.stop.set()
-        self.threads[0].join()
-        deadline = time.monotonic() + DRAIN_S
-        while not self.delivered <= set(self.decided) and time.monotonic() < deadline:
-            time.sleep(1)
-        self.reading.set()
-        self.threads[1].join()
-        self.reader.close()
 
 
 @dataclass
@@ -125,6 +50,7 @@ class Outcome:
     build: dict[str, Any] = field(default_factory=dict)
     monitoring_decisions: float = 0.0
     audit: dict[str, int] = field(default_factory=dict)  # request id -> rows
+    ready_at_end: dict[str, int] = field(default_factory=dict)  # service -> status of GET /ready after the traffic
     module_s: float = 0.0
 
 
@@ -144,20 +70,6 @@ def wait_for(check: Any, what: str, timeout_s: float = 120.0) -> Any:
         assert time.monotonic() < deadline, f"{what} not within {timeout_s:.0f} s"
         time.sleep(1)
     return value
-
-
-def audit_rows(running: Running, prefix: str) -> dict[str, int]:
-    """Audit rows per request id, read from the platform's database."""
-    engine = create_engine(launcher.layout_of(running.settings).database_url)
-    try:
-        with engine.connect() as conn:
-            found = conn.execute(
-                text("SELECT request_id, COUNT(*) FROM decisions WHERE request_id LIKE :p GROUP BY request_id"),
-                {"p": f"{prefix}%"},
-            )
-            return {str(r[0]): int(r[1]) for r in found}
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +113,9 @@ def outcome(tmp_path_factory: pytest.TempPathFactory, sample_data: Path) -> Outc
             with httpx.Client(base_url=api, headers=admin, timeout=60) as client:
                 result.build = {"status": "succeeded", **follow(client, result.build, "build", lambda *_: None, 300)}
         result.audit = audit_rows(running, f"fault-{traffic.run}-")
+        for name in KILLED:
+            ready = httpx.get(f"http://127.0.0.1:{running.local.port_of(name)}/ready", timeout=30)
+            result.ready_at_end[name] = ready.status_code
     result.module_s = round(time.monotonic() - started, 1)
     print(
         f"\nworker faults: {len(traffic.sent)} published at {RATE_PER_S:.0f}/s, restart (kill to healthy) "
@@ -222,9 +137,10 @@ def test_every_published_application_has_a_decision_and_exactly_one_audit_row(ou
     assert set(outcome.audit.values()) == {1}, "a request id has more than one audit row"
 
 
-def test_every_killed_service_is_healthy_again(outcome: Outcome) -> None:
+def test_every_killed_service_is_healthy_again_and_ready_at_the_end(outcome: Outcome) -> None:
     assert set(outcome.restart_s) == set(KILLED)
     assert all(outcome.healthy_after.values()), outcome.healthy_after
+    assert outcome.ready_at_end == dict.fromkeys(KILLED, 200)
 
 
 def test_a_restarted_gateway_serves_reads(outcome: Outcome) -> None:
