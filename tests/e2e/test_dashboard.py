@@ -1,4 +1,6 @@
-"""Every page of the dashboard in headless Chromium against the embedded platform, as `make up` starts it.
+"""Every page of the dashboard in headless Chromium against the embedded platform, as `make up` starts it (the
+session's ``embedded_platform``: synthetic data, a dataset and a LightGBM champion, so the decision pages show a real
+decision, its explanation and a comparison).
 
 Each page is opened over the DevTools protocol, waited for until its script has finished, screenshotted into the
 git-ignored ``artifacts/screenshots/`` and checked for Streamlit exceptions and error elements.
@@ -22,18 +24,17 @@ from websockets.sync.client import ClientConnection, connect
 
 from credit_local import launcher
 from credit_local.processes import free_port
-from credit_shared.settings import PlatformSettings
+from tests.e2e.conftest import Running
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
-SAMPLE = ROOT / ".." / "shared" / "data" / "home-credit" / "joinable_capstone"  # all tables, joinable ids
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGES = {  # url path -> the page's title
     "": "Credit-scoring platform",
     "client": "Client decision",
-    "client?client=100002": "Client decision",  # a client of the sample
+    "client?client={client}": "Client decision",  # a client the champion decided (see `decided_client`)
     "monitoring": "Monitoring",
     "datasets": "Datasets",
     "experiments": "Experiments",
@@ -50,6 +51,10 @@ STATE = """(() => {
     exceptions: [...document.querySelectorAll('[data-testid="stException"]')].map(e => e.innerText),
     errors: [...document.querySelectorAll('[data-testid="stAlertContentError"]')].map(e => e.innerText),
     height: document.querySelector('[data-testid="stMainBlockContainer"]')?.scrollHeight || 0,
+    // elements still drawing: placeholders of lazily loaded elements, plotly charts without their SVG yet
+    undrawn: document.querySelectorAll('[data-testid="stSkeleton"], [data-testid="stSkeletonElement"]').length
+      + [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+          .filter(c => !c.querySelector('.main-svg')).length,
   });
 })()"""
 
@@ -94,33 +99,23 @@ class DevTools:
             time.sleep(0.5)
         raise AssertionError(f"{url} did not finish drawing in {timeout_s:g} s; last state {state}")
 
-    def screenshot(self, path: Path, height: int) -> None:
-        """Save a PNG of the page, tall enough for its content."""
+    def screenshot(self, path: Path, height: int, timeout_s: float = 60.0) -> dict[str, Any]:
+        """Save a PNG of the page, tall enough for its content, once every element has drawn; the page's state.
+
+        Charts and metrics are drawn lazily, those below the fold only once the taller window shows them: the
+        capture waits until no placeholder and no chart without its SVG is left (the capture itself waits for
+        nothing).
+        """
         self.call("Emulation.setDeviceMetricsOverride", width=1400, height=max(900, min(height + 120, 6000)),
                   deviceScaleFactor=1, mobile=False)  # fmt: skip
-        time.sleep(0.5)  # one frame for the new size to be laid out (the capture itself waits for nothing)
+        deadline = time.monotonic() + timeout_s
+        time.sleep(0.5)
+        while (state := self.state())["undrawn"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(0.5)  # the last chart's frame
         data = self.call("Page.captureScreenshot", format="png")["data"]
         path.write_bytes(base64.b64decode(data))
-
-
-def build_dataset(platform: launcher.Platform, timeout_s: float = 300.0) -> str:
-    """Build a dataset from the real sample through the gateway, as the dashboard would; its id.
-
-    The dataset is awaited in the gateway's list of datasets (what the pages show); a failed job fails at once.
-    """
-    api = platform.urls["api"]
-    headers = {"X-API-Key": platform.keys["analyst"]}
-    job = httpx.post(f"{api}/v1/datasets", json={"name": "e2e sample", "source": "sample"}, headers=headers).json()
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        datasets = httpx.get(f"{api}/v1/datasets", headers=headers).json()
-        if datasets:
-            dataset_id: str = datasets[0]["dataset_id"]
-            return dataset_id
-        job = httpx.get(f"{api}/v1/jobs/{job['job_id']}", headers=headers).json()
-        assert job["status"] != "failed", f"the sample dataset was not built: {job}"
-        time.sleep(1.0)
-    raise AssertionError(f"no dataset after {timeout_s:g} s; the build job: {job}")
+        return state
 
 
 def warm_up(platform: launcher.Platform, timeout_s: float = 120.0) -> None:
@@ -135,22 +130,27 @@ def warm_up(platform: launcher.Platform, timeout_s: float = 120.0) -> None:
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[launcher.Platform]:
-    if not (SAMPLE / "application_train.csv").is_file():
-        pytest.skip(f"the Home Credit sample is not at {SAMPLE}")
-    names = [n for n in launcher.LocalSettings.model_fields if n.endswith("_port")]
-    local = launcher.LocalSettings(**{n: free_port() for n in names})
-    settings = PlatformSettings(home=tmp_path_factory.mktemp("platform") / "home")
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("INGESTION_SAMPLE_DIR", "GATEWAY_SAMPLE_DIR"):  # the services inherit them
-            env.setenv(name, str(SAMPLE.resolve()))
-        started = launcher.up(settings, local)
-    try:
-        build_dataset(started)
-        warm_up(started)
-        yield started
-    finally:
-        launcher.down(settings)
+def platform(embedded_platform: Running) -> launcher.Platform:
+    warm_up(embedded_platform.platform)
+    return embedded_platform.platform
+
+
+@pytest.fixture(scope="module")
+def decided_client(platform: launcher.Platform) -> int:
+    """A client of the production applicants, decided once through the gateway as a lending application would."""
+    api, headers = platform.urls["api"], {"X-API-Key": platform.keys["analyst"]}
+    row = httpx.get(f"{api}/v1/raw/tables/application_test/rows", params={"limit": 1}, headers=headers).json()
+    application = row["rows"][0]
+    deadline = time.monotonic() + 180  # the scoring service's first decisions wait for its consumer group to form
+    while True:
+        response = httpx.post(f"{api}/v1/scoring/decisions", json={"application": application}, headers=headers,
+                              timeout=60)  # fmt: skip
+        if response.status_code not in (503, 504) or time.monotonic() > deadline:
+            break
+        time.sleep(2.0)
+    assert response.status_code == 200, response.text
+    sk_id: int = application["SK_ID_CURR"]
+    return sk_id
 
 
 @pytest.fixture(scope="module")
@@ -184,10 +184,20 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
         process.wait(timeout=10)
 
 
-@pytest.mark.parametrize("path", list(PAGES), ids=[p.replace("?", "-").replace("=", "-") or "home" for p in PAGES])
-def test_every_page_draws_without_exception_or_error(platform: launcher.Platform, browser: DevTools, path: str) -> None:
+def shot_name(path: str) -> str:
+    """The test id and screenshot name of a page: ``home``, ``client``, ``client-decided`` ..."""
+    page, _, query = path.partition("?")
+    return (page or "home") + ("-decided" if query else "")
+
+
+@pytest.mark.parametrize("path", list(PAGES), ids=[shot_name(p) for p in PAGES])
+def test_every_page_draws_without_exception_or_error(
+    platform: launcher.Platform, decided_client: int, browser: DevTools, path: str
+) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    state = browser.open(f"{platform.urls['dashboard']}/{path}", PAGES[path])
-    browser.screenshot(SHOTS / f"{path.replace('?', '-').replace('=', '-') or 'home'}.png", state["height"])
+    url = f"{platform.urls['dashboard']}/{path.format(client=decided_client)}"
+    state = browser.open(url, PAGES[path])
+    drawn = browser.screenshot(SHOTS / f"{shot_name(path)}.png", state["height"])
     assert state["exceptions"] == []
     assert state["errors"] == []
+    assert drawn["undrawn"] == 0, f"{drawn['undrawn']} element(s) of {path or 'home'} never finished drawing"
