@@ -383,6 +383,7 @@ async def test_a_champion_promoted_mid_stream_takes_over_without_a_failed_reques
     assert {d.request_id for d in decided} == set(ids)
     assert not letters.records, f"dead letters: {[r.value[:300] for r in letters.records[:3]]}"
     assert delta(before, after, "scoring_messages_received_total") == COUNT, "each application read once"
+    assert sample(after, "scoring_model_version", alias="champion") == float(setup.v2), "the gauge follows the swap"
     assert delta(before, after, "scoring_batch_failures_total") == 0
     row_of = {request_id: k % len(setup.applications) for k, request_id in enumerate(ids)}
     for decision in decided:

@@ -1,5 +1,6 @@
 """The scoring stream with a fake served model and the in-memory broker: decisions, dead letters, audit, hold."""
 
+import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -239,3 +240,29 @@ async def test_a_periodic_reload_keeps_the_served_model_when_no_alias_moved() ->
     await holder.reload()
     assert holder.served.champion is served
     assert seen[2:] == [("champion", served), ("challenger", None)]  # the second check hands over what is served
+
+
+@pytest.mark.anyio
+async def test_a_promotion_event_swaps_the_champion_and_the_version_gauge_follows(tmp_path: Path) -> None:
+    """Regression: the gauge of the version served moved only at the periodic check, not on a model-promoted event."""
+    from credit_shared.contracts.envelope import envelope
+    from credit_shared.contracts.training import PROMOTED, ModelPromoted
+
+    champion = {"now": FakeModel("1")}
+    broker, scoring = make_scoring(tmp_path, None)
+    scoring.holder = ModelHolder(lambda alias, _current: champion["now"] if alias == "champion" else None)
+    promoted = ModelPromoted(
+        request_id="p", model_name="credit-default", version="2", alias="champion", previous_version="1",
+        run_id="run-2", forced=True, test_roc_auc=None, baseline_roc_auc=None,
+    )  # fmt: skip
+    gauge = scoring.metrics.model_version.labels("champion")
+    async with TestKafkaBroker(broker) as test_broker:
+        await scoring.holder.reload()
+        champion["now"] = FakeModel("2")
+        await test_broker.publish(envelope(promoted, type_=PROMOTED, source="training"), topics.TRAINING_EVENTS.name)
+        for _ in range(100):  # the new version loads in the background
+            if gauge._value.get() == 2.0:
+                break
+            await asyncio.sleep(0.01)
+    assert scoring.holder.served.champion is champion["now"]
+    assert gauge._value.get() == 2.0

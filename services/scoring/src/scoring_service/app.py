@@ -41,16 +41,14 @@ def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
     engine = db.make_engine(settings.database)
     holder = ModelHolder(lambda alias, current: load_served(settings.mlflow, engine, alias, current))
     versions = VersionCache(lambda v: load_version(settings.mlflow, engine, v), settings.named_versions_kept)
-    Scoring(settings, metrics, holder, engine, application_features, versions).register(broker)
+    scoring = Scoring(settings, metrics, holder, engine, application_features, versions)
+    scoring.register(broker)
     DatasetScoring(settings, holder, versions, engine).register(broker)
     tasks: list[asyncio.Task[None]] = []
 
     async def keep_models_fresh() -> None:
         while True:
-            await holder.reload()
-            served = holder.served
-            for alias, model in (("champion", served.champion), ("challenger", served.challenger)):
-                metrics.model_version.labels(alias).set(float(model.ref.version) if model else 0)
+            await scoring.reload_models()
             await asyncio.sleep(settings.reload_interval_s)
 
     async def start_reloader() -> None:

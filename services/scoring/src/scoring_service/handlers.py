@@ -61,6 +61,7 @@ class Scoring:
     engine: Engine
     build_request_features: FeatureBuilder
     versions: VersionCache = field(default_factory=lambda: VersionCache(_no_registry, 0))
+    _reloads: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
 
     def register(self, broker: KafkaBroker) -> None:
         """Subscribe the handlers to ``broker``."""
@@ -147,7 +148,20 @@ class Scoring:
         """Reload the served models when an alias moved."""
         if event.get("type") == self.settings.promoted_event_type:
             log.info("a model was promoted; loading it in the background")
-            asyncio.get_running_loop().create_task(self.holder.reload())
+            task = asyncio.get_running_loop().create_task(self.reload_models())
+            self._reloads.add(task)  # the loop holds tasks weakly: an unreferenced one may vanish mid-load
+            task.add_done_callback(self._reloads.discard)
+
+    async def reload_models(self) -> None:
+        """Serve what the aliases point at now and show the versions in the metrics.
+
+        Both the periodic check and a model-promoted event come here, so the version gauge follows a swap at once
+        instead of at the next periodic check.
+        """
+        await self.holder.reload()
+        served = self.holder.served
+        for alias, model in (("champion", served.champion), ("challenger", served.challenger)):
+            self.metrics.model_version.labels(alias).set(float(model.ref.version) if model else 0)
 
     async def decide(self, accepted: Accepted, started: float, received_at: datetime) -> None:
         """Decide the lending applications with the champion, then answer the internal reply-only requests."""
