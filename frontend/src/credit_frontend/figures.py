@@ -114,6 +114,7 @@ def shap_summary(data: Json) -> go.Figure:
     title = f"SHAP summary ({data.get('rows', '?')} test rows): right of 0 raises the risk"
     fig = _layout(fig, title, "Contribution to the log-odds of default", "", height=80 + 28 * len(features))
     fig.update_yaxes(autorange="reversed")
+    fig.update_layout(legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"})  # clear of the colour bar
     return fig
 
 
