@@ -6,6 +6,7 @@ Shared by the unit tests (served from memory) and the integration tests (served 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,16 @@ def sample_applications(sample_data: Path, rows: int = 1000) -> tuple[list[LoanA
     return messages, raw[TARGET].to_numpy()
 
 
+@functools.lru_cache(maxsize=2)
+def _training_rows(sample_data: Path) -> tuple[list[LoanApplicationMessage], pd.DataFrame, np.ndarray]:
+    """The real rows as messages, their application-level features and targets (computed once per folder)."""
+    applications, y = sample_applications(sample_data)
+    return applications, application_features(application_frame(applications)).drop(columns=[ID]), y
+
+
 def train_lightgbm(sample_data: Path, *, seed: int = 0, n_estimators: int = 40) -> Trained:
     """A LightGBM pipeline on the application-level features of the real rows (no history features)."""
-    applications, y = sample_applications(sample_data)
-    features = application_features(application_frame(applications)).drop(columns=[ID])
+    applications, features, y = _training_rows(sample_data)
     command = TrainModel(
         request_id="t", dataset_id="ds", run_name="t", family="lightgbm", params=FAST_LGBM, folds=3, seed=seed
     )

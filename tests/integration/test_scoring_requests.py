@@ -171,7 +171,8 @@ def test_a_named_version_decides_is_audited_without_alias_and_stays_off_loan_dec
     assert decision["threshold"] == pytest.approx(0.2)
     expected = model.predict_proba(application_features(application_frame([application])).drop(columns=[ID]))
     assert decision["probability"] == pytest.approx(float(expected[0]), abs=1e-9)
-    marker = {"request_id": f"marker-{uuid.uuid4().hex[:8]}", "application": application.application}
+    marker_id = f"marker-{uuid.uuid4().hex[:8]}"
+    marker = {"request_id": marker_id, "application": application.application}
     champion = platform.client.post("/v1/scoring/decisions", json=marker, headers=key("analyst"))
     assert champion.json()["model"]["alias"] == "champion"
 
@@ -180,7 +181,7 @@ def test_a_named_version_decides_is_audited_without_alias_and_stays_off_loan_dec
         row = session.scalar(select(DecisionRecord).where(DecisionRecord.request_id == body["request_id"]))
     assert row is not None
     assert (row.model_version, row.model_alias, row.sk_id_curr) == (platform.other, None, sk_id)
-    published = loan_decisions_until(platform.kafka_bootstrap, marker["request_id"])
+    published = loan_decisions_until(platform.kafka_bootstrap, marker_id)
     assert body["request_id"] not in published  # the marker (same key, same partition, later) is there
 
 
