@@ -22,8 +22,8 @@ APPLICATIONS, DECISIONS, DEAD_LETTERS = "loan-applications", "loan-decisions", "
 WAIT_S = 180.0
 
 
-def kaggle_rows(sample: Path, count: int) -> list[dict[str, Any]]:
-    """Rows of ``application_test.csv`` as a lending application sends them: numbers as numbers, empty as null."""
+def kaggle_rows(sample: Path, count: int, table: str = "application_test.csv") -> list[dict[str, Any]]:
+    """Rows of ``table`` (in ``sample``) as a lending application sends them: numbers as numbers, empty as null."""
 
     def value(text: str) -> Any:
         if text == "":
@@ -35,7 +35,7 @@ def kaggle_rows(sample: Path, count: int) -> list[dict[str, Any]]:
                 continue
         return text
 
-    with (sample / "application_test.csv").open(newline="") as handle:
+    with (sample / table).open(newline="") as handle:
         reader = csv.DictReader(handle)
         return [{k: value(v) for k, v in row.items()} for _, row in zip(range(count), reader, strict=False)]
 
