@@ -3,7 +3,9 @@ and a full explanation (every contribution and the base value) computed with the
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +166,25 @@ async def test_named_versions_are_kept_least_recently_used_first_out() -> None:
     with pytest.raises(UnknownVersion):
         await cache.get("77")
     assert cache.versions == ["2", "3"]
+
+
+@pytest.mark.anyio
+async def test_a_load_runs_outside_the_event_loop_and_happens_once_for_simultaneous_requests() -> None:
+    release = threading.Event()
+    loads: list[str] = []
+
+    def slow(version: str) -> FakeModel:
+        loads.append(version)
+        assert release.wait(10), "the load blocked the event loop: nothing else could run"
+        return FakeModel(version)
+
+    async def meanwhile() -> None:  # runs only if the loop is free while the version loads
+        await asyncio.sleep(0.05)
+        release.set()
+
+    cache = VersionCache(slow, 2)
+    first, second, _ = await asyncio.gather(cache.get("3"), cache.get("3"), meanwhile())
+    assert (first.ref.version, second.ref.version, loads) == ("3", "3", ["3"])
 
 
 # --- full explanation ---------------------------------------------------------------------------------------------
