@@ -82,6 +82,7 @@ def start_platform(home: Path, *, applicants: int = APPLICANTS) -> Iterator[Runn
             started.keys["admin"],
             BootstrapSettings(applicants=applicants, folds=2, timeout_s=900.0),
             lambda stage, percent, message: None,
+            scoring_url=f"http://127.0.0.1:{local.scoring_port}",
         )
         yield Running(settings, local, started, served)
     finally:

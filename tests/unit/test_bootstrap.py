@@ -95,3 +95,39 @@ def test_a_failed_step_stops_with_its_reason(tmp_path: Path, gateway: FakeGatewa
     gateway.fail = "datasets"
     with pytest.raises(BootstrapError, match="dataset failed: no data"):
         run(tmp_path)
+
+
+def test_ready_waits_until_the_scoring_service_serves_the_champion(
+    tmp_path: Path, gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = iter([httpx.ConnectError("busy"), httpx.Response(503), httpx.Response(503), httpx.Response(200)])
+    asked: list[str] = []
+
+    def get(url: str, **_: Any) -> httpx.Response:
+        asked.append(url)
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(first_start.httpx, "get", get)
+    monkeypatch.setattr(first_start.time, "sleep", lambda _: None)
+    seen: list[tuple[str, float]] = []
+    bootstrap(
+        PlatformSettings(home=tmp_path), "http://gw", "admin-key", BootstrapSettings(),
+        lambda s, p, m: seen.append((s, p)), scoring_url="http://scoring",
+    )  # fmt: skip
+    assert asked == ["http://scoring/ready"] * 4
+    assert seen.index(("serving", 100.0)) < seen.index(("ready", 100.0)), "ready only once scoring serves"
+
+
+def test_a_scoring_service_that_never_serves_fails_the_first_start_with_the_reason(
+    tmp_path: Path, gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(first_start.httpx, "get", lambda url, **_: httpx.Response(503))
+    monkeypatch.setattr(first_start.time, "sleep", lambda _: None)
+    with pytest.raises(BootstrapError, match="did not serve version 7"):
+        bootstrap(
+            PlatformSettings(home=tmp_path), "http://gw", "admin-key", BootstrapSettings(timeout_s=0.01),
+            lambda s, p, m: None, scoring_url="http://scoring",
+        )  # fmt: skip

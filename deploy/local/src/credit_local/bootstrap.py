@@ -74,14 +74,26 @@ def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, An
 
 
 def bootstrap(
-    platform: PlatformSettings, api_url: str, admin_key: str, settings: BootstrapSettings, report: Report
+    platform: PlatformSettings,
+    api_url: str,
+    admin_key: str,
+    settings: BootstrapSettings,
+    report: Report,
+    *,
+    scoring_url: str | None = None,
 ) -> Bootstrapped:
-    """Make sure a dataset and a champion exist, creating them through the gateway if needed."""
+    """Make sure a dataset and a champion exist, creating them through the gateway if needed.
+
+    With ``scoring_url`` (the scoring worker's health server), "ready" waits until the scoring service serves the
+    champion too: the promotion's event reaches it asynchronously, and an application published before then would be
+    held (not lost) for seconds, which is not what "ready" promises.
+    """
     with httpx.Client(base_url=api_url, headers={"X-API-Key": admin_key}, timeout=60.0) as client:
         registry = client.get("/v1/registry").raise_for_status().json()
         datasets = client.get("/v1/datasets").raise_for_status().json()
         champion = registry.get("aliases", {}).get("champion")
         if champion and datasets:
+            _wait_serving(scoring_url, str(champion), report, settings.timeout_s)
             report("ready", 100.0, f"champion version {champion} already serves")
             return Bootstrapped(datasets[0]["dataset_id"], str(champion), created=False)
 
@@ -120,5 +132,24 @@ def bootstrap(
         version = str(follow(client, job, "training", report, settings.timeout_s)["version"])
         job = _post(client, "/v1/registry/aliases/champion", {"version": version})
         follow(client, job, "promotion", report, settings.timeout_s)
+        _wait_serving(scoring_url, version, report, settings.timeout_s)
         report("ready", 100.0, f"version {version} is champion")
         return Bootstrapped(dataset_id, version, created=True)
+
+
+def _wait_serving(scoring_url: str | None, version: str, report: Report, timeout_s: float) -> None:
+    """Wait until the scoring service is ready, i.e. holds a champion (it is not ready without one)."""
+    if scoring_url is None:
+        return
+    report("serving", 0.0, f"scoring loads version {version}")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{scoring_url}/ready", timeout=5.0).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass  # restarting, or too busy to answer in time: ask again
+        if time.monotonic() > deadline:
+            raise BootstrapError(f"the scoring service did not serve version {version} within {timeout_s:g} s")
+        time.sleep(0.5)
+    report("serving", 100.0, f"scoring serves version {version}")

@@ -74,11 +74,13 @@ def up() -> None:
     home = launcher.layout_of(settings).home
     first = BootstrapSettings()
     if first.enabled:
-        _first_start(settings, platform, first)
+        _first_start(settings, platform, first, f"http://127.0.0.1:{local.scoring_port}")
     console.print(f"State and logs: {home}   Status: make status   Stop: make down")
 
 
-def _first_start(settings: PlatformSettings, platform: launcher.Platform, first: BootstrapSettings) -> None:
+def _first_start(
+    settings: PlatformSettings, platform: launcher.Platform, first: BootstrapSettings, scoring_url: str
+) -> None:
     """Data, a dataset and a champion on the first start, through the gateway; later starts find them."""
     started = time.monotonic()
     with Progress(
@@ -93,7 +95,8 @@ def _first_start(settings: PlatformSettings, platform: launcher.Platform, first:
             progress.update(tasks[stage], completed=percent, detail=detail[:60])
 
         try:
-            result = bootstrap(settings, platform.urls["api"], platform.keys["admin"], first, report)
+            api, admin = platform.urls["api"], platform.keys["admin"]
+            result = bootstrap(settings, api, admin, first, report, scoring_url=scoring_url)
         except (BootstrapError, httpx.HTTPError) as exc:
             console.print(f"[bold red]The first start could not prepare a champion:[/] {exc}")
             console.print(
