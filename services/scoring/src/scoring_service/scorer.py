@@ -239,9 +239,7 @@ def plain_records(features: pd.DataFrame) -> list[dict[str, Any]]:
     table = np.empty(features.shape, dtype=object)
     dtypes = list(features.dtypes)
     numeric = [
-        j
-        for j, t in enumerate(dtypes)
-        if pd.api.types.is_numeric_dtype(t) and not isinstance(t, pd.CategoricalDtype)
+        j for j, t in enumerate(dtypes) if pd.api.types.is_numeric_dtype(t) and not isinstance(t, pd.CategoricalDtype)
     ]
     if numeric:
         values = features.iloc[:, numeric].to_numpy(dtype=float, na_value=np.nan)
