@@ -7,6 +7,7 @@ when no Docker engine answers.
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,18 @@ from credit_local.processes import records
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = ROOT.parent / "shared" / "data" / "home-credit"
+
+
+@pytest.fixture(autouse=True)
+def keep_main_module() -> Iterator[None]:
+    """Put back ``sys.modules["__main__"]`` after each test.
+
+    Streamlit's ``AppTest`` leaves its page script there; a process pool started later (forkserver or spawn) then
+    re-runs that script in every worker, which fails (seen: the monitoring report's pool after the dashboard's tests).
+    """
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")
