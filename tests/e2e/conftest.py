@@ -23,6 +23,7 @@ from credit_shared.settings import PlatformSettings
 
 # small enough to keep the first start near a minute on two cores, large enough for a model with real signal
 APPLICANTS = 3_000
+TEST_WINDOW = 1_000  # decisions per drift window on the shared platform
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,11 @@ def start_platform(home: Path, *, applicants: int = APPLICANTS) -> Iterator[Runn
 
 @pytest.fixture(scope="session")
 def embedded_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    """One bootstrapped platform for the session (synthetic data, a dataset, a champion)."""
-    with start_platform(tmp_path_factory.mktemp("embedded") / "home") as running:
-        yield running
+    """One bootstrapped platform for the session (synthetic data, a dataset, a champion).
+
+    Its drift windows close every 1,000 decisions (the default is 2,000) so that the monitoring tests publish less.
+    """
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MONITORING_WINDOW_SIZE", str(TEST_WINDOW))  # the services inherit it
+        with start_platform(tmp_path_factory.mktemp("embedded") / "home") as running:
+            yield running

@@ -3,7 +3,8 @@ on-demand reports work for one column and for every column.
 
 Applications are rows of the platform's own synthetic ``application_train.csv`` (the distribution the champion was
 trained on), published on ``loan-applications`` the way a client does; the scoring service decides them and the
-monitoring service compares every 1,000 decisions (its default window) with the champion's training reference.
+monitoring service compares every 1,000 decisions (the shared platform's window) with the champion's training
+reference.
 Then the same rows are published again with their external scores and income moved: the window holding them
 drifts on those columns, and an alert is published on ``monitoring.events.v1`` and listed by the gateway.
 
@@ -23,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Running
+from tests.e2e.conftest import TEST_WINDOW, Running
 from tests.e2e.outside import (
     DECISIONS,
     TopicReader,
@@ -36,7 +37,7 @@ from tests.e2e.outside import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]  # the first test also starts the shared platform
 
 EVENTS = "monitoring.events.v1"
-WINDOW = 1_000  # MONITORING_WINDOW_SIZE's default
+WINDOW = TEST_WINDOW  # MONITORING_WINDOW_SIZE on the shared platform
 SHIFTED = ("EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3")
 WAIT_S = 600.0
 
