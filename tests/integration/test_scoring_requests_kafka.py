@@ -7,10 +7,12 @@ here independently from the version loaded out of MLflow.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +62,7 @@ class Platform:
 
 @pytest.fixture(scope="module")
 def platform(
-    kafka_bootstrap: str, mlflow_server: str, sample_data: Path, tmp_path_factory: pytest.TempPathFactory
+    own_broker: str, mlflow_server: str, sample_data: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:
     from mlflow import MlflowClient
 
@@ -81,7 +83,7 @@ def platform(
 
     url = f"sqlite:///{tmp_path / 'credit.db'}"
     db.migrate(url)
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, session_timeout_ms=6000, heartbeat_interval_ms=500)
+    kafka = KafkaSettings(bootstrap_servers=own_broker, session_timeout_ms=6000, heartbeat_interval_ms=500)
     mlflow = MlflowSettings(tracking_uri=mlflow_server, model_name=name)
     common: dict[str, Any] = {
         "platform": PlatformSettings(home=tmp_path / "home", env=Environment.DEVELOPMENT),
@@ -117,7 +119,7 @@ def platform(
         while client.get("/ready").status_code != 200 or not scoring.checks["model"]():
             assert time.monotonic() < deadline, "the gateway or the scoring service did not become ready"
             time.sleep(0.2)
-        yield Platform(client, mlflow, url, kafka_bootstrap, champion, other, archived, first.applications)
+        yield Platform(client, mlflow, url, own_broker, champion, other, archived, first.applications)
 
 
 def raw_scores(model: LoadedModel, applications: list[LoanApplicationMessage]) -> np.ndarray:
@@ -186,8 +188,11 @@ def test_a_named_version_decides_is_audited_without_alias_and_stays_off_loan_dec
 
 
 def loan_decisions_until(bootstrap: str, request_id: str, timeout_s: float = 60) -> set[str]:
-    """Request ids on loan-decisions, read from the start until ``request_id`` appears."""
-    import anyio
+    """Request ids on loan-decisions, read from the start until ``request_id`` appears.
+
+    Read on a thread of its own: this thread may already run an event loop (the test client's portal, an async
+    fixture), and a second one cannot start in it.
+    """
 
     async def read() -> set[str]:
         consumer = AIOKafkaConsumer(topics.LOAN_DECISIONS.name, bootstrap_servers=bootstrap,
@@ -204,7 +209,8 @@ def loan_decisions_until(bootstrap: str, request_id: str, timeout_s: float = 60)
             await consumer.stop()
         return seen
 
-    return anyio.run(read)
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, read()).result()
 
 
 def test_a_batch_is_decided_by_the_named_version(platform: Platform) -> None:

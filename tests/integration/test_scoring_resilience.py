@@ -81,9 +81,7 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(
-    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, mlflow_server: str, sample_data: Path
-) -> Setup:
+def setup(tmp_path_factory: pytest.TempPathFactory, own_broker: str, mlflow_server: str, sample_data: Path) -> Setup:
     """Two LightGBM versions of a model of this module (version 1 champion) and an empty audit store.
 
     The model name is unique to the module: the session's MLflow server is shared with tests that expect no
@@ -104,7 +102,7 @@ def setup(
     expected = {v: model.predict_proba(features) for v, model in loaded.items()}
     assert np.all(np.abs(expected[v1] - expected[v2]) > 1e-6), "the two versions must tell themselves apart"
     made = Setup(
-        bootstrap=kafka_bootstrap,
+        bootstrap=own_broker,
         mlflow=settings,
         database_url=database_url,
         folder=folder,
