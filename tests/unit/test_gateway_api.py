@@ -222,16 +222,6 @@ def starter(tmp_path: Path) -> Iterator[Callable[..., Running]]:
             next(gen)
 
 
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    yield from starter(tmp_path)
-
-
-@pytest.fixture
-def gw(start: Callable[..., Running]) -> Running:
-    return start()
-
-
 def routes(app: FastAPI) -> list[tuple[str, str]]:
     """Every (method, concrete path) of the OpenAPI document, path parameters filled with plausible values."""
     found = []

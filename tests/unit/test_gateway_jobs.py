@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +20,6 @@ from test_gateway_api import (
     Running,
     assert_problem,
     headers,
-    starter,
 )
 
 from credit_shared import db
@@ -29,16 +27,6 @@ from credit_shared.db.models import DriftReport
 from credit_shared.topics import DATASET_EVENTS
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    yield from starter(tmp_path)
-
-
-@pytest.fixture
-def gw(start: Callable[..., Running]) -> Running:
-    return start()
 
 
 # --- jobs ---------------------------------------------------------------------------------------------------------

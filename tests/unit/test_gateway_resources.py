@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +15,6 @@ from test_gateway_api import (
     assert_problem,
     headers,
     make_decision,
-    starter,
     write_dataset,
 )
 
@@ -23,16 +22,6 @@ from credit_shared import db
 from credit_shared.db.models import DecisionRecord
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    yield from starter(tmp_path)
-
-
-@pytest.fixture
-def gw(start: Callable[..., Running]) -> Running:
-    return start()
 
 
 # --- datasets -----------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +14,6 @@ from test_gateway_api import (
     fake_scoring,
     headers,
     make_decision,
-    starter,
 )
 
 from credit_shared import db
@@ -22,16 +21,6 @@ from credit_shared.contracts.loans import EXAMPLE_APPLICATION
 from credit_shared.db.models import DecisionRecord
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    yield from starter(tmp_path)
-
-
-@pytest.fixture
-def gw(start: Callable[..., Running]) -> Running:
-    return start()
 
 
 # --- synchronous decision -----------------------------------------------------------------------------------------

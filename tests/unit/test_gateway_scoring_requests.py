@@ -3,14 +3,14 @@ broker, a fake scoring service answering like the real one)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from faststream.kafka import KafkaBroker
-from test_gateway_api import Running, assert_problem, decision_for, headers, make_decision, starter
+from test_gateway_api import Running, assert_problem, decision_for, headers, make_decision
 
 from credit_shared import db
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION
@@ -49,11 +49,6 @@ def scoring(broker: KafkaBroker) -> None:
     async def on_application(body: dict[str, Any]) -> None:
         SENT.append(body)
         await broker.publish(answer(body), topic=body["reply_to"])
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    yield from starter(tmp_path)
 
 
 @pytest.fixture

@@ -4,8 +4,7 @@ the scoring service's own code) read back as a summary and as paginated rows."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,18 +14,13 @@ from credit_shared.contracts.scoring import SCORE_DATASET, ScoreDataset
 from credit_shared.scorings import scorings_dir
 from credit_shared.topics import SCORING_COMMANDS, SCORING_EVENTS
 from scoring_service.dataset_scoring import ScoringPlaces, score_dataset
-from tests.unit.test_gateway_api import PATH_TRICKS, Running, assert_problem, headers, raw_get, starter
+from tests.unit.test_gateway_api import PATH_TRICKS, Running, assert_problem, headers, raw_get
 from tests.unit.test_scoring_datasets import DATASET, ROWS, write_feature_dataset
 from tests.unit.test_scoring_stream import FakeModel
 
 pytestmark = pytest.mark.unit
 
 BASE = f"/v1/datasets/{DATASET}/scorings"
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    yield from starter(tmp_path)
 
 
 @pytest.fixture
