@@ -149,7 +149,7 @@ def inprocess(messages: Sequence[bytes], served: Any, batch: int, audit_url: str
     and the CPU milliseconds per decision (this process's, all threads)."""
     from credit_shared import db
     from credit_shared.contracts.loans import encode
-    from credit_shared.features import application_features
+    from credit_shared.features import application_parts
     from scoring_service import audit
     from scoring_service.dead_letters import parse_application
     from scoring_service.scorer import score_batch
@@ -159,7 +159,7 @@ def inprocess(messages: Sequence[bytes], served: Any, batch: int, audit_url: str
     for first in range(0, len(messages), batch):
         chunk = [parse_application(raw) for raw in messages[first : first + batch]]
         begun, received_at = time.monotonic(), datetime.now(UTC)
-        scored = score_batch(chunk, [begun] * len(chunk), served, application_features)
+        scored = score_batch(chunk, [begun] * len(chunk), served, application_parts)
         payloads = [encode(s.decision) for s in scored]
         assert len(payloads) == len(chunk)
         if audit_engine is not None:

@@ -22,7 +22,8 @@ from credit_shared import datasets as store
 from credit_shared import db, scorings, topics
 from credit_shared.contracts.envelope import envelope
 from credit_shared.contracts.scoring import SCORE_DATASET, ScoreDataset
-from credit_shared.features import application_features
+from credit_shared.features import application_parts
+from credit_shared.models import ModelInput
 from credit_shared.settings import DatabaseSettings, PlatformSettings
 from scoring_service.dataset_handlers import DatasetScoring
 from scoring_service.handlers import Scoring
@@ -109,7 +110,7 @@ def make_service(
     engine = db.make_engine(url)
     metrics = ScoringMetrics.create(CollectorRegistry())
     broker = KafkaBroker()
-    scoring = Scoring(settings, metrics, holder, engine, application_features, cache)
+    scoring = Scoring(settings, metrics, holder, engine, application_parts, cache)
     scoring.register(broker)
     datasets = DatasetScoring(settings, holder, cache, engine)
     datasets.register(broker)
@@ -235,9 +236,9 @@ class CountingModel(FakeModel):
 
     scored = 0
 
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        self.scored += len(features)
-        return super().predict_proba(features)
+    def predict_proba(self, inputs: ModelInput) -> np.ndarray:
+        self.scored += len(inputs)
+        return super().predict_proba(inputs)
 
 
 @pytest.mark.anyio
@@ -274,10 +275,10 @@ class BlockingModel(FakeModel):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, inputs: ModelInput) -> np.ndarray:
         self.entered.set()
         assert self.release.wait(60), "never released"
-        return super().predict_proba(features)
+        return super().predict_proba(inputs)
 
 
 async def until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:

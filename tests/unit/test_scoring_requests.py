@@ -17,7 +17,7 @@ from test_scoring_stream import FakeModel, audit_rows, collect, make_scoring
 
 from credit_shared import topics
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION, Explanation, LoanDecision, ModelRef
-from credit_shared.features import application_features
+from credit_shared.features import application_parts
 from scoring_service.handlers import Scoring
 from scoring_service.scorer import model_features
 from scoring_service.served import ServedVersion
@@ -246,7 +246,7 @@ async def test_contributions_and_base_value_add_up_to_the_raw_score_of_the_serve
         )  # fmt: skip
     explanations = {e.correlation_id: e for e in map(Explanation.model_validate, replies)}
     assert len(explanations) == len(applications)
-    features = model_features(applications, served, application_features)
+    features = model_features(applications, served, application_parts)
     probabilities = model.predict_proba(features)
     raw = model.pipeline.named_steps["classifier"].booster_.predict(
         model.transform(features).to_numpy(dtype=float), raw_score=True

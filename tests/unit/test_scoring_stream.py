@@ -15,7 +15,8 @@ from sqlalchemy import select
 from credit_shared import db, topics
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION, DeadLetter, LoanDecision, ModelRef
 from credit_shared.db.models import DecisionRecord
-from credit_shared.features import application_features
+from credit_shared.features import application_parts
+from credit_shared.models import Columns, InputLayout, ModelInput
 from credit_shared.settings import DatabaseSettings
 from scoring_service.handlers import Scoring
 from scoring_service.holder import ModelHolder
@@ -25,6 +26,7 @@ from scoring_service.settings import Settings
 pytestmark = pytest.mark.unit
 
 FEATURES = ["EXT_SOURCE_3", "AMT_CREDIT", "PAYMENT_RATE", "BURO_DAYS_CREDIT_MAX", "CODE_GENDER"]
+LAYOUT = InputLayout(FEATURES, FEATURES[:-1], FEATURES[-1:])
 
 
 class FakeModel:
@@ -47,10 +49,15 @@ class FakeModel:
     def feature_names(self) -> list[str]:
         return FEATURES
 
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        return np.clip(1 - features["EXT_SOURCE_3"].fillna(0.5).to_numpy(), 0, 1)
+    def prepare(self, features: pd.DataFrame | Columns) -> ModelInput:
+        numbers, categories, index = LAYOUT.blocks(features)
+        return ModelInput(numbers, categories, np.zeros((len(numbers), 0)), LAYOUT, index)
 
-    def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def predict_proba(self, inputs: ModelInput) -> np.ndarray:
+        return np.clip(1 - inputs.frame["EXT_SOURCE_3"].fillna(0.5).to_numpy(), 0, 1)
+
+    def contributions(self, inputs: ModelInput) -> tuple[np.ndarray, np.ndarray]:
+        features = inputs.frame
         n = len(features)
         out = np.zeros((n, len(FEATURES)))
         out[:, 0] = 0.5 - features["EXT_SOURCE_3"].fillna(0.5).to_numpy()
@@ -77,7 +84,7 @@ def make_scoring(tmp_path: Path, model: FakeModel | None) -> tuple[KafkaBroker, 
     settings = Settings(database=DatabaseSettings(url=url), hold_wait_s=0.05, retry_backoff_s=0)
     holder = ModelHolder(lambda alias, _current: model if alias == "champion" else None)
     scoring = Scoring(
-        settings, ScoringMetrics.create(CollectorRegistry()), holder, db.make_engine(url), application_features
+        settings, ScoringMetrics.create(CollectorRegistry()), holder, db.make_engine(url), application_parts
     )
     broker = KafkaBroker()
     scoring.register(broker)

@@ -27,8 +27,10 @@ import its classes, and ``credit_shared`` is installed in every service.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ import pandas as pd
 from lightgbm import LGBMClassifier, early_stopping
 from sklearn.model_selection import train_test_split
 
+from credit_shared.preprocessing import CompiledPreprocess, categorical_block, compile_preprocess, numeric_block, probe
 from credit_shared.settings import MlflowSettings
 
 log = logging.getLogger(__name__)
@@ -121,6 +124,97 @@ def source_columns(preprocess: Any) -> dict[str, str]:
     return mapping
 
 
+Columns = Mapping[str, np.ndarray]
+
+
+class InputLayout:
+    """A model's input features split as the pipeline splits them: a float block of the numeric ones and an object
+    block of the categorical ones, each in the model's order."""
+
+    def __init__(self, feature_names: Sequence[str], numeric: Sequence[str], categorical: Sequence[str]) -> None:
+        self.feature_names = list(feature_names)
+        self.numeric = list(numeric)
+        self.categorical = list(categorical)
+        self.index = pd.Index(self.feature_names)
+        at_numeric = {c: k for k, c in enumerate(self.numeric)}
+        at_categorical = {c: k for k, c in enumerate(self.categorical)}
+        self.numeric_positions = np.array([self.feature_names.index(c) for c in self.numeric], dtype="int64")
+        self.categorical_positions = np.array([self.feature_names.index(c) for c in self.categorical], dtype="int64")
+        self.where = [(True, at_numeric[c]) if c in at_numeric else (False, at_categorical[c]) for c in feature_names]
+
+    def blocks(self, X: pd.DataFrame | Columns) -> tuple[np.ndarray, np.ndarray, pd.Index | None]:  # noqa: N803
+        """The numeric block (float64, NaN missing), the categorical block (object, None missing) and the row labels
+        of a frame with the input columns, or of columns of equal length by name (an absent one is missing)."""
+        if isinstance(X, pd.DataFrame):
+            df = X if X.columns.equals(self.index) else X.reindex(columns=self.feature_names)
+            return numeric_block(df, self.numeric), categorical_block(df, self.categorical), df.index
+        rows = len(next(iter(X.values())))
+        missing = np.full(rows, np.nan)
+        numbers = np.empty((rows, len(self.numeric)))
+        for k, name in enumerate(self.numeric):
+            numbers[:, k] = X.get(name, missing)
+        categories = np.empty((rows, len(self.categorical)), dtype=object)
+        for k, name in enumerate(self.categorical):
+            categories[:, k] = X.get(name, missing)
+        categories[pd.isna(categories)] = None
+        return numbers, categories, None
+
+    def frame(self, numbers: np.ndarray, categories: np.ndarray, index: pd.Index | None = None) -> pd.DataFrame:
+        """The blocks as the DataFrame the pipeline takes (columns in the model's order)."""
+        parts = [
+            pd.DataFrame(numbers, columns=self.numeric, index=index),
+            pd.DataFrame(categories, columns=self.categorical, index=index),
+        ]
+        return pd.concat(parts, axis=1)[self.feature_names]
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """Rows prepared once for both predicting and explaining them: the input blocks (see :class:`InputLayout`) and
+    the classifier's input matrix."""
+
+    numbers: np.ndarray
+    categories: np.ndarray
+    x: np.ndarray
+    layout: InputLayout
+    index: pd.Index | None = None
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows as the pipeline's input frame."""
+        return self.layout.frame(self.numbers, self.categories, self.index)
+
+    def take(self, rows: np.ndarray | Sequence[int]) -> ModelInput:
+        """The given rows (positions in this input)."""
+        picked = np.asarray(rows, dtype="int64")
+        index = None if self.index is None else self.index[picked]
+        return ModelInput(self.numbers[picked], self.categories[picked], self.x[picked], self.layout, index)
+
+    def value(self, row: int, feature: int) -> float | str | None:
+        """Input feature ``feature`` (a position in the model's feature names) of ``row``: a float, a category, or
+        None when missing."""
+        numeric, k = self.layout.where[feature]
+        if numeric:
+            number = float(self.numbers[row, k])
+            return None if math.isnan(number) else number
+        level = self.categories[row, k]
+        return None if level is None else str(level)
+
+    def records(self) -> list[dict[str, float | str | None]]:
+        """Each row as ``{feature: value}`` in the model's order (None for a missing value), built as one object
+        array: about 800 features make a value-by-value conversion a hot spot of every batch."""
+        table = np.empty((len(self.numbers), len(self.layout.feature_names)), dtype=object)
+        block = self.numbers.astype(object)
+        block[np.isnan(self.numbers)] = None
+        table[:, self.layout.numeric_positions] = block
+        table[:, self.layout.categorical_positions] = self.categories
+        names = self.layout.feature_names
+        return [dict(zip(names, row, strict=True)) for row in table.tolist()]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
 @dataclass
 class LoadedModel:
     """A fitted pipeline with its decision threshold and registry identity."""
@@ -142,6 +236,35 @@ class LoadedModel:
         kinds = {name: [str(c) for c in cols] for name, _, cols in preprocess.transformers_}
         self.categorical = kinds.get("categorical", [])
         self.numeric = [c for c in self.feature_names if c not in set(self.categorical)]
+        self.layout = InputLayout(self.feature_names, self.numeric, self.categorical)
+        self._columns = [str(c) for c in preprocess.get_feature_names_out()]  # the classifier's inputs (no PCA)
+        self._compiled = self._compile(preprocess)
+        self._groups = _groups(self._columns, source_columns(preprocess), self.feature_names)
+
+    def _compile(self, preprocess: Any) -> CompiledPreprocess | None:
+        """The preprocessing as array operations, when it can be and gives exactly scikit-learn's output."""
+        if set(self.pipeline.named_steps) - {"preprocess", "sampler", "classifier"}:
+            return None  # a PCA goes through scikit-learn
+        compiled = compile_preprocess(preprocess, self.numeric, self.categorical)
+        if compiled is None:
+            return None
+        rows = probe(self.numeric, self.categorical, preprocess)
+        try:
+            expected = np.asarray(preprocess.transform(self.frame(rows)), dtype="float64")
+            numbers, categories, _ = self.layout.blocks(rows)
+            same = np.array_equal(compiled.transform(numbers, categories), expected, equal_nan=True)
+        except (TypeError, ValueError) as exc:
+            log.warning("preprocessing of %s v%s not compiled: %s", self.name, self.version, exc)
+            return None
+        if not same:
+            log.warning("preprocessing of %s v%s not compiled: it differs from scikit-learn's", self.name, self.version)
+            return None
+        return compiled
+
+    @property
+    def compiled_preprocess(self) -> bool:
+        """The preprocessing runs as array operations (proven equal to scikit-learn's on a probe at load)."""
+        return self._compiled is not None
 
     @property
     def classifier(self) -> Any:
@@ -153,46 +276,62 @@ class LoadedModel:
         """Contributions map back onto input columns (false only for a tree model behind a PCA)."""
         return "pca" not in self.pipeline.named_steps or self.family == "logistic_regression"
 
-    def frame(self, X: np.ndarray | pd.DataFrame) -> pd.DataFrame:  # noqa: N803
-        """The rows as the DataFrame the pipeline expects (columns in order, numbers as floats).
+    def frame(self, X: np.ndarray | pd.DataFrame | Columns) -> pd.DataFrame:  # noqa: N803
+        """The rows as the DataFrame the pipeline expects (columns in order, numbers as floats, None for a missing
+        category).
 
         Args:
-            X: a DataFrame with (at least) the input columns, or a 2-D array in :attr:`feature_names` order.
+            X: a DataFrame with (at least) the input columns, a 2-D array in :attr:`feature_names` order, or columns
+                by name.
         """
-        if isinstance(X, pd.DataFrame):
-            df = X.reindex(columns=self.feature_names)
-        else:
+        return self.layout.frame(*self.layout.blocks(self._columns_of(X)))
+
+    def _columns_of(self, X: np.ndarray | pd.DataFrame | Columns) -> pd.DataFrame | Columns:  # noqa: N803
+        if isinstance(X, np.ndarray):
             arr = np.asarray(X, dtype=object)
-            df = pd.DataFrame(arr.reshape(-1, len(self.feature_names)), columns=self.feature_names)
-        # Columns already of a NumPy number type become floats in one block (about 800 per-column conversions were
-        # most of a scoring batch's time); anything else is coerced column by column as before.
-        dtypes = dict(zip(df.columns, df.dtypes, strict=True))
-        plain = [c for c in self.numeric if isinstance(dtypes[c], np.dtype) and dtypes[c].kind in "biuf"]
-        numbers = pd.DataFrame(df[plain].to_numpy(dtype="float64"), columns=plain, index=df.index)
-        fixed = set(plain)
-        coerced = {c: pd.to_numeric(df[c], errors="coerce").astype("float64") for c in self.numeric if c not in fixed}
-        cats = {c: df[c].astype(object).where(df[c].notna(), None) for c in self.categorical}
-        others = pd.DataFrame({**coerced, **cats}, index=df.index)
-        return pd.concat([numbers, others], axis=1)[self.feature_names]
+            return pd.DataFrame(arr.reshape(-1, len(self.feature_names)), columns=self.feature_names)
+        return X
 
-    def transform(self, X: np.ndarray | pd.DataFrame) -> pd.DataFrame:  # noqa: N803
-        """The rows as the classifier sees them (samplers are skipped at prediction)."""
-        out = self.pipeline[:-1].transform(self.frame(X))
-        return out if isinstance(out, pd.DataFrame) else pd.DataFrame(out)
+    def prepare(self, X: np.ndarray | pd.DataFrame | Columns | ModelInput) -> ModelInput:  # noqa: N803
+        """The rows as the classifier sees them (samplers are skipped at prediction), computed once for
+        :meth:`predict_proba` and :meth:`contributions`.
 
-    def predict_proba(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:  # noqa: N803
+        Args:
+            X: a DataFrame with the input columns, a 2-D array in :attr:`feature_names` order, or columns by name
+                (1-D arrays of equal length; an absent one is missing).
+        """
+        if isinstance(X, ModelInput):
+            return X
+        numbers, categories, index = self.layout.blocks(self._columns_of(X))
+        if self._compiled is not None:
+            x = self._compiled.transform(numbers, categories)
+        else:
+            x = np.asarray(self.pipeline[:-1].transform(self.layout.frame(numbers, categories, index)), dtype="float64")
+        return ModelInput(numbers, categories, x, self.layout, index)
+
+    def transform(self, X: np.ndarray | pd.DataFrame | Columns) -> pd.DataFrame:  # noqa: N803
+        """The rows as the classifier sees them, with the classifier's column names."""
+        inputs = self.prepare(X)
+        return pd.DataFrame(inputs.x, columns=self._x_columns(), index=inputs.index)
+
+    def _x_columns(self) -> list[str]:
+        pca = self.pipeline.named_steps.get("pca")
+        return [str(c) for c in pca.get_feature_names_out()] if pca is not None else self._columns
+
+    def predict_proba(self, X: np.ndarray | pd.DataFrame | Columns | ModelInput) -> np.ndarray:  # noqa: N803
         """Probability of default of each row (1-D)."""
-        transformed = self.transform(X)
+        inputs = self.prepare(X)
         clf = self.classifier
         if hasattr(clf, "booster_"):  # the raw booster skips the sklearn wrapper's validation overhead
-            return np.asarray(clf.booster_.predict(transformed.to_numpy(dtype=float)), dtype=float)
-        return np.asarray(clf.predict_proba(transformed)[:, 1], dtype=float)
+            return np.asarray(clf.booster_.predict(inputs.x), dtype=float)
+        named = pd.DataFrame(inputs.x, columns=self._x_columns())
+        return np.asarray(clf.predict_proba(named)[:, 1], dtype=float)
 
     def decide(self, probability: np.ndarray) -> np.ndarray:
         """True where the applicant is refused (probability at or above the threshold)."""
         return np.asarray(probability) >= self.threshold
 
-    def contributions(self, X: np.ndarray | pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:  # noqa: N803
+    def contributions(self, X: np.ndarray | pd.DataFrame | Columns | ModelInput) -> tuple[pd.DataFrame, np.ndarray]:  # noqa: N803
         """Per-row contributions (log-odds) by input column, and the base value of each row.
 
         Returns:
@@ -200,32 +339,31 @@ class LoadedModel:
             :attr:`exact_inputs` is false) and the base values, so that ``contributions.sum(1) + base`` is the
             model's raw score.
         """
-        frame = self.frame(X)
-        transformed = pd.DataFrame(self.pipeline[:-1].transform(frame))
-        values, base = self._raw_contributions(frame, transformed)
-        if "pca" in self.pipeline.named_steps and self.family == "logistic_regression":
-            transformed = self._before_pca(frame)
-        names = [str(c) for c in transformed.columns]
-        raw = pd.DataFrame(values, columns=names, index=transformed.index)
-        if "pca" in self.pipeline.named_steps and self.family != "logistic_regression":
-            return raw, base
-        mapping = source_columns(self.pipeline.named_steps["preprocess"])
-        grouped = raw.T.groupby(lambda n: mapping.get(str(n), str(n)), sort=False).sum().T
-        ordered = [c for c in self.feature_names if c in grouped.columns]
-        return grouped[ordered], base
+        inputs = self.prepare(X)
+        index = inputs.index
+        values, base = self._raw_contributions(inputs)
+        pca = "pca" in self.pipeline.named_steps
+        if pca and self.family != "logistic_regression":
+            return pd.DataFrame(values, columns=self._x_columns(), index=index), base
+        direct, summed, present = self._groups  # a linear model's are per column before the PCA: the same groups
+        out = np.zeros((len(values), len(self.feature_names)))
+        out[:, direct[1]] = values[:, direct[0]]
+        for position, columns in summed:
+            out[:, position] = values[:, columns].sum(axis=1)
+        return pd.DataFrame(out[:, present], columns=[self.feature_names[k] for k in present], index=index), base
 
     def _before_pca(self, frame: pd.DataFrame) -> pd.DataFrame:
         steps = list(self.pipeline.named_steps)
         return pd.DataFrame(self.pipeline[: steps.index("pca")].transform(frame))
 
-    def _raw_contributions(self, frame: pd.DataFrame, transformed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        clf = self.classifier
-        x = transformed.to_numpy(dtype=float)
+    def _raw_contributions(self, inputs: ModelInput) -> tuple[np.ndarray, np.ndarray]:
+        clf, x = self.classifier, inputs.x
         if hasattr(clf, "booster_"):
             out = np.asarray(clf.booster_.predict(x, pred_contrib=True), dtype=float)
             return out[:, :-1], out[:, -1]
         if hasattr(clf, "coef_"):
-            return self._linear_contributions(frame, x)
+            return self._linear_contributions(inputs)
+        transformed = pd.DataFrame(x, columns=self._x_columns())
         if self.family == "dummy" or not hasattr(clf, "n_features_in_"):
             prior = float(np.clip(clf.predict_proba(transformed[:1])[0, 1], 1e-12, 1 - 1e-12))
             return np.zeros_like(x), np.full(len(x), np.log(prior / (1 - prior)))
@@ -238,15 +376,34 @@ class LoadedModel:
         expected = np.ravel(explainer.expected_value)
         return np.asarray(values, dtype=float), np.full(len(x), float(expected[-1]))
 
-    def _linear_contributions(self, frame: pd.DataFrame, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _linear_contributions(self, inputs: ModelInput) -> tuple[np.ndarray, np.ndarray]:
         coef = np.ravel(self.classifier.coef_)
         intercept = float(np.ravel(self.classifier.intercept_)[0])
-        pca = self.pipeline.named_steps.get("pca")
+        pca, x = self.pipeline.named_steps.get("pca"), inputs.x
         if pca is not None:  # logit = coef . ((x - mean) C^T) + b = (C^T coef) . (x - mean) + b: exact
-            x_pre = self._before_pca(frame).to_numpy(dtype=float)
+            x_pre = self._before_pca(inputs.frame).to_numpy(dtype=float)
             return (pca.components_.T @ coef) * (x_pre - pca.mean_), np.full(len(x_pre), intercept)
         background = self.background if self.background is not None else np.zeros(x.shape[1])
         return coef * (x - background), np.full(len(x), intercept + float(coef @ background))
+
+
+def _groups(
+    columns: list[str], sources: dict[str, str], features: list[str]
+) -> tuple[tuple[np.ndarray, np.ndarray], list[tuple[int, np.ndarray]], list[int]]:
+    """How the classifier's input columns add up to the model's input features: ``(direct, summed, present)``, the
+    columns that are a feature as they are (column positions, feature positions), the features that are sums of
+    several columns (a category's indicators), and the positions of the features that reach the classifier."""
+    position = {f: k for k, f in enumerate(features)}
+    members: dict[int, list[int]] = {}
+    for k, column in enumerate(columns):
+        source = sources.get(column, column)
+        if source in position:
+            members.setdefault(position[source], []).append(k)
+    single = sorted((cols[0], p) for p, cols in members.items() if len(cols) == 1 and columns[cols[0]] == features[p])
+    direct = (np.array([c for c, _ in single], dtype="int64"), np.array([p for _, p in single], dtype="int64"))
+    done = {p for _, p in single}
+    summed = [(p, np.array(cols, dtype="int64")) for p, cols in members.items() if p not in done]
+    return direct, summed, sorted(members)
 
 
 def load_model(

@@ -9,7 +9,7 @@ import os
 from prometheus_client import CollectorRegistry
 
 from credit_shared import db
-from credit_shared.features import application_features
+from credit_shared.features import application_parts
 from credit_shared.kafka import make_broker
 from credit_shared.runtime import Worker
 from scoring_service.dataset_handlers import DatasetScoring
@@ -41,7 +41,7 @@ def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
     engine = db.make_engine(settings.database)
     holder = ModelHolder(lambda alias, current: load_served(settings.mlflow, engine, alias, current))
     versions = VersionCache(lambda v: load_version(settings.mlflow, engine, v), settings.named_versions_kept)
-    scoring = Scoring(settings, metrics, holder, engine, application_features, versions)
+    scoring = Scoring(settings, metrics, holder, engine, application_parts, versions)
     scoring.register(broker)
     DatasetScoring(settings, holder, versions, engine).register(broker)
     tasks: list[asyncio.Task[None]] = []

@@ -127,8 +127,9 @@ def score_dataset(
     progress("scoring", 2.0, f"0 of {wanted} rows")
     for chunk in chunks(path, [ID, *present], places.chunk_rows, selected):
         features = chunk.reindex(columns=model.feature_names)  # an absent feature is a missing value, as in the stream
-        contributions = np.asarray(model.contributions(features)[0], dtype=float)  # every row's, once
-        decided = decide_frame(features, model, contributions)
+        inputs = model.prepare(features)
+        contributions = np.asarray(model.contributions(inputs)[0], dtype=float)  # every row's, once
+        decided = decide_frame(inputs, model, contributions)
         abs_sum += np.abs(contributions).sum(axis=0)
         reasons = [json.dumps([r.model_dump() for r in decided.reasons.get(k, [])]) for k in range(len(features))]
         parts.append(

@@ -6,12 +6,10 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -36,7 +34,7 @@ from scoring_service import audit
 from scoring_service.dead_letters import Rejected, dead_letter, parse_application
 from scoring_service.holder import ModelHolder
 from scoring_service.metrics import ScoringMetrics
-from scoring_service.scorer import Scored, ServedModel, explain_batch, score_batch
+from scoring_service.scorer import FeatureBuilder, Scored, ServedModel, explain_batch, score_batch
 from scoring_service.settings import Settings
 from scoring_service.versions import UnknownVersion, VersionCache
 
@@ -47,7 +45,6 @@ if TYPE_CHECKING:
 else:  # raw bytes, documented in AsyncAPI as the public contract
     ApplicationBatch = documented_batch(LoanApplicationMessage)
 
-FeatureBuilder = Callable[[pd.DataFrame], pd.DataFrame]
 Accepted = list[tuple[ConsumerRecord[Any, Any], LoanApplicationMessage]]
 
 

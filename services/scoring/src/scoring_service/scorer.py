@@ -6,7 +6,6 @@ history features, and publishes what it returns.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,9 @@ from credit_shared.contracts.loans import (
     ModelRef,
     Reason,
 )
+from credit_shared.features.application import ApplicationParts
 from credit_shared.homecredit.application import APPLICATION, ID
+from credit_shared.models import Columns, ModelInput
 
 MAX_REASONS = 4
 
@@ -49,11 +50,15 @@ class ServedModel(Protocol):
         """The model's input columns, in order."""
         ...
 
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+    def prepare(self, features: pd.DataFrame | Columns) -> ModelInput:
+        """The rows as the model's classifier takes them, computed once for predicting and explaining."""
+        ...
+
+    def predict_proba(self, inputs: ModelInput) -> np.ndarray:
         """Probability of default per row."""
         ...
 
-    def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def contributions(self, inputs: ModelInput) -> tuple[np.ndarray, np.ndarray]:
         """Exact contributions to the log-odds per row and input feature, and the base value per row."""
         ...
 
@@ -74,60 +79,73 @@ class Scored:
     features: dict[str, Any]
 
 
-FeatureBuilder = Callable[[pd.DataFrame], pd.DataFrame]
+FeatureBuilder = Callable[[Columns], ApplicationParts]
 C = TypeVar("C", bound=Contribution)
+NUMERIC = [spec.name for spec in APPLICATION.columns if spec.kind.value != "category"]
+CATEGORIES = {spec.name: list(spec.categories) for spec in APPLICATION.columns if spec.kind.value == "category"}
+
+
+def request_columns(applications: Sequence[LoanApplicationMessage]) -> dict[str, np.ndarray]:
+    """The validated applications as columns: numbers as float64 (None becomes NaN), categories as objects.
+
+    The numbers are converted as one block: a column at a time costs more than scoring a small batch.
+    """
+    rows = [a.application for a in applications]
+    try:
+        numbers = np.array([[row.get(c) for c in NUMERIC] for row in rows], dtype="float64").reshape(len(rows), -1)
+    except (TypeError, ValueError):  # not all numbers: convert column by column, naming the one at fault
+        numbers = np.column_stack(
+            [pd.to_numeric(pd.Series([row.get(c) for row in rows]), errors="raise").astype("float64") for c in NUMERIC]
+        )  # fmt: skip
+    columns = {c: numbers[:, k] for k, c in enumerate(NUMERIC)}
+    for name in CATEGORIES:
+        columns[name] = np.array([row.get(name) for row in rows], dtype=object)
+    return columns
 
 
 def application_frame(applications: Sequence[LoanApplicationMessage]) -> pd.DataFrame:
     """The validated applications as a frame with every schema column and the Kaggle dtypes."""
-    frame = pd.DataFrame([a.application for a in applications], columns=APPLICATION.names)
-    numeric = [spec.name for spec in APPLICATION.columns if spec.kind.value != "category"]
-    try:  # one conversion for the ~100 numeric columns (None becomes NaN), as per column below
-        numbers = pd.DataFrame(frame[numeric].to_numpy(dtype="float64"), columns=numeric, index=frame.index)
-    except (TypeError, ValueError):
-        numbers = pd.DataFrame({c: pd.to_numeric(frame[c], errors="raise").astype("float64") for c in numeric})
-    categories = {
-        spec.name: pd.Categorical(frame[spec.name], categories=list(spec.categories))
-        for spec in APPLICATION.columns
-        if spec.kind.value == "category"
-    }
-    return pd.concat([numbers, pd.DataFrame(categories, index=frame.index)], axis=1)[APPLICATION.names]
+    columns: dict[str, Any] = request_columns(applications)
+    for name, levels in CATEGORIES.items():
+        columns[name] = pd.Categorical(columns[name], categories=levels)
+    return pd.DataFrame(columns)[APPLICATION.names]
 
 
 def model_features(
     applications: Sequence[LoanApplicationMessage], model: ServedModel, build_request_features: FeatureBuilder
-) -> pd.DataFrame:
-    """The exact feature frame the model was trained on, for a batch of applications."""
-    raw = application_frame(applications)
-    request = build_request_features(raw).reset_index(drop=True)
-    past = model.history([int(i) for i in raw[ID]]).reset_index(drop=True)
-    combined = pd.concat([request, past.drop(columns=[ID], errors="ignore")], axis=1)
-    missing = [c for c in model.feature_names if c not in combined.columns]
-    if missing:
-        combined = pd.concat([combined, pd.DataFrame(np.nan, index=combined.index, columns=missing)], axis=1)
-    return combined[model.feature_names]
+) -> dict[str, np.ndarray]:
+    """The features of a batch of applications by name: the application-level ones from the shared feature code,
+    the clients' history from the online feature table (one query; NaN for a client without history)."""
+    ids, numbers, categories = build_request_features(request_columns(applications))
+    past = model.history([int(i) for i in ids])
+    history = past.drop(columns=[ID], errors="ignore")
+    matrix = history.to_numpy(dtype="float64")
+    out: dict[str, np.ndarray] = {str(c): matrix[:, k] for k, c in enumerate(history.columns)}
+    out.update(numbers)
+    out.update({name: np.asarray(values, dtype=object) for name, values in categories.items()})
+    return out
 
 
 def row_contributions(
-    model: ServedModel, features: pd.DataFrame, rows: np.ndarray
+    model: ServedModel, inputs: ModelInput, rows: np.ndarray
 ) -> Iterator[tuple[int, np.ndarray, float]]:
     """``(row, contribution of each model feature, base value)`` of each given row: the one computation behind
     reason codes and full explanations, so both describe the served model the same way."""
     if not len(rows):
         return
-    contrib, base = model.contributions(features.iloc[rows])
+    contrib, base = model.contributions(inputs.take(rows))
     for k, row in enumerate(rows):
         yield int(row), contrib[k], float(base[k])
 
 
-def contribution(kind: type[C], model: ServedModel, features: pd.DataFrame, *, row: int, j: int, value: float) -> C:
+def contribution(kind: type[C], model: ServedModel, inputs: ModelInput, *, row: int, j: int, value: float) -> C:
     """Feature ``j`` of ``row`` as a ``kind`` (a reason or a contribution): name, label, value, contribution."""
     name = model.feature_names[j]
-    return kind(feature=name, label=model.label(name), value=_plain(features.iat[row, j]), contribution=float(value))
+    return kind(feature=name, label=model.label(name), value=inputs.value(row, j), contribution=float(value))
 
 
 def reasons_for(
-    model: ServedModel, features: pd.DataFrame, rows: np.ndarray, contributions: np.ndarray | None = None
+    model: ServedModel, inputs: ModelInput, rows: np.ndarray, contributions: np.ndarray | None = None
 ) -> dict[int, list[Reason]]:
     """The (at most) four features that pushed each given row's probability of default up the most.
 
@@ -136,10 +154,10 @@ def reasons_for(
     """
     out: dict[int, list[Reason]] = {}
     computed = ((int(r), contributions[int(r)], 0.0) for r in rows) if contributions is not None else None
-    for row, values, _base in computed or row_contributions(model, features, rows):
+    for row, values, _base in computed or row_contributions(model, inputs, rows):
         top = np.argsort(-values)[:MAX_REASONS]
         out[row] = [
-            contribution(Reason, model, features, row=row, j=int(j), value=values[j]) for j in top if values[j] > 0
+            contribution(Reason, model, inputs, row=row, j=int(j), value=values[j]) for j in top if values[j] > 0
         ]
     return out
 
@@ -148,10 +166,10 @@ def explain_batch(
     applications: Sequence[LoanApplicationMessage], model: ServedModel, build_request_features: FeatureBuilder
 ) -> list[Explanation]:
     """Every feature's contribution and the base value of each application, largest contribution first."""
-    features = model_features(applications, model, build_request_features)
-    probabilities = np.asarray(model.predict_proba(features), dtype=float)
+    inputs = model.prepare(model_features(applications, model, build_request_features))
+    probabilities = np.asarray(model.predict_proba(inputs), dtype=float)
     explanations: list[Explanation] = []
-    for row, values, base in row_contributions(model, features, np.arange(len(applications))):
+    for row, values, base in row_contributions(model, inputs, np.arange(len(applications))):
         application = applications[row]
         order = np.argsort(-np.abs(values), kind="stable")
         explanations.append(
@@ -162,7 +180,7 @@ def explain_batch(
                 threshold=model.threshold,
                 base_value=base,
                 contributions=[
-                    contribution(Contribution, model, features, row=row, j=int(j), value=values[j]) for j in order
+                    contribution(Contribution, model, inputs, row=row, j=int(j), value=values[j]) for j in order
                 ],
                 model=model.ref,
                 correlation_id=application.correlation_id,
@@ -180,16 +198,16 @@ class Decided:
     reasons: dict[int, list[Reason]]  # row -> reason codes, for the refused rows
 
 
-def decide_frame(features: pd.DataFrame, model: ServedModel, contributions: np.ndarray | None = None) -> Decided:
-    """Score and decide the rows of the model's feature frame, with reason codes for each refusal.
+def decide_frame(inputs: ModelInput, model: ServedModel, contributions: np.ndarray | None = None) -> Decided:
+    """Score and decide the prepared rows of the model's feature frame, with reason codes for each refusal.
 
     The one decision rule of the stream and of dataset scoring: refused at or above the version's threshold.
     ``contributions``: every row's contributions, when the caller computed them already.
     """
-    probabilities = np.asarray(model.predict_proba(features), dtype=float)
+    probabilities = np.asarray(model.predict_proba(inputs), dtype=float)
     refused = probabilities >= model.threshold
     decisions = [Decision.REFUSED if r else Decision.APPROVED for r in refused]
-    return Decided(probabilities, decisions, reasons_for(model, features, np.flatnonzero(refused), contributions))
+    return Decided(probabilities, decisions, reasons_for(model, inputs, np.flatnonzero(refused), contributions))
 
 
 def score_batch(
@@ -206,12 +224,12 @@ def score_batch(
         model: the served model version.
         build_request_features: the shared application-level feature code.
     """
-    features = model_features(applications, model, build_request_features)
-    decided = decide_frame(features, model)
+    inputs = model.prepare(model_features(applications, model, build_request_features))
+    decided = decide_frame(inputs, model)
     now: datetime = utc_now()
     done = time.monotonic()
     scored: list[Scored] = []
-    records = plain_records(features)
+    records = inputs.records()
     for k, application in enumerate(applications):
         decision = LoanDecision(
             request_id=application.request_id,
@@ -227,38 +245,3 @@ def score_batch(
         )
         scored.append(Scored(decision, records[k]))
     return scored
-
-
-def plain_records(features: pd.DataFrame) -> list[dict[str, Any]]:
-    """Each row as ``{feature: plain value}`` (what :func:`_plain` gives per value), built as one object array.
-
-    About 800 columns per row make this a per-batch hot spot: the numeric columns are converted as one block
-    (NaN to None, numpy numbers to floats), only the few categorical columns value by value.
-    """
-    names = [str(c) for c in features.columns]
-    table = np.empty(features.shape, dtype=object)
-    dtypes = list(features.dtypes)
-    numeric = [
-        j for j, t in enumerate(dtypes) if pd.api.types.is_numeric_dtype(t) and not isinstance(t, pd.CategoricalDtype)
-    ]
-    if numeric:
-        values = features.iloc[:, numeric].to_numpy(dtype=float, na_value=np.nan)
-        block = values.astype(object)
-        block[np.isnan(values)] = None
-        table[:, numeric] = block
-    for j in sorted(set(range(len(names))) - set(numeric)):
-        table[:, j] = [_plain(v) for v in features.iloc[:, j].tolist()]
-    return [dict(zip(names, row, strict=True)) for row in table.tolist()]
-
-
-def _plain(value: Any) -> float | str | None:
-    """A JSON-friendly scalar: NaN becomes None, numpy numbers become floats."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return None if math.isnan(number) else number

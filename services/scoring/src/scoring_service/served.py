@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from credit_shared.contracts.loans import ModelRef
 from credit_shared.homecredit.application import ID
 from credit_shared.homecredit.glossary import label
-from credit_shared.models import LoadedModel, load_model
+from credit_shared.models import Columns, LoadedModel, ModelInput, load_model
 from credit_shared.online_features import feature_set_columns, read_history
 from credit_shared.settings import MlflowSettings
 from scoring_service.scorer import ServedModel
@@ -43,13 +43,19 @@ class ServedVersion:
         """The model's input columns, in order."""
         return self.model.feature_names
 
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        """Probability of default per row."""
-        return self.model.predict_proba(features)
+    def prepare(self, features: pd.DataFrame | Columns) -> ModelInput:
+        """The rows as the classifier takes them, computed once for predicting and explaining."""
+        return self.model.prepare(features)
 
-    def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def predict_proba(self, inputs: ModelInput) -> np.ndarray:
+        """Probability of default per row."""
+        return self.model.predict_proba(inputs)
+
+    def contributions(self, inputs: ModelInput) -> tuple[np.ndarray, np.ndarray]:
         """Exact contributions per input feature (log-odds) and base values."""
-        frame, base = self.model.contributions(features)
+        frame, base = self.model.contributions(inputs)
+        if list(frame.columns) == self.feature_names:
+            return frame.to_numpy(dtype=float), base
         return frame.reindex(columns=self.feature_names, fill_value=0.0).to_numpy(dtype=float), base
 
     def label(self, feature: str) -> str:

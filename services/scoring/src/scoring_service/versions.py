@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from credit_shared.contracts.loans import MODEL_VERSION_PATTERN, ModelRef
+from credit_shared.models import Columns, ModelInput
 from scoring_service.scorer import ServedModel
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,17 @@ class NamedVersion:
         """The model's input columns, in order."""
         return self._model.feature_names
 
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        """Probability of default per row."""
-        return self._model.predict_proba(features)
+    def prepare(self, features: pd.DataFrame | Columns) -> ModelInput:
+        """The rows as the classifier takes them."""
+        return self._model.prepare(features)
 
-    def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def predict_proba(self, inputs: ModelInput) -> np.ndarray:
+        """Probability of default per row."""
+        return self._model.predict_proba(inputs)
+
+    def contributions(self, inputs: ModelInput) -> tuple[np.ndarray, np.ndarray]:
         """Exact contributions per input feature (log-odds) and base values."""
-        return self._model.contributions(features)
+        return self._model.contributions(inputs)
 
     def label(self, feature: str) -> str:
         """Human-readable label of a feature."""

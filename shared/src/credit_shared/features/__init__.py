@@ -18,7 +18,7 @@ Choices, all mirrored by the pandas oracle in ``tests/oracle``:
 - names keep only ``[0-9A-Za-z_]``; columns are always :data:`FEATURE_COLUMNS`, in that order.
 """
 
-from credit_shared.features.application import APPLICATION_COLUMNS, application_features
+from credit_shared.features.application import APPLICATION_COLUMNS, application_features, application_parts
 from credit_shared.features.build import FEATURE_COLUMNS, build_features
 from credit_shared.features.history import history_features
 from credit_shared.features.sources import find_tables
@@ -29,6 +29,7 @@ __all__ = [
     "FEATURE_COLUMNS",
     "HISTORY_COLUMNS",
     "application_features",
+    "application_parts",
     "build_features",
     "find_tables",
     "history_features",

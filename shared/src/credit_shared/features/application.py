@@ -12,7 +12,8 @@ A ratio whose denominator is zero is missing (the kernel gave ``inf``, which mos
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -50,37 +51,43 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
-def _numbers(df: pd.DataFrame, column: str) -> np.ndarray:
-    if column not in df.columns:
-        return np.full(len(df), np.nan)
+ApplicationParts = tuple[np.ndarray, dict[str, np.ndarray], dict[str, pd.Categorical]]
+Rows = pd.DataFrame | Mapping[str, Any]
+
+
+def _numbers(df: Rows, column: str, rows: int) -> np.ndarray:
+    if column not in df:
+        return np.full(rows, np.nan)
     values = pd.to_numeric(df[column], errors="raise")
     out: np.ndarray = np.array(values, dtype="float64")
     return out
 
 
-def _categories(df: pd.DataFrame, column: str, dtype: pd.CategoricalDtype) -> pd.Categorical:
-    if column not in df.columns:
-        return pd.Categorical([None] * len(df), dtype=dtype)
+def _categories(df: Rows, column: str, dtype: pd.CategoricalDtype, rows: int) -> pd.Categorical:
+    if column not in df:
+        return pd.Categorical([None] * rows, dtype=dtype)
     return pd.Categorical(df[column], dtype=dtype)
 
 
-def application_parts(df: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, pd.Categorical]]:
+def application_parts(df: Rows) -> ApplicationParts:
     """The application features as arrays: ids, numeric columns (float64) and categorical columns.
 
-    See :func:`application_features` for the arguments and errors; this form lets a batch build place the numbers
-    straight into its feature matrix.
+    See :func:`application_features` for the arguments and errors; ``df`` may also be columns by name (1-D arrays
+    of equal length), which is how scoring gives a batch of requests. This form lets a batch build place the
+    numbers straight into its feature matrix.
     """
-    if ID not in df.columns:
+    if ID not in df:
         raise KeyError(f"application rows need {ID}")
     ids = np.asarray(pd.to_numeric(df[ID], errors="raise"), dtype="int64")
+    rows = len(ids)
     numbers: dict[str, np.ndarray] = {}
     categories: dict[str, pd.Categorical] = {}
     for column in RAW_COLUMNS:
         dtype = CATEGORICAL.get(column)
         if dtype is None:
-            numbers[column] = _numbers(df, column)
+            numbers[column] = _numbers(df, column, rows)
         else:
-            categories[column] = _categories(df, column, dtype)
+            categories[column] = _categories(df, column, dtype, rows)
     employed = numbers["DAYS_EMPLOYED"]
     employed[employed == SENTINEL] = np.nan  # 365243 days = "not employed" (pensioners, unemployed)
     for name, (num, den) in RATIOS.items():
