@@ -68,6 +68,6 @@ def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
         registry=registry,
         checks={"model": lambda: holder.ready, "database": lambda: db.ping(engine)},
         after_startup=[start_reloader],
-        on_shutdown=[stop_reloader],
+        on_shutdown=[stop_reloader, scoring.drain],
     )
     return worker, settings

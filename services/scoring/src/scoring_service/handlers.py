@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -48,6 +49,15 @@ else:  # raw bytes, documented in AsyncAPI as the public contract
 Accepted = list[tuple[ConsumerRecord[Any, Any], LoanApplicationMessage]]
 
 
+@dataclass(frozen=True)
+class Unfinished:
+    """What is left of a batch once its decisions are handed to the producer: the broker's acknowledgements to
+    wait for, and the audit rows to write."""
+
+    pending: list[asyncio.Future[Any]]
+    rows: list[dict[str, Any]]
+
+
 @dataclass
 class Scoring:
     """The scoring service's collaborators and its per-batch logic."""
@@ -59,6 +69,9 @@ class Scoring:
     build_request_features: FeatureBuilder
     versions: VersionCache = field(default_factory=lambda: VersionCache(_no_registry, 0))
     _reloads: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    _finishing: tuple[asyncio.Task[None], list[ConsumerRecord[Any, Any]]] | None = field(
+        default=None, init=False, repr=False
+    )  # the previous batch's acknowledgements, audit write and commit, still running
 
     def register(self, broker: KafkaBroker) -> None:
         """Subscribe the handlers to ``broker``."""
@@ -82,6 +95,7 @@ class Scoring:
             batch=True,
             max_records=settings.batch_max_messages,
             batch_timeout_ms=settings.batch_max_wait_ms,
+            fetch_max_wait_ms=settings.fetch_wait_ms,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
             decoder=raw_decoder,
@@ -99,13 +113,21 @@ class Scoring:
         )(self.on_training_event)
 
     async def on_applications(self, body: ApplicationBatch, message: KafkaMessage) -> None:
-        """One batch: dead-letter what cannot be decided, decide the rest, publish, audit, then commit."""
+        """One batch: dead-letter what cannot be decided, decide the rest, publish, audit, then commit.
+
+        With a real consumer the audit write and the commit of a batch run while the next batch is scored (they
+        wait for the broker and the database, scoring for the cores): a batch is committed, at its own offsets,
+        only after its decisions are acknowledged and its audit rows written, and after the batch before it. If
+        that fails, both batches are read again (their decisions may be published twice; the audit keeps one row
+        per request id).
+        """
         started, received_at = time.monotonic(), utc_now()
         records: list[ConsumerRecord[Any, Any]] = list(message.raw_message)  # type: ignore[arg-type]
         self.metrics.received.inc(len(records))
         if not await self.holder.wait_ready(self.settings.hold_wait_s):
             self.metrics.held.inc(len(records))
-            rewind(message)  # hold: no champion yet, read the same messages again later
+            if await self._finished(message, records):
+                rewind(message)  # hold: no champion yet, read the same messages again later
             return
         self.metrics.batch_size.observe(len(records))
         accepted: Accepted = []
@@ -122,15 +144,70 @@ class Scoring:
                 if rejected.reply_to and rejected.correlation_id:
                     await self._reply_error(rejected, rejected.reply_to)
         try:
-            if accepted:
-                await self.decide(accepted, started, received_at)
+            unfinished = await self.decide(accepted, started, received_at) if accepted else []
         except Exception:
             log.exception("a batch of %d failed; it will be read again", len(accepted))
-            self.metrics.failures.inc()
-            rewind(message)
-            await asyncio.sleep(self.settings.retry_backoff_s)
+            if await self._finished(message, records):
+                await self._failed(message, records)
             return
-        await message.ack()
+        if not await self._finished(message, records):
+            return
+        if isinstance(message.consumer, AIOKafkaConsumer):
+            task = asyncio.get_running_loop().create_task(self._finish(unfinished, message, records))
+            self._finishing = (task, records)
+        else:  # the in-memory test broker: no offsets of its own, the batch is finished before the next one
+            try:
+                await self._complete(unfinished)
+            except Exception:
+                log.exception("a batch of %d failed; it will be read again", len(accepted))
+                await self._failed(message, records)
+                return
+            await message.ack()
+
+    async def _complete(self, unfinished: list[Unfinished]) -> None:
+        """Wait for the acknowledgements, then write the audit rows."""
+        for part in unfinished:
+            if part.pending:
+                await asyncio.gather(*part.pending)
+            await asyncio.to_thread(audit.record, self.engine, part.rows)
+
+    async def _finish(
+        self, unfinished: list[Unfinished], message: KafkaMessage, records: list[ConsumerRecord[Any, Any]]
+    ) -> None:
+        """Complete the batch, then commit its offsets (the next ones to read)."""
+        await self._complete(unfinished)
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            partition = TopicPartition(record.topic, record.partition)
+            offsets[partition] = max(offsets.get(partition, 0), record.offset + 1)
+        await message.consumer.commit(offsets)  # type: ignore[call-arg]
+
+    async def _finished(self, message: KafkaMessage, records: list[ConsumerRecord[Any, Any]]) -> bool:
+        """Wait for the previous batch to be finished; False (and both batches to be read again) if it failed."""
+        if self._finishing is None:
+            return True
+        task, previous = self._finishing
+        self._finishing = None
+        try:
+            await task
+        except Exception:
+            log.exception("finishing the previous batch failed; it will be read again")
+            await self._failed(message, [*previous, *records])
+            return False
+        return True
+
+    async def _failed(self, message: KafkaMessage, records: list[ConsumerRecord[Any, Any]]) -> None:
+        self.metrics.failures.inc()
+        rewind(message, records)
+        await asyncio.sleep(self.settings.retry_backoff_s)
+
+    async def drain(self) -> None:
+        """Finish the batch in flight (at shutdown, before the consumer stops)."""
+        if self._finishing is not None:
+            task, _ = self._finishing
+            self._finishing = None
+            with contextlib.suppress(Exception):
+                await task
 
     async def _reply_error(self, rejected: Rejected, reply_to: str) -> None:
         """Tell a client waiting on a reply address that its request cannot be decided, and why."""
@@ -160,11 +237,16 @@ class Scoring:
         for alias, model in (("champion", served.champion), ("challenger", served.challenger)):
             self.metrics.model_version.labels(alias).set(float(model.ref.version) if model else 0)
 
-    async def decide(self, accepted: Accepted, started: float, received_at: datetime) -> None:
-        """Decide the lending applications with the champion, then answer the internal reply-only requests."""
+    async def decide(self, accepted: Accepted, started: float, received_at: datetime) -> list[Unfinished]:
+        """Decide the lending applications with the champion, then answer the internal reply-only requests.
+
+        Returns what is left once every decision is handed to the producer: waiting for the broker's
+        acknowledgements and writing the audit rows.
+        """
         stream = [(r, a) for r, a in accepted if not a.replies_only]
+        finishing: list[Unfinished] = []
         if stream:
-            await self._decide_with_champion(stream, started, received_at)
+            finishing.append(await self._decide_with_champion(stream, started, received_at))
         requests: dict[tuple[str | None, bool], Accepted] = {}
         for record, application in accepted:
             if application.replies_only:
@@ -173,15 +255,17 @@ class Scoring:
                 )
         for (version, explain), group in requests.items():
             await self._answer(group, version, explain=explain, started=started, received_at=received_at)
+        return finishing
 
-    async def _decide_with_champion(self, accepted: Accepted, started: float, received_at: datetime) -> None:
-        """Score with the champion (and the challenger in shadow), publish every decision, write the audit rows."""
+    async def _decide_with_champion(self, accepted: Accepted, started: float, received_at: datetime) -> Unfinished:
+        """Score with the champion (and the challenger in shadow) and publish every decision; returns the wait for
+        the acknowledgements and the audit write."""
         served = self.holder.served
         assert served.champion is not None
         applications = [a for _, a in accepted]
         scored = await self._score(applications, started, served.champion)
         shadow = await self._shadow(applications, started, served.challenger)
-        await self._publish_and_audit(accepted, scored, shadow, received_at)
+        return await self._publish(accepted, scored, shadow, received_at)
 
     async def _answer(
         self, group: Accepted, version: str | None, *, explain: bool, started: float, received_at: datetime
@@ -217,7 +301,7 @@ class Scoring:
             for application, explanation in zip(applications, explained, strict=True):
                 await self._reply(application, encode(explanation))
             return
-        await self._publish_and_audit(group, scored, None, received_at, public=False)
+        await self._complete([await self._publish(group, scored, None, received_at, public=False)])
 
     async def _tell_all(self, applications: list[LoanApplicationMessage], reason: str, error: str) -> None:
         for application in applications:
@@ -229,7 +313,7 @@ class Scoring:
             key = message_key(application.sk_id_curr)
             await self.broker.publish(payload, application.reply_to, key=key, correlation_id=application.correlation_id)
 
-    async def _publish_and_audit(
+    async def _publish(
         self,
         accepted: Accepted,
         scored: list[Scored],
@@ -237,12 +321,13 @@ class Scoring:
         received_at: datetime,
         *,
         public: bool = True,
-    ) -> None:
-        """Publish each decision (on loan-decisions when ``public``, and to its reply address), then audit.
+    ) -> Unfinished:
+        """Publish each decision (on loan-decisions when ``public``, and to its reply address); returns the wait for
+        the acknowledgements and the audit write, which must succeed before the batch is committed.
 
         The decisions are handed to the producer without waiting for each acknowledgement (one round trip per
-        message would cap the stream near the broker's latency), then every acknowledgement is awaited before the
-        audit write and the commit: a send that fails still fails the batch, which is read again.
+        message would cap the stream near the broker's latency): a send that fails still fails the batch, which is
+        read again.
         """
         pending: list[asyncio.Future[Any]] = []
         for (_, application), result in zip(accepted, scored, strict=True):
@@ -254,8 +339,6 @@ class Scoring:
             await self._reply(application, payload)
             self.metrics.decisions.labels(result.decision.decision.value).inc()
             self.metrics.latency.observe(result.decision.latency_ms / 1000)
-        if pending:
-            await asyncio.gather(*pending)
         rows = [
             audit.audit_row(
                 result.decision,
@@ -268,7 +351,7 @@ class Scoring:
             )
             for k, ((record, application), result) in enumerate(zip(accepted, scored, strict=True))
         ]
-        await asyncio.to_thread(audit.record, self.engine, rows)
+        return Unfinished(pending, rows)
 
     async def _score(
         self, applications: list[LoanApplicationMessage], started: float, model: ServedModel

@@ -18,7 +18,20 @@ class Settings(ServiceSettings):
     port: int = Field(8103, ge=0, le=65535, description="Port of the health/metrics HTTP server")
     group_id: str = Field("scoring", description="Kafka consumer group reading loan-applications")
     batch_max_messages: int = Field(200, ge=1, le=10_000, description="Most applications scored in one batch")
-    batch_max_wait_ms: int = Field(20, ge=1, le=10_000, description="Longest wait to fill a batch")
+    batch_max_wait_ms: int = Field(
+        5,
+        ge=1,
+        le=10_000,
+        description="Longest wait for applications when none are buffered (a batch is whatever has arrived: it "
+        "is not held to fill up); FastStream then pauses as long again, so this bounds a quiet stream's latency",
+    )
+    fetch_wait_ms: int = Field(
+        10,
+        ge=1,
+        le=500,
+        description="Longest wait of one fetch of loan-applications: the broker may hold an empty fetch that long "
+        "even when an application arrives meanwhile (tansu does), so it bounds the latency of a quiet stream",
+    )
     hold_wait_s: float = Field(5.0, gt=0, description="How long a batch waits for a champion before it is re-read")
     retry_backoff_s: float = Field(1.0, ge=0, description="Pause before re-reading a batch that failed")
     reload_interval_s: float = Field(
