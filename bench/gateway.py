@@ -115,18 +115,6 @@ def write_dataset(datasets_dir: Path, rows: int = 5000, features: int = 40) -> N
     (folder / MANIFEST).write_text(manifest.model_dump_json())
 
 
-def wait_for(check: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not come up within {timeout_s} s")
-
-
 # ----------------------------------------------------------------------------------------------------- load
 async def closed_loop(url: str, headers: dict[str, str], seconds: float, concurrency: int = 32) -> float:
     """Requests per second answered 200 by ``concurrency`` clients looping for ``seconds``."""
@@ -193,7 +181,7 @@ async def open_loop_decisions(base: str, rate: float, seconds: float) -> tuple[l
 # ----------------------------------------------------------------------------------------------------- main
 def run(quick: bool) -> dict[str, Any]:
     from credit_local import infra
-    from credit_local.processes import free_port, spawn, stop
+    from credit_local.processes import free_port, spawn, stop, wait_healthy, wait_until
     from credit_shared import db
 
     window_s, decision_s, rate = (2.0, 5.0, 100.0) if quick else (10.0, 30.0, 100.0)
@@ -223,7 +211,12 @@ def run(quick: bool) -> dict[str, Any]:
             "GATEWAY_RATE_LIMIT_BURST": "1000000",
         }
         gateway = spawn(
-            "bench-gateway", [sys.executable, "-m", "gateway_service"], env=env, run_dir=run_dir, log_dir=log_dir
+            "bench-gateway",
+            [sys.executable, "-m", "gateway_service"],
+            env=env,
+            run_dir=run_dir,
+            log_dir=log_dir,
+            health_url=f"http://127.0.0.1:{gateway_port}/health",
         )
         records.append(gateway)
         records.append(
@@ -236,15 +229,18 @@ def run(quick: bool) -> dict[str, Any]:
             )
         )
         base = f"http://127.0.0.1:{gateway_port}"
-        wait_for(lambda: httpx.get(f"{base}/health").status_code == 200, 60, "the gateway")
+        wait_healthy([gateway], timeout_s=60)
 
         def decides() -> bool:
             body = {"application": APPLICATION}
-            response = httpx.post(f"{base}/v1/scoring/decisions", json=body, headers={"X-API-Key": KEYS["analyst"]},
-                                  timeout=10)  # fmt: skip
+            try:
+                response = httpx.post(f"{base}/v1/scoring/decisions", json=body,
+                                      headers={"X-API-Key": KEYS["analyst"]}, timeout=10)  # fmt: skip
+            except httpx.HTTPError:
+                return False
             return response.status_code == 200
 
-        wait_for(decides, 120, "the request/reply path (consumer groups joining)")
+        wait_until(gateway, decides, timeout_s=120)  # the request/reply path (consumer groups joining)
 
         read_url = f"{base}/v1/datasets/{DATASET}/parts/train/rows?limit=50&offset=100"
         viewer = {"X-API-Key": KEYS["viewer"]}

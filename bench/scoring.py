@@ -313,27 +313,18 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def decisions_counted(metrics_url: str) -> float:
-    """The service's decisions counter (every outcome)."""
-    text = httpx.get(metrics_url, timeout=5).text
+    """The service's decisions counter (every outcome); -1 while the service does not answer yet."""
+    try:
+        text = httpx.get(metrics_url, timeout=5).text
+    except httpx.HTTPError:
+        return -1.0
     return sum(float(m) for m in re.findall(r"^scoring_decisions_total\{[^}]*\} (\S+)$", text, re.MULTILINE))
-
-
-def wait_for(check: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{what} within {timeout_s:.0f} s")
 
 
 # ----------------------------------------------------------------------------------------------------- main
 def run(plan: Plan, quick: bool) -> dict[str, Any]:
     from credit_local import infra
-    from credit_local.processes import free_port, spawn, stop
+    from credit_local.processes import free_port, spawn, stop, wait_until
     from credit_shared import db
     from scoring_service.settings import Settings as ScoringSettings
 
@@ -399,10 +390,9 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
         records.append(scoring)
         process = psutil.Process(scoring.pid)
         metrics_url = f"http://127.0.0.1:{scoring_port}/metrics"
-        wait_for(lambda: decisions_counted(metrics_url) > 0, 300, "no first decision")
+        wait_until(scoring, lambda: decisions_counted(metrics_url) > 0, timeout_s=300)  # model load, first batch
         cpu_first, counted_first = process.cpu_times(), decisions_counted(metrics_url)  # model load excluded
-        wait_for(lambda: decisions_counted(metrics_url) >= len(messages), 60 + len(messages) / 50,
-                 "the backlog was not decided")  # fmt: skip
+        wait_until(scoring, lambda: decisions_counted(metrics_url) >= len(messages), timeout_s=60 + len(messages) / 50)
         cpu = process.cpu_times()
         ids = {json.loads(m)["request_id"] for m in messages}
         decided = asyncio.run(read_decisions(bootstrap, ids, 120))

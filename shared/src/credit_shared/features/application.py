@@ -58,7 +58,9 @@ Rows = pd.DataFrame | Mapping[str, Any]
 def _numbers(df: Rows, column: str, rows: int) -> np.ndarray:
     if column not in df:
         return np.full(rows, np.nan)
-    values = pd.to_numeric(df[column], errors="raise")
+    values = df[column]
+    if not (isinstance(values, np.ndarray) and values.dtype.kind == "f"):  # floats already (scoring's columns)
+        values = pd.to_numeric(values, errors="raise")
     out: np.ndarray = np.array(values, dtype="float64")
     return out
 
