@@ -19,9 +19,9 @@ training code on a real MLflow server. Then, in one run:
 - ``p50/p95/p99_ms_at_100`` and ``_at_500``: applications published at a steady 100 and 500 per second for
   ``--seconds``; the time from handing each to the producer to receiving its decision on ``loan-decisions`` (this
   process, one clock); ``service_p50/p99_ms_at_*`` are the service's own ``latency_ms`` (receipt to decision);
-  ``first5s_p99_ms_at_*`` and ``last5s_p99_ms_at_*`` the p99 of the first and the last 5 s of publishing (the
-  in-memory tansu broker slows down as its topics fill: the same service starts slower on a broker that already
-  holds a run's messages);
+  ``first5s_p99_ms_at_*`` and ``last5s_p99_ms_at_*`` the p99 of the first and the last 5 s of publishing (latency
+  grows during a run: the SQLite audit store takes about 25 KB of feature JSON per decision, and the service gets
+  slower as the file grows);
 - ``cpu_ms_per_decision`` (the scoring process's CPU time from its first decision to the end of the backlog, per
   decision; ``inprocess_cpu_ms_per_decision`` the same for the in-process run), ``rss_mb`` (its resident set at
   the end) and ``peak_rss_mb`` (its high-water mark, ``VmHWM``).
