@@ -17,14 +17,17 @@ training code on a real MLflow server. Then, in one run:
   from the first decision to the last (the service's ``scored_at`` stamps, so this process does not compete for the
   cores while it runs); every refusal carries its reason codes;
 - ``p50/p95/p99_ms_at_100`` and ``_at_500``: applications published at a steady 100 and 500 per second for
-  ``--seconds``; the time from handing each to the producer to receiving its decision on ``loan-decisions`` (this
-  process, one clock); ``service_p50/p99_ms_at_*`` are the service's own ``latency_ms`` (receipt to decision);
-  ``first5s_p99_ms_at_*`` and ``last5s_p99_ms_at_*`` the p99 of the first and the last 5 s of publishing (latency
-  grows during a run: the SQLite audit store takes about 25 KB of feature JSON per decision, and the service gets
-  slower as the file grows);
+  ``--seconds``, each rate on a fresh broker with a fresh scoring process, after one warm-up second; the time from
+  handing each application to the producer to the service handing its decision to its producer (the decision
+  record's timestamp, in milliseconds; one machine, one clock), read once the run is over. Why: tansu's in-memory
+  storage keeps every batch and lists all of a partition's batches on each fetch that returns data, so on one broker
+  a run would inherit the runs before it, and a consumer polling the decisions during the run would load the broker
+  it measures. ``service_p50/p99_ms_at_*`` are the service's own ``latency_ms`` (batch start to decision);
+  ``first5s_p99_ms_at_*`` and ``last5s_p99_ms_at_*`` the p99 of the first and the last 5 s of publishing (the same
+  listing makes the service's own fetches dearer as the topic fills);
 - ``cpu_ms_per_decision`` (the scoring process's CPU time from its first decision to the end of the backlog, per
-  decision; ``inprocess_cpu_ms_per_decision`` the same for the in-process run), ``rss_mb`` (its resident set at
-  the end) and ``peak_rss_mb`` (its high-water mark, ``VmHWM``).
+  decision; ``inprocess_cpu_ms_per_decision`` the same for the in-process run), ``rss_mb`` (the resident set of the
+  500/s process at the end) and ``peak_rss_mb`` (the highest high-water mark, ``VmHWM``, of the scoring processes).
 
 Efficiency = ``throughput_dps / inprocess_dps``; ``cpu_efficiency`` = in-process CPU per decision / the service's
 (CPU time is far less sensitive than wall time to other work on the machine). Everything shares two cores with the
@@ -241,14 +244,21 @@ async def _partitions(consumer: Any) -> set[int]:
 
 
 async def paced(bootstrap: str, messages: Sequence[bytes], ids: Sequence[str], rate: float) -> dict[str, Any]:
-    """Publish ``messages`` at ``rate`` per second and time each to its decision (open loop)."""
+    """Publish ``messages`` at ``rate`` per second (open loop), then read their decisions and time each one from the
+    application's publication to its decision's (the decision record's timestamp, set by the service's producer).
+
+    Nothing consumes ``loan-decisions`` while the applications are published: tansu's in-memory storage lists every
+    stored batch of a partition on each fetch that returns data, so a consumer polling the decisions every few
+    milliseconds loaded the broker more and more as the run went on (a stand-in service that decides nothing showed
+    the same growth, from 7 to 195 ms p50 within 30 s), and measured the instrument rather than the service.
+    """
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=5000)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     await consumer.start()
     await producer.start()
-    sent: dict[str, float] = {}
+    sent: dict[str, float] = {}  # request id -> epoch milliseconds when handed to the producer
     latencies: dict[str, float] = {}
     service: list[float] = []
     try:
@@ -256,41 +266,39 @@ async def paced(bootstrap: str, messages: Sequence[bytes], ids: Sequence[str], r
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
         for tp in partitions:
-            await consumer.position(tp)  # resolve the end offsets before the first application is sent
+            await consumer.position(tp)  # the decisions of this run start here
         wanted = set(ids)
-
-        async def receive() -> None:
-            while len(latencies) < len(wanted):
-                batches = await consumer.getmany(timeout_ms=100)
-                now = time.perf_counter()
-                for records in batches.values():
-                    for record in records:
-                        decision = json.loads(record.value)
-                        rid = decision["request_id"]
-                        if rid in wanted and rid in sent and rid not in latencies:
-                            latencies[rid] = (now - sent[rid]) * 1000
-                            service.append(float(decision["latency_ms"]))
-
-        receiver = asyncio.create_task(receive())
+        pending = []
         t0 = time.perf_counter()
         for k, (raw, rid) in enumerate(zip(messages, ids, strict=True)):
             delay = t0 + k / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            sent[rid] = time.perf_counter()
-            await producer.send("loan-applications", raw, key=str(k).encode())
+            now_ms = time.time() * 1000
+            sent[rid] = now_ms
+            pending.append(await producer.send("loan-applications", raw, key=str(k).encode(), timestamp_ms=int(now_ms)))
         publish_s = time.perf_counter() - t0
-        try:
-            await asyncio.wait_for(receiver, timeout=60)
-        except TimeoutError:
+        await asyncio.gather(*pending)
+        deadline = time.monotonic() + 60
+        while len(latencies) < len(wanted) and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for records in batches.values():
+                for record in records:
+                    decision = json.loads(record.value)
+                    rid = decision["request_id"]
+                    if rid in wanted and rid not in latencies:
+                        latencies[rid] = record.timestamp - sent[rid]
+                        service.append(float(decision["latency_ms"]))
+        if len(latencies) < len(wanted):
             log.warning("%d of %d decisions did not arrive", len(wanted) - len(latencies), len(wanted))
     finally:
         await producer.stop()
         await consumer.stop()
     values = np.array(list(latencies.values()))
     windows: dict[int, list[float]] = {}  # the latencies of each 5 s of publishing: does the stream keep up?
+    first_sent = min(sent.values())
     for rid, latency in latencies.items():
-        windows.setdefault(int((sent[rid] - t0) // 5), []).append(latency)
+        windows.setdefault(int((sent[rid] - first_sent) // 5000), []).append(latency)
     first, last = windows[min(windows)], windows[max(windows)]
     return {
         "sent": len(ids),
@@ -301,6 +309,7 @@ async def paced(bootstrap: str, messages: Sequence[bytes], ids: Sequence[str], r
         **{f"service_p{q}_ms": float(np.percentile(service, q)) for q in (50, 99)},
         "first5s_p99_ms": float(np.percentile(first, 99)),
         "last5s_p99_ms": float(np.percentile(last, 99)),
+        "windows_p99_ms": [round(float(np.percentile(windows[w], 99)), 1) for w in sorted(windows)],
     }
 
 
@@ -338,7 +347,7 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
 
     work = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
     run_dir, log_dir, home = work / "run", work / "logs", work / "home"
-    kafka_port, mlflow_port, scoring_port = free_port(), free_port(), free_port()
+    kafka_port, mlflow_port = free_port(), free_port()
     records = [infra.start_tansu(kafka_port, run_dir=run_dir, log_dir=log_dir, name="bench-kafka")]
     try:
         (work / "mlflow" / "artifacts").mkdir(parents=True)
@@ -375,21 +384,26 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
 
         # (b) throughput: a backlog published before the scoring process starts
         figures["publish_backlog_s"] = round(asyncio.run(publish_all(bootstrap, messages)), 2)
-        env = {
-            **os.environ,
-            "CREDIT_HOME": str(home),
-            "CREDIT_LOG_LEVEL": "WARNING",
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "DATABASE_URL": database_url,
-            "MLFLOW_TRACKING_URI": tracking_uri,
-            "SCORING_PORT": str(scoring_port),
-            "SCORING_GROUP_ID": f"bench-scoring-{uuid.uuid4().hex[:6]}",
-        }
-        scoring = spawn("bench-scoring", [sys.executable, "-m", "scoring_service"], env=env, run_dir=run_dir,
-                        log_dir=log_dir)  # fmt: skip
-        records.append(scoring)
+
+        def serve(broker: str, name: str) -> tuple[Any, str]:
+            """A scoring process on ``broker`` (its own consumer group); its record and its metrics address."""
+            port = free_port()
+            env = {
+                **os.environ,
+                "CREDIT_HOME": str(home),
+                "CREDIT_LOG_LEVEL": "WARNING",
+                "KAFKA_BOOTSTRAP_SERVERS": broker,
+                "DATABASE_URL": database_url,
+                "MLFLOW_TRACKING_URI": tracking_uri,
+                "SCORING_PORT": str(port),
+                "SCORING_GROUP_ID": f"bench-scoring-{uuid.uuid4().hex[:6]}",
+            }
+            record = spawn(name, [sys.executable, "-m", "scoring_service"], env=env, run_dir=run_dir, log_dir=log_dir)
+            records.append(record)
+            return record, f"http://127.0.0.1:{port}/metrics"
+
+        scoring, metrics_url = serve(bootstrap, "bench-scoring")
         process = psutil.Process(scoring.pid)
-        metrics_url = f"http://127.0.0.1:{scoring_port}/metrics"
         wait_until(scoring, lambda: decisions_counted(metrics_url) > 0, timeout_s=300)  # model load, first batch
         cpu_first, counted_first = process.cpu_times(), decisions_counted(metrics_url)  # model load excluded
         wait_until(scoring, lambda: decisions_counted(metrics_url) >= len(messages), timeout_s=60 + len(messages) / 50)
@@ -409,26 +423,41 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
         figures["cpu_ms_per_decision"] = round(busy_s * 1000 / max(1.0, len(messages) - counted_first), 3)
         log.info("throughput %s dps", figures["throughput_dps"])
 
-        # (c) latency at steady rates
+        # (c) latency at steady rates, each on a fresh broker and scoring process: tansu's in-memory storage lists
+        # every batch a partition ever stored on each fetch that returns data (it keeps everything: no retention), so
+        # on one broker each run would inherit the cost of the runs before it
+        peak = peak_rss_mb(scoring.pid)
+        stop([scoring, records[0]], run_dir)  # the backlog's process and broker
         for rate in plan.rates:
+            port = free_port()
+            broker = infra.start_tansu(port, run_dir=run_dir, log_dir=log_dir, name=f"bench-kafka-{int(rate)}")
+            records.append(broker)
+            paced_bootstrap = f"127.0.0.1:{port}"
+            scoring, metrics_url = serve(paced_bootstrap, f"bench-scoring-{int(rate)}")
+            wait_until(scoring, lambda url=metrics_url: decisions_counted(url) >= 0, timeout_s=300)
             count = int(rate * plan.seconds)
             prefix = f"lat{int(rate)}-{uuid.uuid4().hex[:6]}"
             paced_messages = application_messages(folder, count, prefix)
             asyncio.run(
-                paced(bootstrap, paced_messages[: int(rate)], [f"{prefix}-{k}" for k in range(int(rate))], rate)
-            )  # one warm-up second at the rate
+                paced(paced_bootstrap, paced_messages[: int(rate)], [f"{prefix}-{k}" for k in range(int(rate))], rate)
+            )  # one warm-up second at the rate (the consumer group joins meanwhile)
             prefix = f"{prefix}-m"
             paced_messages = application_messages(folder, count, prefix)
-            result = asyncio.run(paced(bootstrap, paced_messages, [f"{prefix}-{k}" for k in range(count)], rate))
+            result = asyncio.run(paced(paced_bootstrap, paced_messages, [f"{prefix}-{k}" for k in range(count)], rate))
             tag = int(rate)
             for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "service_p50_ms", "service_p99_ms", "first5s_p99_ms",
                         "last5s_p99_ms"):  # fmt: skip
                 figures[f"{key[:-3]}_ms_at_{tag}"] = round(result[key], 2)
             figures[f"undecided_60s_after_at_{tag}"] = result["sent"] - result["received"]
             figures[f"achieved_rate_at_{tag}"] = round(result["achieved_rate"], 1)
-            log.info("at %d/s: %s", tag, {k: round(v, 1) for k, v in result.items()})
+            windows = result.pop("windows_p99_ms")
+            log.info("at %d/s: %s; p99 of each 5 s: %s", tag, {k: round(v, 1) for k, v in result.items()}, windows)
+            process = psutil.Process(scoring.pid)
+            peak = max(peak, peak_rss_mb(scoring.pid))
+            if rate != plan.rates[-1]:
+                stop([scoring, broker], run_dir)
         figures["rss_mb"] = round(process.memory_info().rss / 1024**2, 1)
-        figures["peak_rss_mb"] = round(peak_rss_mb(scoring.pid), 1)
+        figures["peak_rss_mb"] = round(peak, 1)
     finally:
         stop(list(reversed(records)), run_dir)
         shutil.rmtree(work, ignore_errors=True)
@@ -465,7 +494,8 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
             "(online features + audit), champion LightGBM from a real MLflow server. inprocess_dps = the service's "
             "parse/featurise/score/explain/encode functions in the bench process, same bytes, same batch size, no "
             "Kafka, no audit write; throughput_dps = a pre-published backlog, first to last decision (service "
-            "stamps); latencies = publish to decision received, open loop, this process's clock (a rate above what the "
+            "stamps); latencies = application handed to the producer to decision handed to the service's producer (the "
+            "decision record's timestamp, ms resolution), open loop, read after each run (a rate above what the "
             "process sustains builds a queue: those latencies are queueing time). cpu_ms_per_decision = the scoring "
             "process's CPU time per decision over the backlog (1000 / it is the rate one idle core would sustain). "
             "Load average "
