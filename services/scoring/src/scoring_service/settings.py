@@ -19,18 +19,20 @@ class Settings(ServiceSettings):
     group_id: str = Field("scoring", description="Kafka consumer group reading loan-applications")
     batch_max_messages: int = Field(200, ge=1, le=10_000, description="Most applications scored in one batch")
     batch_max_wait_ms: int = Field(
-        5,
+        2,
         ge=1,
         le=10_000,
         description="Longest wait for applications when none are buffered (a batch is whatever has arrived: it "
         "is not held to fill up); FastStream then pauses as long again, so this bounds a quiet stream's latency",
     )
     fetch_wait_ms: int = Field(
-        10,
+        5,
         ge=1,
         le=500,
         description="Longest wait of one fetch of loan-applications: the broker may hold an empty fetch that long "
-        "even when an application arrives meanwhile (tansu does), so it bounds the latency of a quiet stream",
+        "even when an application arrives meanwhile (tansu does), so it bounds the latency of a quiet stream; "
+        "shorter waits make fetches carry fewer applications each and load the broker more (on tansu, 2 ms was "
+        "slower than 5 ms at 500 per second)",
     )
     hold_wait_s: float = Field(5.0, gt=0, description="How long a batch waits for a champion before it is re-read")
     retry_backoff_s: float = Field(1.0, ge=0, description="Pause before re-reading a batch that failed")
