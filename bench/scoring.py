@@ -282,7 +282,6 @@ async def paced(bootstrap: str, messages: Sequence[bytes], ids: Sequence[str], r
             pending.append(await producer.send("loan-applications", raw, key=str(k).encode(), timestamp_ms=int(now_ms)))
         publish_s = time.perf_counter() - t0
         await asyncio.gather(*pending)
-        gc.enable()
         deadline = time.monotonic() + 60
         while len(latencies) < len(wanted) and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
