@@ -22,6 +22,8 @@ class Topic:
 LOAN_APPLICATIONS: Final = Topic("loan-applications", "Loan applications published by lending apps", True)
 LOAN_DECISIONS: Final = Topic("loan-decisions", "One explained decision per accepted request id", True)
 LOAN_APPLICATIONS_DLQ: Final = Topic("loan-applications.dlq", "Applications that cannot be decided", True)
+LOAN_OUTCOMES: Final = Topic("loan-outcomes", "Observed outcomes of decided loans, published by lenders", True)
+LOAN_OUTCOMES_DLQ: Final = Topic("loan-outcomes.dlq", "Outcomes that cannot be used", True)
 SCORING_REPLIES: Final = Topic("scoring.replies.v1", "Decisions sent to a reply address (request/reply)")
 
 DATASET_COMMANDS: Final = Topic("ingestion.commands.v1", "Build a dataset")
@@ -37,6 +39,8 @@ ALL_TOPICS: Final[tuple[Topic, ...]] = (
     LOAN_APPLICATIONS,
     LOAN_DECISIONS,
     LOAN_APPLICATIONS_DLQ,
+    LOAN_OUTCOMES,
+    LOAN_OUTCOMES_DLQ,
     SCORING_REPLIES,
     DATASET_COMMANDS,
     DATASET_EVENTS,

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Final
+
 from pydantic import BaseModel, Field
+
+MAX_ID: Final = 2**63 - 1  # the largest identifier every store holds (a signed 64-bit integer)
+ApplicantId = Annotated[
+    int, Field(ge=1, le=MAX_ID, description="The applicant id (SK_ID_CURR): a positive 64-bit integer")
+]
 
 
 class Progress(BaseModel):

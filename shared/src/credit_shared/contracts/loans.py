@@ -154,7 +154,20 @@ class Contribution(BaseModel):
 
 
 class Reason(Contribution):
-    """A factor that pushed the probability of default up (a reason code)."""
+    """A factor group that pushed the probability of default up (an adverse-action reason).
+
+    ``code``, ``group`` and ``text`` come from the platform's versioned reason catalogue; ``feature``, ``label``,
+    ``value`` and ``contribution`` name the group's most telling feature. ``contribution`` is the group's summed
+    contribution to the log-odds. The three catalogue fields were added later: a decision made before them has none.
+    """
+
+    code: str | None = Field(
+        None, description="Stable code of the factor group in the reason catalogue", examples=["R01"]
+    )
+    group: str | None = Field(None, description="The factor group", examples=["External credit scores"])
+    text: str | None = Field(
+        None, description="The reason as an applicant reads it", examples=["External credit scores are low"]
+    )
 
 
 class ModelRef(BaseModel):
@@ -178,8 +191,13 @@ class LoanDecision(BaseModel):
                     "probability": 0.137,
                     "threshold": 0.091,
                     "decision": "refused",
+                    "score": 587,
+                    "grade": "E",
                     "reasons": [
                         {
+                            "code": "R01",
+                            "group": "External credit scores",
+                            "text": "External credit scores are low",
                             "feature": "EXT_SOURCE_3",
                             "label": "External credit score 3",
                             "value": 0.12,
@@ -201,11 +219,20 @@ class LoanDecision(BaseModel):
 
     request_id: str = Field(description="The request id of the application", examples=["lo-2026-000001"])
     sk_id_curr: int = Field(description="The applicant id", examples=[100001])
-    probability: float = Field(ge=0, le=1, description="Probability of default", examples=[0.137])
+    probability: float = Field(ge=0, le=1, description="Calibrated probability of default", examples=[0.137])
     threshold: float = Field(ge=0, le=1, description="Threshold of the model version", examples=[0.091])
     decision: Decision = Field(description="refused when probability >= threshold", examples=["refused"])
+    score: int | None = Field(
+        None,
+        description="Credit score derived from the probability (scorecard points, higher is safer)",
+        examples=[587],
+    )
+    grade: str | None = Field(None, description="Risk grade: the band of probability of default", examples=["E"])
     reasons: list[Reason] = Field(
-        default_factory=list, max_length=4, description="Factors that pushed the probability up the most"
+        default_factory=list,
+        max_length=4,
+        description="The (at most four) factor groups that pushed the probability up the most; filled for every "
+        "refusal, never naming a protected attribute",
     )
     model: ModelRef = Field(description="The model version that decided")
     scored_at: datetime = Field(description="When the decision was made (UTC)")

@@ -1,0 +1,54 @@
+"""The public contract of outcomes: what lenders publish on ``loan-outcomes`` once a loan's outcome is known.
+
+Keys are the applicant id as a decimal string, like every loan message. One outcome per request id: a later one
+replaces an earlier one. Changes are additive only.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from credit_shared.contracts.common import ApplicantId
+from credit_shared.contracts.loans import MAX_REQUEST_ID_LENGTH
+
+
+class Outcome(StrEnum):
+    """What became of a decided loan."""
+
+    DEFAULTED = "defaulted"
+    REPAID = "repaid"
+
+
+class LoanOutcome(BaseModel):
+    """The observed outcome of the loan decided under ``request_id``, published on ``loan-outcomes``."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "request_id": "lo-2026-000001",
+                    "sk_id_curr": 100001,
+                    "outcome": "defaulted",
+                    "observed_at": "2027-05-31T00:00:00Z",
+                }
+            ]
+        },
+    )
+
+    request_id: str = Field(
+        min_length=1,
+        max_length=MAX_REQUEST_ID_LENGTH,
+        description="The request id of the decided application",
+        examples=["lo-2026-000001"],
+    )
+    sk_id_curr: ApplicantId = Field(examples=[100001])
+    outcome: Outcome = Field(description="defaulted or repaid", examples=["defaulted"])
+    observed_at: AwareDatetime = Field(description="When the outcome was observed (with a time zone)")
+
+    @property
+    def defaulted(self) -> bool:
+        """True when the loan defaulted."""
+        return self.outcome is Outcome.DEFAULTED
