@@ -41,6 +41,8 @@ def audit_row(
         "probability": decision.probability,
         "threshold": decision.threshold,
         "decision": decision.decision.value,
+        "score": decision.score,
+        "grade": decision.grade,
         "reasons": [r.model_dump() for r in decision.reasons],
         "model_name": decision.model.name,
         "model_version": decision.model.version,

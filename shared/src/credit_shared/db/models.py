@@ -106,6 +106,8 @@ class DecisionRecord(Base):
     probability: Mapped[float] = mapped_column(Float)
     threshold: Mapped[float] = mapped_column(Float)
     decision: Mapped[str] = mapped_column(String(16))
+    score: Mapped[int | None] = mapped_column(Integer, nullable=True)  # scorecard points derived from probability
+    grade: Mapped[str | None] = mapped_column(String(8), nullable=True)  # risk grade: the band of probability
     reasons: Mapped[list[Any]] = mapped_column(JSON)
     model_name: Mapped[str] = mapped_column(String(128))
     model_version: Mapped[str] = mapped_column(String(32), index=True)
