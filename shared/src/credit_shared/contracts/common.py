@@ -1,15 +1,65 @@
-"""Payloads every service uses in its events: progress and failure."""
+"""What every contract shares: identifier, name and text types (one rule for REST and Kafka), progress and failure."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Final
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic.fields import FieldInfo
 
 MAX_ID: Final = 2**63 - 1  # the largest identifier every store holds (a signed 64-bit integer)
 ApplicantId = Annotated[
     int, Field(ge=1, le=MAX_ID, description="The applicant id (SK_ID_CURR): a positive 64-bit integer")
 ]
+
+# C0 and C1 control characters and DEL: never meant in a name or an id, and PostgreSQL cannot store NUL in text.
+# The patterns avoid `\s` and look-arounds: JSON Schema (ECMA-262), Rust and Python regexes read them alike.
+_CONTROL: Final = r"\u0000-\u001f\u007f-\u009f"
+_CONTROL_BUT_LINES: Final = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"  # tabs and line breaks allowed
+_BLANK: Final = r"\u0000-\u0020\u007f-\u00a0"  # control characters, the space and the no-break space
+MAX_REQUEST_ID_LENGTH: Final = 64
+REQUEST_ID_PATTERN: Final = rf"^[^{_CONTROL}]+$"
+NAME_PATTERN: Final = rf"^[^{_CONTROL}]*[^{_BLANK}][^{_CONTROL}]*$"  # something visible, no control character
+TEXT_PATTERN: Final = rf"^[^{_CONTROL_BUT_LINES}]*$"
+VERSION_PATTERN: Final = r"^[1-9][0-9]{0,8}$"  # a registered model version number
+COLUMN_PATTERN: Final = r"^[A-Za-z0-9_]{1,128}$"  # a column name (raw tables, datasets, models)
+
+
+def matching(pattern: str, rule: str) -> tuple[FieldInfo, AfterValidator]:
+    """Metadata that documents ``pattern`` in the JSON schema and refuses what it does not match, saying ``rule``
+    (pydantic's own pattern error quotes the regex, which tells a person nothing)."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if compiled.fullmatch(value) is None:
+            raise ValueError(rule)
+        return value
+
+    return Field(json_schema_extra={"pattern": pattern}), AfterValidator(check)
+
+
+RequestId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_REQUEST_ID_LENGTH,
+        description="A request id chosen by the sender: 1 to 64 characters, none of them a control character",
+    ),
+    *matching(REQUEST_ID_PATTERN, "must not contain control characters"),
+]
+Name = Annotated[
+    str, Field(min_length=1), *matching(NAME_PATTERN, "must contain a visible character and no control character")
+]
+"""A name for people: at least one visible character and no control character (each field sets its length)."""
+Text = Annotated[str, *matching(TEXT_PATTERN, "must not contain control characters other than tabs and line breaks")]
+"""Free text: any character but the control characters other than tabs and line breaks."""
+ModelVersion = Annotated[
+    str, Field(examples=["3"]), *matching(VERSION_PATTERN, "must be a version number, 1 to 999999999")
+]
+"""A registered model version number (1 to 999,999,999)."""
+ColumnName = Annotated[str, Field(examples=["EXT_SOURCE_3"]), *matching(COLUMN_PATTERN, "must be a column name")]
+"""A column name: 1 to 128 letters, digits or underscores."""
 
 
 class Progress(BaseModel):

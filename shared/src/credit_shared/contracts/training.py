@@ -16,12 +16,17 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from credit_shared.contracts.common import ModelVersion, Name, RequestId, Text
+from credit_shared.datasets import DatasetId
+
 TRAIN: Final = "model.train"
 PROMOTE: Final = "model.promote"
 PROGRESS: Final = "model.progress"
 TRAINED: Final = "model.trained"
 PROMOTED: Final = "model.promoted"
 FAILED: Final = "model.failed"
+MIN_COST: Final = 1e-3  # cost weights: only their ratio matters, and 1e9 to 1 already means "never refuse"
+MAX_COST: Final = 1e6
 
 ParamValue = bool | int | float | str
 
@@ -221,16 +226,22 @@ class SearchSpace(BaseModel):
 class CostWeightsModel(BaseModel):
     """What each error costs the lender: a defaulter accepted (fn) and a good client refused (fp)."""
 
-    fn: float = Field(10.0, gt=0, description="Cost of a false negative (default accepted)")
-    fp: float = Field(1.0, gt=0, description="Cost of a false positive (good client refused)")
+    fn: float = Field(
+        10.0, ge=MIN_COST, le=MAX_COST, description="Cost of a false negative (default accepted), 0.001 to 1e6"
+    )
+    fp: float = Field(
+        1.0, ge=MIN_COST, le=MAX_COST, description="Cost of a false positive (good client refused), 0.001 to 1e6"
+    )
 
 
 class TrainModel(BaseModel):
     """Train, tune and register a model on a dataset (validated against :data:`FAMILIES` when built)."""
 
-    request_id: str = Field(min_length=1, max_length=64, description="Idempotency key: the same id trains once")
-    dataset_id: str = Field(min_length=1, max_length=63, description="Dataset to train on", examples=["ds-a1"])
-    run_name: str = Field(min_length=1, max_length=120, description="MLflow run name", examples=["lgbm-weighted"])
+    request_id: RequestId = Field(description="Idempotency key: the same id trains once")
+    dataset_id: DatasetId = Field(description="Dataset to train on", examples=["ds-a1"])
+    run_name: Name = Field(
+        max_length=120, description="MLflow run name (no control character)", examples=["lgbm-weighted"]
+    )
     family: ModelFamily = Field(description="Model family", examples=["lightgbm"])
     imbalance: Imbalance = Field(Imbalance.NONE, description="none, class_weight, smote or random_under")
     scaling: bool | None = Field(None, description="Standardise numeric features; null = the family's default")
@@ -241,7 +252,7 @@ class TrainModel(BaseModel):
     test_share: float = Field(0.2, ge=0.05, le=0.5, description="Share of rows held out as the test split")
     cost: CostWeightsModel = Field(default_factory=CostWeightsModel, description="Business cost weights")
     seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of every random choice")
-    description: str = Field("", max_length=2000, description="Free text stored with the run")
+    description: Text = Field("", max_length=2000, description="Free text stored with the run")
 
     @model_validator(mode="after")
     def _check_against_family(self) -> TrainModel:
@@ -330,8 +341,8 @@ def command_problems(command: TrainModel) -> list[str]:
 class PromoteModel(BaseModel):
     """Point the ``champion`` or ``challenger`` alias at a registered version."""
 
-    request_id: str = Field(min_length=1, max_length=64, description="Idempotency key")
-    version: str = Field(pattern=r"^[1-9][0-9]*$", description="Registered version", examples=["3"])
+    request_id: RequestId = Field(description="Idempotency key")
+    version: ModelVersion = Field(description="Registered version", examples=["3"])
     alias: Literal["champion", "challenger"] = Field("champion", description="Alias to move")
     force: bool = Field(False, description="Skip the champion gate (administrators only, checked by the gateway)")
     requested_by: str | None = Field(None, max_length=120, description="Who asked (for the audit trail)")

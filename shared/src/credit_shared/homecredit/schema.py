@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
+
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
 
 
 class Kind(StrEnum):
@@ -61,6 +64,8 @@ class ColumnSpec:
         if self.kind is Kind.INT:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError(f"{self.name} must be an integer, got {value!r}")
+            if not INT64_MIN <= value <= INT64_MAX:  # a larger integer overflows every store and numeric array
+                raise ValueError(f"{self.name} must be a 64-bit integer, got {value!r}")
             return int(value)
         return float(value)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from credit_shared.contracts.loans import MAX_REQUEST_ID_LENGTH
+from credit_shared.contracts.common import MAX_REQUEST_ID_LENGTH
 from credit_shared.db import make_sessionmaker
 from credit_shared.db.models import DecisionRecord
 from gateway_service.deps import GatewayDep, Viewer

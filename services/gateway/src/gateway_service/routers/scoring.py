@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from credit_shared.contracts.common import MAX_REQUEST_ID_LENGTH
 from credit_shared.contracts.envelope import new_id
 from credit_shared.contracts.loans import (
     EXAMPLE_APPLICATION,
-    MAX_REQUEST_ID_LENGTH,
     Decision,
     LoanDecision,
     validate_application,
