@@ -75,9 +75,11 @@ def test_the_largest_applicant_id_is_accepted() -> None:
     assert validate_application({**EXAMPLE_APPLICATION, "SK_ID_CURR": MAX_ID})["SK_ID_CURR"] == MAX_ID
 
 
-def test_an_integer_column_beyond_64_bits_is_refused() -> None:
-    with pytest.raises(ValueError, match="CNT_CHILDREN must be a 64-bit integer"):
-        validate_application({**EXAMPLE_APPLICATION, "CNT_CHILDREN": 10**20})
+@pytest.mark.parametrize("value", [2**53, -(2**53), 10**20, 9223372036854775999])
+def test_an_integer_column_beyond_what_json_holds_exactly_is_refused(value: int) -> None:
+    with pytest.raises(ValueError, match="CNT_CHILDREN must be an integer within"):
+        validate_application({**EXAMPLE_APPLICATION, "CNT_CHILDREN": value})
+    assert validate_application({**EXAMPLE_APPLICATION, "CNT_CHILDREN": 2**53 - 1})["CNT_CHILDREN"] == 2**53 - 1
 
 
 @pytest.mark.parametrize("request_id", ["a\x00b", "line\nbreak", "tab\there", "\x7f", "\x85"])

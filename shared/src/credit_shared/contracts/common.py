@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field
 from pydantic.fields import FieldInfo
 
 MAX_ID: Final = 2**63 - 1  # the largest identifier every store holds (a signed 64-bit integer)
@@ -60,6 +60,30 @@ ModelVersion = Annotated[
 """A registered model version number (1 to 999,999,999)."""
 ColumnName = Annotated[str, Field(examples=["EXT_SOURCE_3"]), *matching(COLUMN_PATTERN, "must be a column name")]
 """A column name: 1 to 128 letters, digits or underscores."""
+
+
+def _json_integer(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer, not " + ("a boolean" if isinstance(value, bool) else "text"))
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+"""An integer as JSON Schema reads one in a command: an integral number (``5.0`` is 5), never a boolean or text
+(pydantic's lax mode would take ``true`` as 1 and ``"5"`` as 5). Floats and booleans of commands are ``strict``."""
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, str) and RFC3339.fullmatch(value) is None:
+        raise ValueError("must be an RFC 3339 date-time with its offset, such as 2026-11-24T10:00:00Z")
+    return value
+
+
+RFC3339: Final = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+"""A point in time as an RFC 3339 date-time with its offset (a number or a naive time is refused)."""
 
 
 class Progress(BaseModel):

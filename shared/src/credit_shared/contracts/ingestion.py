@@ -39,13 +39,20 @@ class BuildDataset(BaseModel):
         description="Raw tables to use: the Kaggle files of CREDIT_DATA_DIR, the synthetic tables under CREDIT_HOME, "
         "the real sample; auto = Kaggle when configured, else synthetic",
     )
-    max_missing_rate: float = Field(0.8, ge=0, le=1, description="Drop a feature missing in more than this share")
+    max_missing_rate: float = Field(
+        0.8, strict=True, ge=0, le=1, description="Drop a feature missing in more than this share"
+    )
     imputation: Imputation = Field(Imputation.NONE, description="How missing values are filled")
     max_correlation: float | None = Field(
-        0.98, gt=0, le=1, description="Drop one feature of each pair whose |Pearson r| exceeds this; null = keep all"
+        0.98,
+        strict=True,
+        gt=0,
+        le=1,
+        description="Drop one feature of each pair whose |Pearson r| exceeds this; null = keep all",
     )
     min_variance: float | None = Field(
         0.0,
+        strict=True,
         ge=0,
         le=MAX_VARIANCE,
         description="Drop a numeric feature whose variance is at most this; null = keep all (at most 1e15: no "
@@ -53,6 +60,7 @@ class BuildDataset(BaseModel):
     )
     leakage_auc: float | None = Field(
         0.95,
+        strict=True,
         gt=0.5,
         le=1,
         description="Drop a feature that alone predicts the target with ROC AUC above this; null = no guard",

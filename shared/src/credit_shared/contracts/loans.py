@@ -23,7 +23,7 @@ from credit_shared.contracts.common import (
     RequestId,
 )
 from credit_shared.homecredit.application import APPLICATION, ID
-from credit_shared.homecredit.schema import INT64_MAX, INT64_MIN, Kind
+from credit_shared.homecredit.schema import INT_MAX, INT_MIN, Kind
 
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
 MODEL_VERSION_PATTERN: Final = VERSION_PATTERN.strip("^$")  # a registered version number, as a request may name it
@@ -52,12 +52,12 @@ _APPLICANT_ID: Final = TypeAdapter(ApplicantId)
 def _applicant_id(value: Any) -> Any:
     """``SK_ID_CURR``: an integer (the column's own rule) that is an :data:`ApplicantId`."""
     integral = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if integral and float(value).is_integer():
-        try:
-            _APPLICANT_ID.validate_python(int(value))
-        except ValidationError:
-            raise ValueError(f"{ID} must be a positive 64-bit integer (1 to {MAX_ID}), got {value!r}") from None
-    return APPLICATION.by_name[ID].check(value)
+    if not integral or not float(value).is_integer():
+        return APPLICATION.by_name[ID].check(value)  # missing, or not an integer: the column's own words
+    try:
+        return _APPLICANT_ID.validate_python(int(value))
+    except ValidationError:
+        raise ValueError(f"{ID} must be a positive 64-bit integer (1 to {MAX_ID}), got {value!r}") from None
 
 
 def validate_application(raw: Any) -> dict[str, Any]:
@@ -91,11 +91,17 @@ def validate_application(raw: Any) -> dict[str, Any]:
     return clean
 
 
+ApplicationColumn = StrEnum(  # type: ignore[misc]
+    "ApplicationColumn", {name: name for name in APPLICATION.names if name != ID}
+)
+"""A column of the application table other than ``SK_ID_CURR`` (what a comparison or a what-if may name)."""
+
+
 def _column_schema(kind: Kind, categories: tuple[str, ...]) -> dict[str, Any]:
     if kind is Kind.CATEGORY:
         return {"anyOf": [{"type": "string", "enum": list(categories)}, {"type": "null"}]}
     if kind is Kind.INT:
-        return {"anyOf": [{"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}, {"type": "null"}]}
+        return {"anyOf": [{"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX}, {"type": "null"}]}
     return {"type": ["number", "null"]}
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, Field
 
-from credit_shared.contracts.common import ColumnName, ModelVersion, RequestId, matching
+from credit_shared.contracts.common import ColumnName, JsonInt, ModelVersion, RequestId, matching
 from credit_shared.datasets import DatasetId
 
 REPORT: Final = "drift.report"
@@ -51,8 +51,11 @@ class RequestDriftReport(BaseModel):
     column: ColumnName | None = Field(
         None, description="One column; null = every feature column", examples=["EXT_SOURCE_3"]
     )
-    max_rows: int = Field(
-        50_000, ge=100, le=1_000_000, description="Seeded sample of the part when it has more rows than this"
+    max_rows: JsonInt = Field(
+        50_000,
+        ge=100,
+        le=1_000_000,
+        description="Seeded sample of the part when it has more rows than this",
     )
 
 

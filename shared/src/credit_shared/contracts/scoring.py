@@ -16,7 +16,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from credit_shared.contracts.common import ModelVersion
+from credit_shared.contracts.common import JsonInt, ModelVersion
 from credit_shared.contracts.envelope import utc_now
 from credit_shared.contracts.loans import Decision, ModelRef, Reason
 from credit_shared.datasets import DATASET_ID_PATTERN
@@ -64,10 +64,10 @@ class ScoreDataset(BaseModel):
         pattern=DATASET_ID_PATTERN.pattern, description="Dataset to score", examples=["ds-20261124-101500-a1b2c3"]
     )
     part: DatasetPart = Field(DatasetPart.PRODUCTION, description="production (default) or train")
-    sample_size: int | None = Field(
+    sample_size: JsonInt | None = Field(
         None, ge=1, le=10_000_000, description="Score a random sample of this many rows; null = every row"
     )
-    seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of the sample (the same seed draws the same rows)")
+    seed: JsonInt = Field(42, ge=0, le=2**31 - 1, description="Seed of the sample (the same seed draws the same rows)")
     model_version: ModelVersion | None = Field(
         None, description="Registered version to score with; null = the champion"
     )

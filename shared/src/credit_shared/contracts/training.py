@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from credit_shared.contracts.common import ModelVersion, Name, RequestId, Text
+from credit_shared.contracts.common import JsonInt, ModelVersion, Name, RequestId, Text
 from credit_shared.datasets import DatasetId
 
 TRAIN: Final = "model.train"
@@ -208,18 +208,18 @@ class SearchDimension(BaseModel):
     """One searched parameter: an explicit list of values, or a range (linear or log) with a number of values."""
 
     values: list[ParamValue] | None = Field(None, description="Explicit values (categorical or numeric)")
-    low: float | None = Field(None, description="Lower bound of a numeric range")
-    high: float | None = Field(None, description="Upper bound of a numeric range")
+    low: float | None = Field(None, strict=True, description="Lower bound of a numeric range")
+    high: float | None = Field(None, strict=True, description="Upper bound of a numeric range")
     scale: Literal["linear", "log"] = Field("linear", description="Spacing of the range")
-    num: int = Field(5, ge=1, le=1000, description="Number of grid values taken from the range")
+    num: JsonInt = Field(5, ge=1, le=1000, description="Number of grid values taken from the range")
 
 
 class SearchSpace(BaseModel):
     """Hyper-parameter search: method, budget and the searched parameters."""
 
     method: SearchMethod = Field(SearchMethod.RANDOM, description="grid, random or successive halving")
-    budget: int = Field(8, ge=1, le=500, description="Most candidates evaluated (halving: candidates of round 1)")
-    halving_factor: int = Field(3, ge=2, le=10, description="Halving: keep 1/factor of the candidates per round")
+    budget: JsonInt = Field(8, ge=1, le=500, description="Most candidates evaluated (halving: candidates of round 1)")
+    halving_factor: JsonInt = Field(3, ge=2, le=10, description="Halving: keep 1/factor of the candidates per round")
     parameters: dict[str, SearchDimension] = Field(description="Parameter name -> values or range")
 
 
@@ -227,10 +227,18 @@ class CostWeightsModel(BaseModel):
     """What each error costs the lender: a defaulter accepted (fn) and a good client refused (fp)."""
 
     fn: float = Field(
-        10.0, ge=MIN_COST, le=MAX_COST, description="Cost of a false negative (default accepted), 0.001 to 1e6"
+        10.0,
+        strict=True,
+        ge=MIN_COST,
+        le=MAX_COST,
+        description="Cost of a false negative (default accepted), 0.001 to 1e6",
     )
     fp: float = Field(
-        1.0, ge=MIN_COST, le=MAX_COST, description="Cost of a false positive (good client refused), 0.001 to 1e6"
+        1.0,
+        strict=True,
+        ge=MIN_COST,
+        le=MAX_COST,
+        description="Cost of a false positive (good client refused), 0.001 to 1e6",
     )
 
 
@@ -244,14 +252,18 @@ class TrainModel(BaseModel):
     )
     family: ModelFamily = Field(description="Model family", examples=["lightgbm"])
     imbalance: Imbalance = Field(Imbalance.NONE, description="none, class_weight, smote or random_under")
-    scaling: bool | None = Field(None, description="Standardise numeric features; null = the family's default")
-    pca_variance: float | None = Field(None, gt=0, lt=1, description="Keep the PCA components explaining this share")
+    scaling: bool | None = Field(
+        None, strict=True, description="Standardise numeric features; null = the family's default"
+    )
+    pca_variance: float | None = Field(
+        None, strict=True, gt=0, lt=1, description="Keep the PCA components explaining this share"
+    )
     params: dict[str, ParamValue] = Field(default_factory=dict, description="Fixed parameters (estimator names)")
     search: SearchSpace | None = Field(None, description="Searched parameters; null = fit the fixed ones")
-    folds: int = Field(5, ge=2, le=20, description="Stratified shuffled cross-validation folds")
-    test_share: float = Field(0.2, ge=0.05, le=0.5, description="Share of rows held out as the test split")
+    folds: JsonInt = Field(5, ge=2, le=20, description="Stratified shuffled cross-validation folds")
+    test_share: float = Field(0.2, strict=True, ge=0.05, le=0.5, description="Share of rows held out as the test split")
     cost: CostWeightsModel = Field(default_factory=CostWeightsModel, description="Business cost weights")
-    seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of every random choice")
+    seed: JsonInt = Field(42, ge=0, le=2**31 - 1, description="Seed of every random choice")
     description: Text = Field("", max_length=2000, description="Free text stored with the run")
 
     @model_validator(mode="after")
@@ -344,7 +356,9 @@ class PromoteModel(BaseModel):
     request_id: RequestId = Field(description="Idempotency key")
     version: ModelVersion = Field(description="Registered version", examples=["3"])
     alias: Literal["champion", "challenger"] = Field("champion", description="Alias to move")
-    force: bool = Field(False, description="Skip the champion gate (administrators only, checked by the gateway)")
+    force: bool = Field(
+        False, strict=True, description="Skip the champion gate (administrators only, checked by the gateway)"
+    )
     requested_by: str | None = Field(None, max_length=120, description="Who asked (for the audit trail)")
 
 
