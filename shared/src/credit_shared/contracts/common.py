@@ -8,9 +8,15 @@ from typing import Annotated, Any, Final
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field
 from pydantic.fields import FieldInfo
 
-MAX_ID: Final = 2**63 - 1  # the largest identifier every store holds (a signed 64-bit integer)
+from credit_shared.homecredit.schema import INT_MAX
+
+# The largest identifier: every store holds a signed 64-bit integer, but a JSON reader holds exactly only the integers
+# up to 2**53 - 1 (RFC 7493); a larger id comes back as another one (JavaScript's numbers; schemathesis's validator
+# took 2**63 + 191 for 2**63 - 1).
+MAX_ID: Final = INT_MAX
 ApplicantId = Annotated[
-    int, Field(ge=1, le=MAX_ID, description="The applicant id (SK_ID_CURR): a positive 64-bit integer")
+    int,
+    Field(ge=1, le=MAX_ID, description="The applicant id (SK_ID_CURR): a positive integer, at most 2^53 - 1"),
 ]
 
 # C0 and C1 control characters and DEL: never meant in a name or an id, and PostgreSQL cannot store NUL in text.

@@ -57,14 +57,14 @@ def _applicant_id(value: Any) -> Any:
     try:
         return _APPLICANT_ID.validate_python(int(value))
     except ValidationError:
-        raise ValueError(f"{ID} must be a positive 64-bit integer (1 to {MAX_ID}), got {value!r}") from None
+        raise ValueError(f"{ID} must be a positive integer, 1 to {MAX_ID}, got {value!r}") from None
 
 
 def validate_application(raw: Any) -> dict[str, Any]:
     """Validate an application against the Home Credit schema.
 
-    Unknown fields are dropped; missing and null columns become ``None``. ``SK_ID_CURR`` is required, a positive
-    64-bit integer (:data:`~credit_shared.contracts.common.ApplicantId`).
+    Unknown fields are dropped; missing and null columns become ``None``. ``SK_ID_CURR`` is required, an
+    :data:`~credit_shared.contracts.common.ApplicantId`.
 
     Args:
         raw: the decoded ``application`` object.
@@ -141,8 +141,8 @@ class LoanApplicationMessage(BaseModel):
     application: dict[str, Any] = Field(
         description=(
             "The columns of the Home Credit application_test table with their Kaggle names; SK_ID_CURR is "
-            "required (a positive 64-bit integer), every other column may be missing or null (treated as missing); "
-            "unknown fields are ignored"
+            "required (a positive integer, at most 2^53 - 1), every other column may be missing or null (treated "
+            "as missing); unknown fields are ignored"
         ),
         examples=[EXAMPLE_APPLICATION],
         json_schema_extra=application_schema(),

@@ -46,7 +46,7 @@ class DecideRequest(BaseModel):
     )
     application: dict[str, Any] = Field(
         description="Columns of the Home Credit application table, each of its type (null = missing); SK_ID_CURR "
-        "required, a positive 64-bit integer; other fields are ignored",
+        "required, a positive integer (at most 2^53 - 1); other fields are ignored",
         examples=[EXAMPLE_APPLICATION],
         json_schema_extra=application_schema(),
     )
