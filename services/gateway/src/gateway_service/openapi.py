@@ -93,8 +93,9 @@ def _problem_answer(status: int) -> dict[str, Any]:
 
 def _fix_response(status: str, response: dict[str, Any]) -> None:
     content = response.get("content", {})
-    if MEDIA_TYPE in content and "application/json" in content:
-        content[MEDIA_TYPE] = {**content.pop("application/json"), **content[MEDIA_TYPE]}
+    if MEDIA_TYPE in content:  # FastAPI files the Problem schema under the route's own media type (JSON, HTML)
+        merged = {k: v for other in content.values() for k, v in other.items()}
+        response["content"] = {MEDIA_TYPE: merged}
     if status == "202":
         response.setdefault("headers", {}).update(LOCATION)
 
