@@ -207,7 +207,9 @@ FAMILIES: Final[dict[ModelFamily, FamilySpec]] = {
 class SearchDimension(BaseModel):
     """One searched parameter: an explicit list of values, or a range (linear or log) with a number of values."""
 
-    values: list[ParamValue] | None = Field(None, description="Explicit values (categorical or numeric)")
+    values: list[ParamValue] | None = Field(
+        None, max_length=1000, description="Explicit values (categorical or numeric), at most 1,000"
+    )
     low: float | None = Field(None, strict=True, description="Lower bound of a numeric range")
     high: float | None = Field(None, strict=True, description="Upper bound of a numeric range")
     scale: Literal["linear", "log"] = Field("linear", description="Spacing of the range")
@@ -220,7 +222,7 @@ class SearchSpace(BaseModel):
     method: SearchMethod = Field(SearchMethod.RANDOM, description="grid, random or successive halving")
     budget: JsonInt = Field(8, ge=1, le=500, description="Most candidates evaluated (halving: candidates of round 1)")
     halving_factor: JsonInt = Field(3, ge=2, le=10, description="Halving: keep 1/factor of the candidates per round")
-    parameters: dict[str, SearchDimension] = Field(description="Parameter name -> values or range")
+    parameters: dict[str, SearchDimension] = Field(max_length=64, description="Parameter name -> values or range")
 
 
 class CostWeightsModel(BaseModel):
@@ -258,7 +260,9 @@ class TrainModel(BaseModel):
     pca_variance: float | None = Field(
         None, strict=True, gt=0, lt=1, description="Keep the PCA components explaining this share"
     )
-    params: dict[str, ParamValue] = Field(default_factory=dict, description="Fixed parameters (estimator names)")
+    params: dict[str, ParamValue] = Field(
+        default_factory=dict, max_length=64, description="Fixed parameters (estimator names)"
+    )
     search: SearchSpace | None = Field(None, description="Searched parameters; null = fit the fixed ones")
     folds: JsonInt = Field(5, ge=2, le=20, description="Stratified shuffled cross-validation folds")
     test_share: float = Field(0.2, strict=True, ge=0.05, le=0.5, description="Share of rows held out as the test split")

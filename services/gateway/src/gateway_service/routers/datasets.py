@@ -16,7 +16,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field, create_model
 
 from credit_shared import datasets as store
-from credit_shared.contracts.common import ColumnName
+from credit_shared.contracts.common import MAX_ID, ColumnName
 from credit_shared.contracts.ingestion import BUILD, BuildDataset
 from credit_shared.datasets import DatasetId, DatasetManifest
 from credit_shared.homecredit.application import ID
@@ -155,7 +155,7 @@ def dataset_rows(
     _: Viewer,
     dataset_id: DatasetPath,
     part: Part,
-    offset: Annotated[int, Query(ge=0, description="First row")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="First row")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Rows per page")] = 100,
     columns: Annotated[
         list[ColumnName] | None, Query(description="Only these columns (and the id)", max_length=200)

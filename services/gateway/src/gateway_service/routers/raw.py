@@ -8,7 +8,7 @@ import pandas as pd
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from credit_shared.contracts.common import ColumnName
+from credit_shared.contracts.common import MAX_ID, ColumnName
 from credit_shared.homecredit import glossary
 from credit_shared.homecredit.validation import SchemaError
 from gateway_service import raw
@@ -135,7 +135,7 @@ def table_rows(
     gateway: GatewayDep,
     _: Viewer,
     table: TableName,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="First row")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> RawRows:
     found = _table(gateway, table)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, create_model
 
 from credit_shared import datasets as store
 from credit_shared import scorings
+from credit_shared.contracts.common import MAX_ID
 from credit_shared.contracts.loans import Decision
 from credit_shared.contracts.scoring import (
     SCORE_DATASET,
@@ -200,7 +201,7 @@ def scoring_rows(
     _: Viewer,
     dataset_id: DatasetPath,
     scoring_id: ScoringId,
-    offset: Annotated[int, Query(ge=0, description="First row")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="First row")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Rows per page")] = 100,
     decision: Annotated[Decision | None, Query(description="Only approved or only refused rows")] = None,
 ) -> ScoredRowsPage:
