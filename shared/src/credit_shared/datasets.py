@@ -14,22 +14,17 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field
 
-from credit_shared.contracts.common import matching
+from credit_shared.contracts.common import DATASET_ID
 from credit_shared.contracts.envelope import utc_now
 
 MANIFEST: Final = "manifest.json"
 TRAIN: Final = "train.parquet"
 PRODUCTION: Final = "production.parquet"
-DATASET_ID_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-DatasetId = Annotated[
-    str,
-    Field(description="Dataset id", examples=["ds-20261124-101500-a1b2c3"]),
-    *matching(DATASET_ID_PATTERN.pattern, "must be a dataset id: lower-case letters, digits and dashes, 1 to 63"),
-]
+DATASET_ID_PATTERN: Final = re.compile(DATASET_ID)
 
 FeatureType = Literal["int", "float", "category", "bool"]
 

@@ -30,6 +30,7 @@ NAME_PATTERN: Final = rf"^[^{_CONTROL}]*[^{_BLANK}][^{_CONTROL}]*$"  # something
 TEXT_PATTERN: Final = rf"^[^{_CONTROL_BUT_LINES}]*$"
 VERSION_PATTERN: Final = r"^[1-9][0-9]{0,8}$"  # a registered model version number
 COLUMN_PATTERN: Final = r"^[A-Za-z0-9_]{1,128}$"  # a column name (raw tables, datasets, models)
+DATASET_ID: Final = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
 def matching(pattern: str, rule: str) -> tuple[FieldInfo, AfterValidator]:
@@ -66,6 +67,11 @@ ModelVersion = Annotated[
 """A registered model version number (1 to 999,999,999)."""
 ColumnName = Annotated[str, Field(examples=["EXT_SOURCE_3"]), *matching(COLUMN_PATTERN, "must be a column name")]
 """A column name: 1 to 128 letters, digits or underscores."""
+DatasetId = Annotated[
+    str,
+    Field(description="Dataset id", examples=["ds-20261124-101500-a1b2c3"]),
+    *matching(DATASET_ID, "must be a dataset id: lower-case letters, digits and dashes, 1 to 63"),
+]
 
 
 def _json_integer(value: Any) -> Any:

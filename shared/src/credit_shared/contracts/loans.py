@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from credit_shared.contracts.applications import application_schema
 from credit_shared.contracts.common import (
     MAX_ID,
     MAX_REQUEST_ID_LENGTH,
@@ -23,7 +24,6 @@ from credit_shared.contracts.common import (
     RequestId,
 )
 from credit_shared.homecredit.application import APPLICATION, ID
-from credit_shared.homecredit.schema import INT_MAX, INT_MIN, Kind
 
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
 MODEL_VERSION_PATTERN: Final = VERSION_PATTERN.strip("^$")  # a registered version number, as a request may name it
@@ -89,38 +89,6 @@ def validate_application(raw: Any) -> dict[str, Any]:
     if errors:
         raise ValueError("; ".join(errors))
     return clean
-
-
-ApplicationColumn = StrEnum(  # type: ignore[misc]
-    "ApplicationColumn", {name: name for name in APPLICATION.names if name != ID}
-)
-"""A column of the application table other than ``SK_ID_CURR`` (what a comparison or a what-if may name)."""
-
-
-def _column_schema(kind: Kind, categories: tuple[str, ...]) -> dict[str, Any]:
-    if kind is Kind.CATEGORY:
-        return {"anyOf": [{"type": "string", "enum": list(categories)}, {"type": "null"}]}
-    if kind is Kind.INT:
-        return {"anyOf": [{"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX}, {"type": "null"}]}
-    return {"type": ["number", "null"]}
-
-
-def application_schema(*, with_id: bool = True, extra: bool = True) -> dict[str, Any]:
-    """The JSON schema of an application as :func:`validate_application` reads it: every column with its type and
-    levels (null = missing), ``SK_ID_CURR`` required (``with_id``); other fields are ignored (``extra``) or refused."""
-    properties: dict[str, Any] = {}
-    for spec in APPLICATION.columns:
-        if spec.name == ID:
-            if with_id:
-                properties[ID] = {"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": "The applicant id"}
-            continue
-        properties[spec.name] = _column_schema(spec.kind, spec.categories)
-    return {
-        "type": "object",
-        "properties": properties,
-        **({"required": [ID]} if with_id else {}),
-        "additionalProperties": extra,
-    }
 
 
 class LoanApplicationMessage(BaseModel):

@@ -13,8 +13,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, Field
 
-from credit_shared.contracts.common import ColumnName, JsonInt, ModelVersion, RequestId, matching
-from credit_shared.datasets import DatasetId
+from credit_shared.contracts.common import ColumnName, DatasetId, JsonInt, ModelVersion, RequestId, matching
 
 REPORT: Final = "drift.report"
 PROGRESS: Final = "drift.progress"

@@ -14,10 +14,9 @@ import math
 from enum import StrEnum
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, model_validator
 
-from credit_shared.contracts.common import JsonInt, ModelVersion, Name, RequestId, Text
-from credit_shared.datasets import DatasetId
+from credit_shared.contracts.common import DatasetId, JsonInt, ModelVersion, Name, RequestId, Text
 
 TRAIN: Final = "model.train"
 PROMOTE: Final = "model.promote"
@@ -25,8 +24,6 @@ PROGRESS: Final = "model.progress"
 TRAINED: Final = "model.trained"
 PROMOTED: Final = "model.promoted"
 FAILED: Final = "model.failed"
-MIN_COST: Final = 1e-3  # cost weights: only their ratio matters, and 1e9 to 1 already means "never refuse"
-MAX_COST: Final = 1e6
 
 ParamValue = bool | int | float | str
 
@@ -207,11 +204,9 @@ FAMILIES: Final[dict[ModelFamily, FamilySpec]] = {
 class SearchDimension(BaseModel):
     """One searched parameter: an explicit list of values, or a range (linear or log) with a number of values."""
 
-    values: list[ParamValue] | None = Field(
-        None, max_length=1000, description="Explicit values (categorical or numeric), at most 1,000"
-    )
-    low: float | None = Field(None, strict=True, description="Lower bound of a numeric range")
-    high: float | None = Field(None, strict=True, description="Upper bound of a numeric range")
+    values: list[ParamValue] | None = Field(None, max_length=1000, description="Explicit values (numbers or levels)")
+    low: StrictFloat | None = Field(None, description="Lower bound of a numeric range")
+    high: StrictFloat | None = Field(None, description="Upper bound of a numeric range")
     scale: Literal["linear", "log"] = Field("linear", description="Spacing of the range")
     num: JsonInt = Field(5, ge=1, le=1000, description="Number of grid values taken from the range")
 
@@ -226,22 +221,10 @@ class SearchSpace(BaseModel):
 
 
 class CostWeightsModel(BaseModel):
-    """What each error costs the lender: a defaulter accepted (fn) and a good client refused (fp)."""
+    """What each error costs the lender: a defaulter accepted (fn), a good client refused (fp); the ratio counts."""
 
-    fn: float = Field(
-        10.0,
-        strict=True,
-        ge=MIN_COST,
-        le=MAX_COST,
-        description="Cost of a false negative (default accepted), 0.001 to 1e6",
-    )
-    fp: float = Field(
-        1.0,
-        strict=True,
-        ge=MIN_COST,
-        le=MAX_COST,
-        description="Cost of a false positive (good client refused), 0.001 to 1e6",
-    )
+    fn: StrictFloat = Field(10.0, ge=1e-3, le=1e6, description="Cost of a false negative (default accepted)")
+    fp: StrictFloat = Field(1.0, ge=1e-3, le=1e6, description="Cost of a false positive (good client refused)")
 
 
 class TrainModel(BaseModel):
@@ -249,23 +232,15 @@ class TrainModel(BaseModel):
 
     request_id: RequestId = Field(description="Idempotency key: the same id trains once")
     dataset_id: DatasetId = Field(description="Dataset to train on", examples=["ds-a1"])
-    run_name: Name = Field(
-        max_length=120, description="MLflow run name (no control character)", examples=["lgbm-weighted"]
-    )
+    run_name: Name = Field(max_length=120, description="MLflow run name", examples=["lgbm-weighted"])
     family: ModelFamily = Field(description="Model family", examples=["lightgbm"])
     imbalance: Imbalance = Field(Imbalance.NONE, description="none, class_weight, smote or random_under")
-    scaling: bool | None = Field(
-        None, strict=True, description="Standardise numeric features; null = the family's default"
-    )
-    pca_variance: float | None = Field(
-        None, strict=True, gt=0, lt=1, description="Keep the PCA components explaining this share"
-    )
-    params: dict[str, ParamValue] = Field(
-        default_factory=dict, max_length=64, description="Fixed parameters (estimator names)"
-    )
+    scaling: StrictBool | None = Field(None, description="Standardise numeric features; null = the family's default")
+    pca_variance: StrictFloat | None = Field(None, gt=0, lt=1, description="Keep the PCA components explaining this")
+    params: dict[str, ParamValue] = Field(default_factory=dict, max_length=64, description="Fixed parameters by name")
     search: SearchSpace | None = Field(None, description="Searched parameters; null = fit the fixed ones")
     folds: JsonInt = Field(5, ge=2, le=20, description="Stratified shuffled cross-validation folds")
-    test_share: float = Field(0.2, strict=True, ge=0.05, le=0.5, description="Share of rows held out as the test split")
+    test_share: StrictFloat = Field(0.2, ge=0.05, le=0.5, description="Share of rows held out as the test split")
     cost: CostWeightsModel = Field(default_factory=CostWeightsModel, description="Business cost weights")
     seed: JsonInt = Field(42, ge=0, le=2**31 - 1, description="Seed of every random choice")
     description: Text = Field("", max_length=2000, description="Free text stored with the run")
@@ -360,9 +335,7 @@ class PromoteModel(BaseModel):
     request_id: RequestId = Field(description="Idempotency key")
     version: ModelVersion = Field(description="Registered version", examples=["3"])
     alias: Literal["champion", "challenger"] = Field("champion", description="Alias to move")
-    force: bool = Field(
-        False, strict=True, description="Skip the champion gate (administrators only, checked by the gateway)"
-    )
+    force: StrictBool = Field(False, description="Skip the champion gate (administrators only, checked by the gateway)")
     requested_by: str | None = Field(None, max_length=120, description="Who asked (for the audit trail)")
 
 

@@ -12,16 +12,10 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
+from credit_shared.contracts.applications import ApplicationColumn, application_schema
 from credit_shared.contracts.common import ApplicantId, ModelVersion
 from credit_shared.contracts.envelope import new_id
-from credit_shared.contracts.loans import (
-    ApplicationColumn,
-    Explanation,
-    LoanDecision,
-    ModelRef,
-    application_schema,
-    validate_application,
-)
+from credit_shared.contracts.loans import Explanation, LoanDecision, ModelRef, validate_application
 from credit_shared.db import make_sessionmaker
 from credit_shared.db.models import DecisionRecord
 from credit_shared.homecredit import glossary

@@ -16,9 +16,9 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field, create_model
 
 from credit_shared import datasets as store
-from credit_shared.contracts.common import MAX_ID, ColumnName
+from credit_shared.contracts.common import MAX_ID, ColumnName, DatasetId
 from credit_shared.contracts.ingestion import BUILD, BuildDataset
-from credit_shared.datasets import DatasetId, DatasetManifest
+from credit_shared.datasets import DatasetManifest
 from credit_shared.homecredit.application import ID
 from credit_shared.topics import DATASET_COMMANDS
 from gateway_service.commands import build_command, new_job_id, start_job

@@ -9,15 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from credit_shared.contracts.applications import application_schema
 from credit_shared.contracts.common import ModelVersion, RequestId
 from credit_shared.contracts.envelope import new_id
-from credit_shared.contracts.loans import (
-    EXAMPLE_APPLICATION,
-    Decision,
-    LoanDecision,
-    application_schema,
-    validate_application,
-)
+from credit_shared.contracts.loans import EXAMPLE_APPLICATION, Decision, LoanDecision, validate_application
 from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst
 from gateway_service.problems import ProblemError, responses
 from gateway_service.scoring_requests import ask_scoring

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, create_model
 
 from credit_shared import datasets as store
 from credit_shared import scorings
-from credit_shared.contracts.common import MAX_ID
+from credit_shared.contracts.common import MAX_ID, DatasetId
 from credit_shared.contracts.loans import Decision
 from credit_shared.contracts.scoring import (
     SCORE_DATASET,
@@ -26,7 +26,6 @@ from credit_shared.contracts.scoring import (
     ScoredRow,
     ScoringSummary,
 )
-from credit_shared.datasets import DatasetId
 from credit_shared.topics import SCORING_COMMANDS
 from gateway_service.commands import build_command, new_job_id, start_job
 from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, Viewer
