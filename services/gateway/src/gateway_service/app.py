@@ -134,6 +134,27 @@ async def keep_connecting(gateway: Gateway, max_delay_s: float = 10.0) -> None:
         delay = min(max_delay_s, delay * 2)
 
 
+def install_middleware(app: FastAPI, gateway: Gateway) -> None:
+    """The request pipeline, outermost first: CORS (when configured), the key, the body's size, JSON without NaN."""
+    settings = gateway.settings
+    app.add_middleware(StrictJson)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        overrides={"/v1/scoring/batches": settings.max_batch_body_bytes},
+    )
+    # outermost but CORS (a preflight carries no key): the key is checked before a body is read or a path routed
+    app.add_middleware(Authenticate, keys=gateway.keys, open_paths=OPEN_PATHS, open_prefixes=(DOCS_ASSETS + "/",))
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type"],
+            expose_headers=["Location", "Retry-After"],
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the gateway application (connections open in the lifespan, not here).
 
@@ -191,22 +212,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = gateway
     problems.install(app)
     openapi.install(app)
-    app.add_middleware(StrictJson)
-    app.add_middleware(
-        BodyLimit,
-        max_bytes=settings.max_body_bytes,
-        overrides={"/v1/scoring/batches": settings.max_batch_body_bytes},
-    )
-    # outermost but CORS: the key is checked before a body is read or a path routed
-    app.add_middleware(Authenticate, keys=gateway.keys, open_paths=OPEN_PATHS, open_prefixes=(DOCS_ASSETS + "/",))
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["X-API-Key", "Authorization", "Content-Type"],
-            expose_headers=["Location", "Retry-After"],
-        )
+    install_middleware(app, gateway)
     app.include_router(operations.router)
     v1 = APIRouter(prefix="/v1")
     for module in (
