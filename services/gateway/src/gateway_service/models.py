@@ -12,10 +12,11 @@ from pydantic import BaseModel, Field
 
 from credit_shared import mlflow_utils
 from credit_shared.contracts.training import ModelTrained
-from credit_shared.models import THRESHOLD_KEY
 from credit_shared.settings import MlflowSettings
 
 TRAINED_TAG: Final = "event"  # the training service's ModelTrained event, as JSON
+# credit_shared.models.THRESHOLD_KEY, spelled here: that module imports LightGBM and scikit-learn (90 MB, seconds)
+THRESHOLD_KEY: Final = "threshold"
 NUMERIC_TAGS: Final = frozenset({THRESHOLD_KEY, "cost_fn", "cost_fp"})
 METRIC_PREFIXES: Final = ("cv_", "test_", "train_")
 
