@@ -20,6 +20,7 @@ from test_gateway_api import (
     Running,
     assert_problem,
     headers,
+    write_dataset,
 )
 
 from credit_shared import db
@@ -227,6 +228,7 @@ def test_model_families_describe_their_parameters(gw: Running) -> None:
 def test_a_training_is_validated_against_its_family_then_published(start: Callable[..., Running]) -> None:
     commands: list[dict[str, Any]] = []
     running = start(capture("training.commands.v1", commands))
+    write_dataset(running.settings.platform.datasets_dir)
     body = {"dataset_id": DATASET, "run_name": "lgbm", "family": "lightgbm", "params": {"num_leaves": 63}}
     response = running.client.post("/v1/training", json=body, headers=headers("analyst"))
     assert response.status_code == 202, response.text

@@ -216,3 +216,13 @@ async def test_a_reply_resolves_only_its_own_request() -> None:
 
     assert (await waiter.request("c2", publish, 1.0))["decision"] == "approved"
     assert not waiter.resolve({"correlation_id": "c2"})  # nobody waits any more
+
+
+def test_the_gateway_imports_no_model_library() -> None:
+    """LightGBM and scikit-learn cost the gateway 90 MB and seconds of start-up for nothing it does."""
+    import subprocess
+    import sys
+
+    probe = "import sys, gateway_service.app; print(sorted({'lightgbm', 'sklearn'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"

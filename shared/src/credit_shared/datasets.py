@@ -18,12 +18,13 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field
 
+from credit_shared.contracts.common import DATASET_ID
 from credit_shared.contracts.envelope import utc_now
 
 MANIFEST: Final = "manifest.json"
 TRAIN: Final = "train.parquet"
 PRODUCTION: Final = "production.parquet"
-DATASET_ID_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+DATASET_ID_PATTERN: Final = re.compile(DATASET_ID)
 
 FeatureType = Literal["int", "float", "category", "bool"]
 

@@ -10,23 +10,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from fastapi_offline import FastAPIOffline
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
-from credit_shared import db, mlflow_utils
+from credit_shared import db
 from credit_shared.contracts import training as training_contract
 from credit_shared.kafka import ensure_topics, make_broker
-from credit_shared.runtime import run_checks
 from credit_shared.settings import Environment, refuse_placeholder
 from credit_shared.topics import DATASET_EVENTS, MONITORING_EVENTS, SCORING_EVENTS, SCORING_REPLIES, TRAINING_EVENTS
-from gateway_service import problems
+from gateway_service import openapi, problems
 from gateway_service.data import DataCache
-from gateway_service.deps import Gateway, require
+from gateway_service.deps import Gateway
+from gateway_service.guard import Authenticate
 from gateway_service.jobs import JobStore
-from gateway_service.middleware import BodyLimit
+from gateway_service.middleware import BodyLimit, StrictJson
 from gateway_service.models import MlflowRegistry
 from gateway_service.ratelimit import TokenBuckets
 from gateway_service.replies import ReplyWaiter
@@ -37,6 +37,7 @@ from gateway_service.routers import (
     experiments,
     jobs,
     monitoring,
+    operations,
     raw,
     scoring,
     scorings,
@@ -47,7 +48,9 @@ from gateway_service.runs import MlflowRuns
 from gateway_service.security import KeyStore, Role, load_dev_keys
 from gateway_service.settings import Settings, get_settings
 
-NAME = "gateway"
+NAME = operations.NAME
+DOCS_ASSETS = "/docs-assets"  # Swagger UI and ReDoc scripts, served from the fastapi-offline package
+OPEN_PATHS = frozenset({"/health", "/ready", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 EVENT_TOPICS = (DATASET_EVENTS, TRAINING_EVENTS, SCORING_EVENTS, MONITORING_EVENTS)
 # events after which the cached registry is stale
 REGISTRY_CHANGES = frozenset({training_contract.TRAINED, training_contract.PROMOTED})
@@ -131,6 +134,27 @@ async def keep_connecting(gateway: Gateway, max_delay_s: float = 10.0) -> None:
         delay = min(max_delay_s, delay * 2)
 
 
+def install_middleware(app: FastAPI, gateway: Gateway) -> None:
+    """The request pipeline, outermost first: CORS (when configured), the key, the body's size, JSON without NaN."""
+    settings = gateway.settings
+    app.add_middleware(StrictJson)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        overrides={"/v1/scoring/batches": settings.max_batch_body_bytes},
+    )
+    # outermost but CORS (a preflight carries no key): the key is checked before a body is read or a path routed
+    app.add_middleware(Authenticate, keys=gateway.keys, open_paths=OPEN_PATHS, open_prefixes=(DOCS_ASSETS + "/",))
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type"],
+            expose_headers=["Location", "Retry-After"],
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the gateway application (connections open in the lifespan, not here).
 
@@ -177,56 +201,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await broker.stop()
             engine.dispose()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # the documentation pages load Swagger UI and ReDoc from the gateway, not from a CDN
         title="Credit-scoring platform API",
         version="1.0.0",
-        description="Datasets, training, registry, scoring, audit and drift monitoring of the credit-default model. "
-        "Every route but `/health` and `/ready` needs an API key (`X-API-Key` header or bearer token); roles: "
-        "viewer (read), analyst (build, train, score), admin (promote, delete). Errors are RFC 9457 problem details.",
+        description=openapi.DESCRIPTION,
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},  # Swagger UI would send the document to an online validator
     )
     app.state.gateway = gateway
     problems.install(app)
-    app.add_middleware(
-        BodyLimit,
-        max_bytes=settings.max_body_bytes,
-        overrides={"/v1/scoring/batches": settings.max_batch_body_bytes},
-    )
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["X-API-Key", "Authorization", "Content-Type"],
-            expose_headers=["Location", "Retry-After"],
-        )
-
-    @app.get("/health", tags=["operations"], summary="Liveness")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": NAME}
-
-    @app.get("/ready", tags=["operations"], summary="Readiness: broker, MLflow and database reachable")
-    async def ready() -> JSONResponse:
-        results = await run_checks(
-            {
-                "broker": lambda: broker.ping(2.0),
-                "mlflow": lambda: asyncio.to_thread(mlflow_utils.ping, settings.mlflow),
-                "database": lambda: asyncio.to_thread(db.ping, engine),
-            }
-        )
-        ok = all(results.values())
-        return JSONResponse({"ready": ok, "service": NAME, "checks": results}, status_code=200 if ok else 503)
-
-    @app.get(
-        "/metrics",
-        tags=["operations"],
-        summary="Prometheus metrics",
-        dependencies=[Depends(require(Role.VIEWER))],
-        responses=problems.responses(401),
-    )
-    async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
+    openapi.install(app)
+    install_middleware(app, gateway)
+    app.include_router(operations.router)
     v1 = APIRouter(prefix="/v1")
     for module in (
         jobs,

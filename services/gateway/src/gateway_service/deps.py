@@ -5,7 +5,6 @@ through four of them (gateway, key, role, rate limit), four thread hops that cos
 machine. Only a key not seen for ``key_cache_s`` goes to the database, in a thread.
 """
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -17,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from gateway_service.data import DataCache
+from gateway_service.guard import INVALID, MISSING, SCOPE_KEY, UNAUTHORIZED_HEADERS, identify, key_from
 from gateway_service.jobs import JobStore
 from gateway_service.models import ModelRegistry
 from gateway_service.problems import ProblemError
@@ -55,23 +55,24 @@ GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
 _bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token")
 
-UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'ApiKey header="X-API-Key", Bearer'}
-
 
 async def authenticate(
+    request: Request,
     gateway: GatewayDep,
     api_key: Annotated[str | None, Security(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> Principal:
-    """The caller, from ``X-API-Key`` or ``Authorization: Bearer``; 401 when missing or not valid."""
-    key = api_key or (bearer.credentials if bearer else None)
+    """The caller, as :class:`~gateway_service.guard.Authenticate` found it before the request was read (checked
+    here again when the middleware is not installed); 401 when the key is missing or not valid."""
+    principal: Principal | None = request.scope.get(SCOPE_KEY)
+    if principal is not None:
+        return principal
+    key = key_from(api_key, f"Bearer {bearer.credentials}" if bearer else None)
     if not key:
-        raise ProblemError(401, "an API key is required (X-API-Key header)", headers=UNAUTHORIZED_HEADERS)
-    remembered, principal = gateway.keys.cached(key)
-    if not remembered:
-        principal = await asyncio.to_thread(gateway.keys.verify, key)
+        raise ProblemError(401, MISSING, headers=UNAUTHORIZED_HEADERS)
+    principal = await identify(gateway.keys, key)
     if principal is None:
-        raise ProblemError(401, "the API key is not valid", headers=UNAUTHORIZED_HEADERS)
+        raise ProblemError(401, INVALID, headers=UNAUTHORIZED_HEADERS)
     return principal
 
 

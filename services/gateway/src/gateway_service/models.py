@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from pydantic import BaseModel, Field
 
 from credit_shared import mlflow_utils
+from credit_shared.contracts.training import ModelTrained
 from credit_shared.settings import MlflowSettings
+
+TRAINED_TAG: Final = "event"  # the training service's ModelTrained event, as JSON
+# credit_shared.models.THRESHOLD_KEY, spelled here: that module imports LightGBM and scikit-learn (90 MB, seconds)
+THRESHOLD_KEY: Final = "threshold"
+NUMERIC_TAGS: Final = frozenset({THRESHOLD_KEY, "cost_fn", "cost_fp"})
+METRIC_PREFIXES: Final = ("cv_", "test_", "train_")
 
 
 class ModelVersionView(BaseModel):
-    """A registered model version."""
+    """A registered model version: what it was trained on, its decision threshold and headline metrics."""
 
     name: str = Field(examples=["credit-default"])
     version: str = Field(examples=["3"])
@@ -23,7 +31,21 @@ class ModelVersionView(BaseModel):
     status: str | None = Field(examples=["READY"])
     created_at: datetime | None
     description: str | None
-    tags: dict[str, str]
+    dataset_id: str | None = Field(None, description="Dataset it was trained on", examples=["ds-20261124-a1"])
+    family: str | None = Field(None, description="Model family", examples=["lightgbm"])
+    threshold: float | None = Field(
+        None, description="Decision threshold: an application is refused when its probability is at least this"
+    )
+    metrics: dict[str, float] = Field(
+        default_factory=dict,
+        description="Headline metrics of its training run (cv_* cross-validated, test_* on the held-out split)",
+        examples=[{"test_roc_auc": 0.78, "cv_roc_auc": 0.77}],
+    )
+    tags: dict[str, str | float] = Field(
+        description="Its registry tags with their real types (numbers as numbers); the training event the "
+        "training service stores as a tag is read into the fields above instead",
+        examples=[{"family": "lightgbm", "threshold": 0.091, "promoted_champion_by": "risk team"}],
+    )
 
 
 class Registry(BaseModel):
@@ -88,6 +110,11 @@ def _read_registry(settings: MlflowSettings) -> Registry:
 
 def _version(name: str, v: Any) -> ModelVersionView:
     created = getattr(v, "creation_timestamp", None)
+    raw = {str(k): str(val) for k, val in (getattr(v, "tags", None) or {}).items()}
+    trained = _trained(raw.pop(TRAINED_TAG, None))
+    tags = {k: _typed(k, val) for k, val in raw.items()}
+    metrics = dict(trained.metrics) if trained else {k: val for k, val in tags.items() if _is_metric(k, val)}
+    threshold = trained.threshold if trained else tags.get(THRESHOLD_KEY)
     return ModelVersionView(
         name=name,
         version=str(v.version),
@@ -96,5 +123,33 @@ def _version(name: str, v: Any) -> ModelVersionView:
         status=getattr(v, "status", None),
         created_at=datetime.fromtimestamp(created / 1000, UTC) if created else None,
         description=getattr(v, "description", None) or None,
-        tags={str(k): str(val) for k, val in (getattr(v, "tags", None) or {}).items()},
+        dataset_id=trained.dataset_id if trained else raw.get("dataset_id"),
+        family=trained.family.value if trained else raw.get("family"),
+        threshold=threshold if isinstance(threshold, float) else None,
+        metrics=metrics,
+        tags=tags,
     )
+
+
+def _trained(text: str | None) -> ModelTrained | None:
+    if not text:
+        return None
+    try:
+        return ModelTrained.model_validate_json(text)
+    except ValueError:
+        return None
+
+
+def _typed(key: str, value: str) -> str | float:
+    """A tag the training service writes as a number, as a number (``%.6g`` text in MLflow)."""
+    if key not in NUMERIC_TAGS and not key.startswith(METRIC_PREFIXES):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return number if math.isfinite(number) else value
+
+
+def _is_metric(key: str, value: str | float) -> bool:
+    return key.startswith(METRIC_PREFIXES) and isinstance(value, float)

@@ -130,11 +130,10 @@ class MlflowRuns:
             raise
         return [_run_view(r) for r in found]
 
-    def run(self, run_id: str) -> RunView:
-        """One run with the names of its figures."""
+    def _active_run(self, client: Any, run_id: str) -> Any:
+        """The run, if it exists and is not deleted (NotFound otherwise, whichever store MLflow keeps it in)."""
         from mlflow.exceptions import MlflowException
 
-        client = self._client()
         try:
             run = client.get_run(run_id)
         except MlflowException as exc:
@@ -143,16 +142,23 @@ class MlflowRuns:
             raise
         if run.info.lifecycle_stage == "deleted":
             raise NotFound(f"run {run_id!r} was deleted")
-        view = _run_view(run)
+        return run
+
+    def run(self, run_id: str) -> RunView:
+        """One run with the names of its figures."""
+        client = self._client()
+        view = _run_view(self._active_run(client, run_id))
         names = {Path(a.path).stem for a in client.list_artifacts(run_id, "figures") if not a.is_dir}
         view.figures = sorted(names)
         return view
 
     def artifact(self, run_id: str, path: str) -> bytes:
-        """The bytes of one artifact of a run (the caller checks ``path`` against the run's listing)."""
+        """The bytes of one artifact of a run (the caller checks ``path`` against the run's listing); NotFound
+        for a run that does not exist or was deleted, as for an artifact it does not have."""
         from mlflow.exceptions import MlflowException
 
         client = self._client()
+        self._active_run(client, run_id)  # the artifact store lists nothing for an unknown run: ask the tracking one
         folder = str(Path(path).parent) if "/" in path else ""
         listed = {a.path for a in client.list_artifacts(run_id, folder or None) if not a.is_dir}
         if path not in listed:

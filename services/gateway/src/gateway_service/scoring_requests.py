@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from credit_shared.contracts.envelope import new_id
 from credit_shared.contracts.loans import (
     MODEL_UNAVAILABLE,
-    MODEL_VERSION_PATTERN,
     SCORING_FAILED,
     UNKNOWN_MODEL_VERSION,
     Explanation,
@@ -26,7 +25,6 @@ from gateway_service.replies import ReplyTimeout
 
 log = logging.getLogger(__name__)
 
-VERSION_PATTERN: Final = f"^{MODEL_VERSION_PATTERN}$"
 # reasons of the scoring service's error replies that are not about the application itself
 ERROR_STATUS: Final = {UNKNOWN_MODEL_VERSION: 404, MODEL_UNAVAILABLE: 503, SCORING_FAILED: 502}
 

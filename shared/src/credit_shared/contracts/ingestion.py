@@ -10,10 +10,13 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, Field
 
+from credit_shared.contracts.common import Name, RequestId, Text
+
 BUILD: Final = "dataset.build"
 PROGRESS: Final = "dataset.progress"
 BUILT: Final = "dataset.built"
 FAILED: Final = "dataset.failed"
+MAX_VARIANCE: Final = 1e15
 
 
 class Imputation(StrEnum):
@@ -28,24 +31,36 @@ class Imputation(StrEnum):
 class BuildDataset(BaseModel):
     """Build a versioned dataset from the raw tables, with the user's cleaning parameters."""
 
-    request_id: str = Field(min_length=1, max_length=64, description="Idempotency key: the same id builds once")
-    name: str = Field(min_length=1, max_length=80, description="Name for people", examples=["baseline"])
-    description: str = Field("", max_length=2000, description="Free text")
+    request_id: RequestId = Field(description="Idempotency key: the same id builds once")
+    name: Name = Field(max_length=80, description="Name for people (no control character)", examples=["baseline"])
+    description: Text = Field("", max_length=2000, description="Free text (tabs and line breaks allowed)")
     source: Literal["auto", "kaggle", "synthetic", "sample"] = Field(
         "auto",
         description="Raw tables to use: the Kaggle files of CREDIT_DATA_DIR, the synthetic tables under CREDIT_HOME, "
         "the real sample; auto = Kaggle when configured, else synthetic",
     )
-    max_missing_rate: float = Field(0.8, ge=0, le=1, description="Drop a feature missing in more than this share")
+    max_missing_rate: float = Field(
+        0.8, strict=True, ge=0, le=1, description="Drop a feature missing in more than this share"
+    )
     imputation: Imputation = Field(Imputation.NONE, description="How missing values are filled")
     max_correlation: float | None = Field(
-        0.98, gt=0, le=1, description="Drop one feature of each pair whose |Pearson r| exceeds this; null = keep all"
+        0.98,
+        strict=True,
+        gt=0,
+        le=1,
+        description="Drop one feature of each pair whose |Pearson r| exceeds this; null = keep all",
     )
     min_variance: float | None = Field(
-        0.0, ge=0, description="Drop a numeric feature whose variance is at most this; null = keep all"
+        0.0,
+        strict=True,
+        ge=0,
+        le=MAX_VARIANCE,
+        description="Drop a numeric feature whose variance is at most this; null = keep all (at most 1e15: no "
+        "feature of the Home Credit tables varies more)",
     )
     leakage_auc: float | None = Field(
         0.95,
+        strict=True,
         gt=0.5,
         le=1,
         description="Drop a feature that alone predicts the target with ROC AUC above this; null = no guard",

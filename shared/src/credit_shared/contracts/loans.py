@@ -8,17 +8,25 @@ additive only; a breaking change is a new topic.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from credit_shared.contracts.applications import application_schema
+from credit_shared.contracts.common import (
+    MAX_ID,
+    MAX_REQUEST_ID_LENGTH,
+    VERSION_PATTERN,
+    ApplicantId,
+    RequestId,
+)
 from credit_shared.homecredit.application import APPLICATION, ID
 
-MAX_REQUEST_ID_LENGTH: Final = 64
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
-MODEL_VERSION_PATTERN: Final = r"[1-9][0-9]{0,8}"  # a registered version number, as a request may name it
+MODEL_VERSION_PATTERN: Final = VERSION_PATTERN.strip("^$")  # a registered version number, as a request may name it
 # ``reason`` of an error reply (request/reply) besides the dead-letter reasons
 UNKNOWN_MODEL_VERSION: Final = "unknown_model_version"  # the named version is not registered, or archived
 MODEL_UNAVAILABLE: Final = "model_unavailable"  # the named version could not be loaded now (registry down ...)
@@ -38,10 +46,25 @@ EXAMPLE_APPLICATION: Final[dict[str, Any]] = {
 }
 
 
+_APPLICANT_ID: Final = TypeAdapter(ApplicantId)
+
+
+def _applicant_id(value: Any) -> Any:
+    """``SK_ID_CURR``: an integer (the column's own rule) that is an :data:`ApplicantId`."""
+    integral = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not integral or not float(value).is_integer():
+        return APPLICATION.by_name[ID].check(value)  # missing, or not an integer: the column's own words
+    try:
+        return _APPLICANT_ID.validate_python(int(value))
+    except ValidationError:
+        raise ValueError(f"{ID} must be a positive integer, 1 to {MAX_ID}, got {value!r}") from None
+
+
 def validate_application(raw: Any) -> dict[str, Any]:
     """Validate an application against the Home Credit schema.
 
-    Unknown fields are dropped; missing and null columns become ``None``. ``SK_ID_CURR`` is required.
+    Unknown fields are dropped; missing and null columns become ``None``. ``SK_ID_CURR`` is required, an
+    :data:`~credit_shared.contracts.common.ApplicantId`.
 
     Args:
         raw: the decoded ``application`` object.
@@ -60,7 +83,7 @@ def validate_application(raw: Any) -> dict[str, Any]:
     errors: list[str] = []
     for spec in APPLICATION.columns:
         try:
-            clean[spec.name] = spec.check(raw.get(spec.name))
+            clean[spec.name] = (_applicant_id if spec.name == ID else spec.check)(raw.get(spec.name))
         except ValueError as exc:
             errors.append(str(exc))
     if errors:
@@ -78,18 +101,19 @@ class LoanApplicationMessage(BaseModel):
         },
     )
 
-    request_id: str = Field(
-        min_length=1,
-        max_length=MAX_REQUEST_ID_LENGTH,
-        description="Unique id of the request, chosen by the sender; one decision record per id",
+    request_id: RequestId = Field(
+        description="Unique id of the request, chosen by the sender (1 to 64 characters, no control character); "
+        "one decision record per id",
         examples=["lo-2026-000001"],
     )
     application: dict[str, Any] = Field(
         description=(
             "The columns of the Home Credit application_test table with their Kaggle names; SK_ID_CURR is "
-            "required, every other column may be missing or null (treated as missing); unknown fields are ignored"
+            "required (a positive integer, at most 2^53 - 1), every other column may be missing or null (treated "
+            "as missing); unknown fields are ignored"
         ),
         examples=[EXAMPLE_APPLICATION],
+        json_schema_extra=application_schema(),
     )
     reply_to: str | None = Field(
         None, description="Topic the decision is also sent to (request/reply); internal clients only"

@@ -9,9 +9,11 @@ compared with its reference), ``drift.alert`` (a report's severity reached the c
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, Field
+
+from credit_shared.contracts.common import ColumnName, DatasetId, JsonInt, ModelVersion, RequestId, matching
 
 REPORT: Final = "drift.report"
 PROGRESS: Final = "drift.progress"
@@ -19,6 +21,13 @@ REPORT_READY: Final = "drift.report_ready"
 REPORTED: Final = "drift.reported"
 ALERT: Final = "drift.alert"
 FAILED: Final = "drift.failed"
+
+MODEL_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+ALIAS_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+ModelName = Annotated[
+    str, *matching(MODEL_NAME_PATTERN, "must be a model name: letters, digits, dots, dashes and underscores")
+]
+Alias = Annotated[str, *matching(ALIAS_PATTERN, "must be an alias: letters, digits, dashes and underscores")]
 
 Severity = Literal["green", "orange", "red"]
 DatasetPart = Literal["train", "production"]
@@ -28,21 +37,24 @@ ReportKind = Literal["window", "on_demand"]
 class RequestDriftReport(BaseModel):
     """Compare one column, or every column, of a dataset part with a model version's training reference."""
 
-    request_id: str = Field(
-        min_length=1, max_length=64, description="Idempotency key: the same id reports once", examples=["job-3f2a"]
-    )
-    model_name: str | None = Field(None, description="Registered model name; default the configured one")
-    model_version: str | None = Field(
+    request_id: RequestId = Field(description="Idempotency key: the same id reports once", examples=["job-3f2a"])
+    model_name: ModelName | None = Field(None, description="Registered model name; default the configured one")
+    model_version: ModelVersion | None = Field(
         None, description="Registered model version; null = the version the alias points to", examples=["3"]
     )
-    alias: str = Field("champion", description="Alias used when no version is given", examples=["champion"])
-    dataset_id: str | None = Field(
+    alias: Alias = Field("champion", description="Alias used when no version is given", examples=["champion"])
+    dataset_id: DatasetId | None = Field(
         None, description="Dataset to read the part from; null = the dataset the model was trained on"
     )
     part: DatasetPart = Field("production", description="Which part of the dataset is compared")
-    column: str | None = Field(None, description="One column; null = every feature column", examples=["EXT_SOURCE_3"])
-    max_rows: int = Field(
-        50_000, ge=100, le=1_000_000, description="Seeded sample of the part when it has more rows than this"
+    column: ColumnName | None = Field(
+        None, description="One column; null = every feature column", examples=["EXT_SOURCE_3"]
+    )
+    max_rows: JsonInt = Field(
+        50_000,
+        ge=100,
+        le=1_000_000,
+        description="Seeded sample of the part when it has more rows than this",
     )
 
 

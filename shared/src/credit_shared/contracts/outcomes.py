@@ -10,8 +10,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from credit_shared.contracts.common import ApplicantId
-from credit_shared.contracts.loans import MAX_REQUEST_ID_LENGTH
+from credit_shared.contracts.common import ApplicantId, RequestId
 
 
 class Outcome(StrEnum):
@@ -38,9 +37,7 @@ class LoanOutcome(BaseModel):
         },
     )
 
-    request_id: str = Field(
-        min_length=1,
-        max_length=MAX_REQUEST_ID_LENGTH,
+    request_id: RequestId = Field(
         description="The request id of the decided application",
         examples=["lo-2026-000001"],
     )

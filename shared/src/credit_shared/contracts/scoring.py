@@ -16,6 +16,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from credit_shared.contracts.common import JsonInt, ModelVersion
 from credit_shared.contracts.envelope import utc_now
 from credit_shared.contracts.loans import Decision, ModelRef, Reason
 from credit_shared.datasets import DATASET_ID_PATTERN
@@ -26,7 +27,6 @@ DATASET_SCORED: Final = "scoring.dataset_scored"
 FAILED: Final = "scoring.failed"
 
 SCORING_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-VERSION_PATTERN: Final = r"^[1-9][0-9]{0,8}$"
 TOP_FEATURES: Final = 10
 
 
@@ -64,12 +64,12 @@ class ScoreDataset(BaseModel):
         pattern=DATASET_ID_PATTERN.pattern, description="Dataset to score", examples=["ds-20261124-101500-a1b2c3"]
     )
     part: DatasetPart = Field(DatasetPart.PRODUCTION, description="production (default) or train")
-    sample_size: int | None = Field(
+    sample_size: JsonInt | None = Field(
         None, ge=1, le=10_000_000, description="Score a random sample of this many rows; null = every row"
     )
-    seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of the sample (the same seed draws the same rows)")
-    model_version: str | None = Field(
-        None, pattern=VERSION_PATTERN, description="Registered version to score with; null = the champion"
+    seed: JsonInt = Field(42, ge=0, le=2**31 - 1, description="Seed of the sample (the same seed draws the same rows)")
+    model_version: ModelVersion | None = Field(
+        None, description="Registered version to score with; null = the champion"
     )
     requested_by: str | None = Field(None, max_length=120, description="Who asked (for the audit trail)")
 

@@ -14,7 +14,9 @@ import math
 from enum import StrEnum
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, model_validator
+
+from credit_shared.contracts.common import DatasetId, JsonInt, ModelVersion, Name, RequestId, Text
 
 TRAIN: Final = "model.train"
 PROMOTE: Final = "model.promote"
@@ -202,46 +204,46 @@ FAMILIES: Final[dict[ModelFamily, FamilySpec]] = {
 class SearchDimension(BaseModel):
     """One searched parameter: an explicit list of values, or a range (linear or log) with a number of values."""
 
-    values: list[ParamValue] | None = Field(None, description="Explicit values (categorical or numeric)")
-    low: float | None = Field(None, description="Lower bound of a numeric range")
-    high: float | None = Field(None, description="Upper bound of a numeric range")
+    values: list[ParamValue] | None = Field(None, max_length=1000, description="Explicit values (numbers or levels)")
+    low: StrictFloat | None = Field(None, description="Lower bound of a numeric range")
+    high: StrictFloat | None = Field(None, description="Upper bound of a numeric range")
     scale: Literal["linear", "log"] = Field("linear", description="Spacing of the range")
-    num: int = Field(5, ge=1, le=1000, description="Number of grid values taken from the range")
+    num: JsonInt = Field(5, ge=1, le=1000, description="Number of grid values taken from the range")
 
 
 class SearchSpace(BaseModel):
     """Hyper-parameter search: method, budget and the searched parameters."""
 
     method: SearchMethod = Field(SearchMethod.RANDOM, description="grid, random or successive halving")
-    budget: int = Field(8, ge=1, le=500, description="Most candidates evaluated (halving: candidates of round 1)")
-    halving_factor: int = Field(3, ge=2, le=10, description="Halving: keep 1/factor of the candidates per round")
-    parameters: dict[str, SearchDimension] = Field(description="Parameter name -> values or range")
+    budget: JsonInt = Field(8, ge=1, le=500, description="Most candidates evaluated (halving: candidates of round 1)")
+    halving_factor: JsonInt = Field(3, ge=2, le=10, description="Halving: keep 1/factor of the candidates per round")
+    parameters: dict[str, SearchDimension] = Field(max_length=64, description="Parameter name -> values or range")
 
 
 class CostWeightsModel(BaseModel):
-    """What each error costs the lender: a defaulter accepted (fn) and a good client refused (fp)."""
+    """What each error costs the lender: a defaulter accepted (fn), a good client refused (fp); the ratio counts."""
 
-    fn: float = Field(10.0, gt=0, description="Cost of a false negative (default accepted)")
-    fp: float = Field(1.0, gt=0, description="Cost of a false positive (good client refused)")
+    fn: StrictFloat = Field(10.0, ge=1e-3, le=1e6, description="Cost of a false negative (default accepted)")
+    fp: StrictFloat = Field(1.0, ge=1e-3, le=1e6, description="Cost of a false positive (good client refused)")
 
 
 class TrainModel(BaseModel):
     """Train, tune and register a model on a dataset (validated against :data:`FAMILIES` when built)."""
 
-    request_id: str = Field(min_length=1, max_length=64, description="Idempotency key: the same id trains once")
-    dataset_id: str = Field(min_length=1, max_length=63, description="Dataset to train on", examples=["ds-a1"])
-    run_name: str = Field(min_length=1, max_length=120, description="MLflow run name", examples=["lgbm-weighted"])
+    request_id: RequestId = Field(description="Idempotency key: the same id trains once")
+    dataset_id: DatasetId = Field(description="Dataset to train on", examples=["ds-a1"])
+    run_name: Name = Field(max_length=120, description="MLflow run name", examples=["lgbm-weighted"])
     family: ModelFamily = Field(description="Model family", examples=["lightgbm"])
     imbalance: Imbalance = Field(Imbalance.NONE, description="none, class_weight, smote or random_under")
-    scaling: bool | None = Field(None, description="Standardise numeric features; null = the family's default")
-    pca_variance: float | None = Field(None, gt=0, lt=1, description="Keep the PCA components explaining this share")
-    params: dict[str, ParamValue] = Field(default_factory=dict, description="Fixed parameters (estimator names)")
+    scaling: StrictBool | None = Field(None, description="Standardise numeric features; null = the family's default")
+    pca_variance: StrictFloat | None = Field(None, gt=0, lt=1, description="Keep the PCA components explaining this")
+    params: dict[str, ParamValue] = Field(default_factory=dict, max_length=64, description="Fixed parameters by name")
     search: SearchSpace | None = Field(None, description="Searched parameters; null = fit the fixed ones")
-    folds: int = Field(5, ge=2, le=20, description="Stratified shuffled cross-validation folds")
-    test_share: float = Field(0.2, ge=0.05, le=0.5, description="Share of rows held out as the test split")
+    folds: JsonInt = Field(5, ge=2, le=20, description="Stratified shuffled cross-validation folds")
+    test_share: StrictFloat = Field(0.2, ge=0.05, le=0.5, description="Share of rows held out as the test split")
     cost: CostWeightsModel = Field(default_factory=CostWeightsModel, description="Business cost weights")
-    seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed of every random choice")
-    description: str = Field("", max_length=2000, description="Free text stored with the run")
+    seed: JsonInt = Field(42, ge=0, le=2**31 - 1, description="Seed of every random choice")
+    description: Text = Field("", max_length=2000, description="Free text stored with the run")
 
     @model_validator(mode="after")
     def _check_against_family(self) -> TrainModel:
@@ -330,10 +332,10 @@ def command_problems(command: TrainModel) -> list[str]:
 class PromoteModel(BaseModel):
     """Point the ``champion`` or ``challenger`` alias at a registered version."""
 
-    request_id: str = Field(min_length=1, max_length=64, description="Idempotency key")
-    version: str = Field(pattern=r"^[1-9][0-9]*$", description="Registered version", examples=["3"])
+    request_id: RequestId = Field(description="Idempotency key")
+    version: ModelVersion = Field(description="Registered version", examples=["3"])
     alias: Literal["champion", "challenger"] = Field("champion", description="Alias to move")
-    force: bool = Field(False, description="Skip the champion gate (administrators only, checked by the gateway)")
+    force: StrictBool = Field(False, description="Skip the champion gate (administrators only, checked by the gateway)")
     requested_by: str | None = Field(None, max_length=120, description="Who asked (for the audit trail)")
 
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
+
+# the integers every JSON reader holds exactly (I-JSON, RFC 7493): no count, flag or day count comes near them
+INT_MAX: Final = 2**53 - 1
+INT_MIN: Final = -INT_MAX
 
 
 class Kind(StrEnum):
@@ -61,6 +65,8 @@ class ColumnSpec:
         if self.kind is Kind.INT:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError(f"{self.name} must be an integer, got {value!r}")
+            if not INT_MIN <= value <= INT_MAX:  # beyond, JSON readers round it and stores overflow
+                raise ValueError(f"{self.name} must be an integer within ±{INT_MAX}, got {value!r}")
             return int(value)
         return float(value)
 

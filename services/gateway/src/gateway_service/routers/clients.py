@@ -9,9 +9,11 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
+from credit_shared.contracts.applications import ApplicationColumn, application_schema
+from credit_shared.contracts.common import ApplicantId, ModelVersion
 from credit_shared.contracts.envelope import new_id
 from credit_shared.contracts.loans import Explanation, LoanDecision, ModelRef, validate_application
 from credit_shared.db import make_sessionmaker
@@ -27,13 +29,13 @@ from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, LimitedVie
 from gateway_service.jobs import as_utc
 from gateway_service.problems import ProblemError, not_found, responses
 from gateway_service.routers.scoring import decide_application
-from gateway_service.scoring_requests import VERSION_PATTERN, explain_application
+from gateway_service.scoring_requests import explain_application
 from gateway_service.security import Role
 from gateway_service.stats import Distribution, distribution
 
 router = APIRouter(prefix="/clients", tags=["clients"], responses=responses(401, 403, 404, 422))
 
-ClientId = Annotated[int, Path(description="SK_ID_CURR of the client", ge=0, le=2**31 - 1)]
+ClientId = Annotated[ApplicantId, Path(description="SK_ID_CURR of the client", examples=[100001])]
 DEFAULT_FEATURES = ("EXT_SOURCE_3", "EXT_SOURCE_2", "EXT_SOURCE_1", "AMT_CREDIT", "AMT_ANNUITY", "DAYS_BIRTH")
 MIN_GROUP = 30
 
@@ -73,8 +75,18 @@ class WhatIf(BaseModel):
     """Columns to change on a copy of the client's application."""
 
     changes: dict[str, Any] = Field(
-        description="Column -> new value (null = missing)", examples=[{"EXT_SOURCE_3": 0.7, "AMT_CREDIT": 400000.0}]
+        description="Application column -> new value of the column's type (null = missing); SK_ID_CURR stays",
+        examples=[{"EXT_SOURCE_3": 0.7, "AMT_CREDIT": 400000.0}],
+        json_schema_extra=application_schema(with_id=False, extra=False),
     )
+
+    @field_validator("changes")
+    @classmethod
+    def _only_columns(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(k for k in value if k not in ApplicationColumn.__members__)
+        if unknown:
+            raise ValueError(f"not application columns one may change: {', '.join(unknown)[:500]}")
+        return value
 
 
 def _population(gateway: Gateway) -> list[tuple[str, pd.DataFrame]]:
@@ -165,16 +177,15 @@ def compare_client(
     _: LimitedViewer,
     sk_id_curr: ClientId,
     group: Annotated[Literal["all", "similar"], Query(description="all, or similar clients")] = "all",
-    features: Annotated[list[str] | None, Query(description="Application columns to compare")] = None,
+    features: Annotated[
+        list[ApplicationColumn] | None, Query(description="Application columns to compare", max_length=20)
+    ] = None,
 ) -> Comparison:
     found = _application(gateway, sk_id_curr)
     if found is None:
         raise not_found(f"client {sk_id_curr} is not in the application data")
     client = found[1]
-    chosen = list(dict.fromkeys(features or _default_features(gateway, sk_id_curr)))[:20]
-    unknown = [f for f in chosen if f not in APPLICATION.by_name or f == ID]
-    if unknown:
-        raise ProblemError(422, f"not application columns: {', '.join(unknown)}")
+    chosen = list(dict.fromkeys([f.value for f in features or []] or _default_features(gateway, sk_id_curr)))[:20]
     tables = _population(gateway)
     frame = tables[-1][1] if tables else pd.DataFrame()  # the training applicants when present
     members, definition = _group(frame, client, group)
@@ -240,8 +251,7 @@ async def explain_client(
     principal: LimitedViewer,
     sk_id_curr: ClientId,
     model_version: Annotated[
-        str | None,
-        Query(pattern=VERSION_PATTERN, description="Analysts: a registered version instead of the champion"),
+        ModelVersion | None, Query(description="Analysts: a registered version instead of the champion")
     ] = None,
 ) -> Explanation:
     if model_version is not None and principal.role < Role.ANALYST:

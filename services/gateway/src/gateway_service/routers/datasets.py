@@ -16,8 +16,9 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field, create_model
 
 from credit_shared import datasets as store
+from credit_shared.contracts.common import MAX_ID, ColumnName, DatasetId
 from credit_shared.contracts.ingestion import BUILD, BuildDataset
-from credit_shared.datasets import DATASET_ID_PATTERN, DatasetManifest
+from credit_shared.datasets import DatasetManifest
 from credit_shared.homecredit.application import ID
 from credit_shared.topics import DATASET_COMMANDS
 from gateway_service.commands import build_command, new_job_id, start_job
@@ -31,8 +32,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/datasets", tags=["datasets"], responses=responses(401, 403, 422))
 
 TARGET = "TARGET"
-DatasetId = Annotated[str, Path(description="Dataset id", pattern=DATASET_ID_PATTERN.pattern, max_length=63)]
-ColumnName = Annotated[str, Path(description="Column name", pattern=r"^[A-Za-z0-9_]{1,128}$")]
+DatasetPath = Annotated[DatasetId, Path(description="Dataset id")]
+ColumnPath = Annotated[ColumnName, Path(description="Column name")]
 
 if TYPE_CHECKING:
     BuildRequest = BuildDataset
@@ -80,7 +81,8 @@ class RowsPage(BaseModel):
     next: str | None = Field(None, description="URL of the next page")
 
 
-def _manifest(gateway: Gateway, dataset_id: str) -> DatasetManifest:
+def dataset_manifest(gateway: Gateway, dataset_id: str) -> DatasetManifest:
+    """The manifest of a dataset (404 when there is none)."""
     try:
         return store.read_manifest(gateway.settings.platform.datasets_dir, dataset_id)
     except (FileNotFoundError, ValueError):
@@ -142,8 +144,8 @@ async def build_dataset(
 
 
 @router.get("/{dataset_id}", summary="One dataset: parameters, sizes, features, what cleaning dropped")
-def get_dataset(gateway: GatewayDep, _: Viewer, dataset_id: DatasetId) -> DatasetManifest:
-    return _manifest(gateway, dataset_id)
+def get_dataset(gateway: GatewayDep, _: Viewer, dataset_id: DatasetPath) -> DatasetManifest:
+    return dataset_manifest(gateway, dataset_id)
 
 
 @router.get("/{dataset_id}/parts/{part}/rows", summary="Rows of one part of a dataset, paginated")
@@ -151,13 +153,15 @@ def dataset_rows(
     *,
     gateway: GatewayDep,
     _: Viewer,
-    dataset_id: DatasetId,
+    dataset_id: DatasetPath,
     part: Part,
-    offset: Annotated[int, Query(ge=0, description="First row")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="First row")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Rows per page")] = 100,
-    columns: Annotated[list[str] | None, Query(description="Only these columns (and the id)")] = None,
+    columns: Annotated[
+        list[ColumnName] | None, Query(description="Only these columns (and the id)", max_length=200)
+    ] = None,
 ) -> RowsPage:
-    _manifest(gateway, dataset_id)
+    dataset_manifest(gateway, dataset_id)
     table, _stamp = _table(gateway, dataset_id, part)
     names = table.column_names
     if columns:
@@ -189,12 +193,12 @@ def dataset_rows(
 def dataset_column_distribution(
     gateway: GatewayDep,
     _: LimitedViewer,
-    dataset_id: DatasetId,
-    column: ColumnName,
+    dataset_id: DatasetPath,
+    column: ColumnPath,
     part: Annotated[Part, Query(description="Which part")] = Part.TRAIN,
     bins: Annotated[int, Query(ge=2, le=200)] = 30,
 ) -> Distribution:
-    _manifest(gateway, dataset_id)
+    dataset_manifest(gateway, dataset_id)
     table, stamp = _table(gateway, dataset_id, part)
     if column not in table.column_names:
         raise not_found(f"dataset {dataset_id!r} has no column {column!r} in its {part.value} part")
@@ -204,13 +208,13 @@ def dataset_column_distribution(
 
 
 @router.delete("/{dataset_id}", status_code=204, summary="Delete a dataset (administrators)", responses=responses(404))
-async def delete_dataset(gateway: GatewayDep, _: Admin, dataset_id: DatasetId) -> Response:
+async def delete_dataset(gateway: GatewayDep, _: Admin, dataset_id: DatasetPath) -> Response:
     await asyncio.to_thread(_delete, gateway, dataset_id)
     return Response(status_code=204)
 
 
 def _delete(gateway: Gateway, dataset_id: str) -> None:
-    _manifest(gateway, dataset_id)
+    dataset_manifest(gateway, dataset_id)
     root = gateway.settings.platform.datasets_dir
     folder = store.dataset_dir(root, dataset_id)
     trash = root / f".deleted-{dataset_id}-{uuid.uuid4().hex[:8]}"  # not a dataset id: invisible at once

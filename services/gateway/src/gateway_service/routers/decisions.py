@@ -9,12 +9,13 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from credit_shared.contracts.loans import MAX_REQUEST_ID_LENGTH
+from credit_shared.contracts.common import ApplicantId, Moment, RequestId
+from credit_shared.contracts.loans import Decision
 from credit_shared.db import make_sessionmaker
 from credit_shared.db.models import DecisionRecord
 from gateway_service.deps import GatewayDep, Viewer
 from gateway_service.jobs import as_utc
-from gateway_service.problems import ProblemError, not_found, responses
+from gateway_service.problems import not_found, responses
 
 router = APIRouter(prefix="/decisions", tags=["decisions"], responses=responses(401, 403, 422))
 
@@ -54,43 +55,55 @@ def to_view(row: DecisionRecord, *, with_features: bool) -> DecisionView:
     return view if with_features else view.model_copy(update={"features": None})
 
 
-@router.get("", summary="Decisions by client and time range, newest first (paginated)")
+@router.get(
+    "",
+    summary="Decisions by client, request id and time range, newest first (paginated)",
+    description="Filters combine. The range is `since <= decided_at < until`: an empty one (`since` at or after "
+    "`until`) holds no decision. `request_id` finds one decision whatever characters its id holds (a client "
+    "rewrites `.` and `..` in a path).",
+)
 def list_decisions(
     *,
     gateway: GatewayDep,
     _: Viewer,
-    sk_id_curr: Annotated[int | None, Query(description="Only this client", ge=0)] = None,
-    since: Annotated[datetime | None, Query(description="Decided at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="Decided before (ISO 8601)")] = None,
-    before: Annotated[datetime | None, Query(description="Page cursor: decided strictly before")] = None,
-    decision: Annotated[str | None, Query(pattern="^(approved|refused)$")] = None,
+    sk_id_curr: Annotated[ApplicantId | None, Query(description="Only this client")] = None,
+    request_id: Annotated[RequestId | None, Query(description="Only the decision of this request id")] = None,
+    since: Annotated[Moment | None, Query(description="Decided at or after (RFC 3339, with its offset)")] = None,
+    until: Annotated[Moment | None, Query(description="Decided before (RFC 3339, with its offset)")] = None,
+    before: Annotated[Moment | None, Query(description="Page cursor (`next_before`): decided strictly before")] = None,
+    decision: Annotated[Decision | None, Query(description="Only approved or only refused decisions")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     features: Annotated[bool, Query(description="Include the features of each decision")] = False,
 ) -> DecisionPage:
     since, until, before = (as_utc(t) if t else None for t in (since, until, before))
-    if since and until and since >= until:
-        raise ProblemError(422, "`since` must be before `until`")
     query = select(DecisionRecord).order_by(DecisionRecord.decided_at.desc()).limit(limit)
     if sk_id_curr is not None:
         query = query.where(DecisionRecord.sk_id_curr == sk_id_curr)
+    if request_id is not None:
+        query = query.where(DecisionRecord.request_id == request_id)
     if since is not None:
         query = query.where(DecisionRecord.decided_at >= since)
-    if until is not None:
-        query = query.where(DecisionRecord.decided_at < until)
-    if before is not None:
-        query = query.where(DecisionRecord.decided_at < before)
+    for bound in (until, before):
+        if bound is not None:
+            query = query.where(DecisionRecord.decided_at < bound)
     if decision is not None:
-        query = query.where(DecisionRecord.decision == decision)
+        query = query.where(DecisionRecord.decision == decision.value)
     with make_sessionmaker(gateway.engine)() as session:
         items = [to_view(r, with_features=features) for r in session.scalars(query)]
     return DecisionPage(items=items, next_before=items[-1].decided_at if len(items) == limit else None)
 
 
-@router.get("/{request_id}", summary="The decision of one request id", responses=responses(404))
+@router.get(
+    "/{request_id:path}",
+    summary="The decision of one request id",
+    description="The id may hold any character its contract allows, `/` included (percent-encode it, or use "
+    "`GET /v1/decisions?request_id=`).",
+    responses=responses(404),
+)
 def get_decision(
     gateway: GatewayDep,
     _: Viewer,
-    request_id: Annotated[str, Path(min_length=1, max_length=MAX_REQUEST_ID_LENGTH)],
+    request_id: Annotated[RequestId, Path(description="The request id of the application")],
 ) -> DecisionView:
     with make_sessionmaker(gateway.engine)() as session:
         row = session.get(DecisionRecord, request_id)

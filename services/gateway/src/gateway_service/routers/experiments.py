@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from gateway_service.deps import Admin, Gateway, GatewayDep, Viewer
 from gateway_service.problems import ProblemError, not_found, responses
@@ -17,7 +17,8 @@ from gateway_service.runs import ExperimentView, NotFound, RunView, json_artifac
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["experiments"], responses=responses(401, 403, 404, 422, 503))
 
-ExperimentId = Annotated[str, Path(description="MLflow experiment id", pattern=r"^[0-9]{1,19}$")]
+# at most 18 digits: every such id fits the 64-bit integer MLflow keeps it as (a 19-digit one may not)
+ExperimentId = Annotated[str, Path(description="MLflow experiment id", pattern=r"^[0-9]{1,18}$", examples=["1"])]
 RunId = Annotated[str, Path(description="MLflow run id", pattern=r"^[0-9a-f]{32}$")]
 FigureName = Annotated[str, Path(description="Figure name", pattern=r"^[A-Za-z0-9_]{1,64}$")]
 T = TypeVar("T")
@@ -63,7 +64,8 @@ async def list_runs(
     _: Viewer,
     experiment_id: ExperimentId,
     metrics: Annotated[
-        list[str] | None, Query(description="Only metrics starting with these prefixes (test_, cv_, train_ ...)")
+        list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]] | None,
+        Query(description="Only metrics starting with these prefixes (test_, cv_, train_ ...)", max_length=20),
     ] = None,
 ) -> list[RunView]:
     runs = await call(gateway, lambda: gateway.runs.runs(experiment_id))

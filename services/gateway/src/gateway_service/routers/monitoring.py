@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final
@@ -18,7 +19,9 @@ from credit_shared.topics import MONITORING_COMMANDS
 from gateway_service.commands import build_command, new_job_id, start_job
 from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, Viewer
 from gateway_service.jobs import JobView, as_utc
-from gateway_service.problems import not_found, responses
+from gateway_service.problems import ProblemError, not_found, responses
+from gateway_service.routers.datasets import dataset_manifest
+from gateway_service.routers.registry import find_version, read_registry
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"], responses=responses(401, 403, 422))
 
@@ -96,12 +99,38 @@ def _list(gateway: Gateway, *, limit: int, severities: tuple[str, ...] | None, k
         return [_summary(r) for r in session.scalars(query)]
 
 
+async def check_drift_request(gateway: Gateway, body: contract.RequestDriftReport) -> None:
+    """Refuse, before any job starts, a report naming a model, version, alias, dataset or column that does not
+    exist (404), or a dataset part without rows (409)."""
+    registry = await read_registry(gateway)
+    name = body.model_name or gateway.settings.mlflow.model_name
+    if name != registry.name:
+        raise not_found(f"model {name!r} is not registered; the registry holds {registry.name!r}")
+    if body.model_version is None and body.alias not in registry.aliases:
+        raise not_found(f"no version of {name!r} is {body.alias!r}; name a version or another alias")
+    version = find_version(registry, body.model_version or registry.aliases[body.alias])
+    dataset_id = body.dataset_id or version.dataset_id
+    if dataset_id is None:
+        return  # a version registered without its dataset: the monitoring service says what it can compare
+    manifest = await asyncio.to_thread(dataset_manifest, gateway, dataset_id)
+    if manifest.sizes.get(body.part) == 0:
+        raise ProblemError(409, f"the {body.part} part of dataset {dataset_id!r} has no rows")
+    if body.column is not None and body.column not in {f.name for f in manifest.features}:
+        raise not_found(f"dataset {dataset_id!r} has no feature column {body.column!r}")
+
+
 @router.post(
-    "/reports", status_code=202, summary="Request a drift report (asynchronous)", responses=responses(429, 503)
+    "/reports",
+    status_code=202,
+    summary="Request a drift report (asynchronous)",
+    description="The model, version or alias, dataset and column are checked first: 404 when one does not exist, "
+    "409 when the part has no rows; then the job compares the part with the version's training reference.",
+    responses=responses(404, 409, 429, 503),
 )
 async def request_report(
     gateway: GatewayDep, principal: LimitedAnalyst, body: DriftRequest, response: Response
 ) -> JobView:
+    await check_drift_request(gateway, body)
     job_id = new_job_id()
     command = build_command(contract.RequestDriftReport, request_id=job_id, **body.model_dump())
     return await start_job(

@@ -8,6 +8,7 @@ import pandas as pd
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
+from credit_shared.contracts.common import MAX_ID, ColumnName
 from credit_shared.homecredit import glossary
 from credit_shared.homecredit.validation import SchemaError
 from gateway_service import raw
@@ -19,7 +20,7 @@ from gateway_service.stats import CorrelationSpread, Distribution, correlation_s
 router = APIRouter(prefix="/raw/tables", tags=["raw data"], responses=responses(401, 403, 404, 422))
 
 TableName = Annotated[str, Path(description="Table name", pattern=r"^[A-Za-z_]{1,40}$", examples=["bureau"])]
-ColumnName = Annotated[str, Path(description="Column name", pattern=r"^[A-Za-z0-9_]{1,128}$")]
+ColumnPath = Annotated[ColumnName, Path(description="Column name")]
 
 
 class TableInfo(BaseModel):
@@ -123,7 +124,7 @@ def _column_info(found: raw.RawTable, name: str) -> ColumnInfo:
 
 
 @router.get("/{table}/columns/{column}", summary="Glossary entry of one column")
-def table_column(gateway: GatewayDep, _: Viewer, table: TableName, column: ColumnName) -> ColumnInfo:
+def table_column(gateway: GatewayDep, _: Viewer, table: TableName, column: ColumnPath) -> ColumnInfo:
     found = _table(gateway, table)
     _column(found, column)
     return _column_info(found, column)
@@ -134,7 +135,7 @@ def table_rows(
     gateway: GatewayDep,
     _: Viewer,
     table: TableName,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="First row")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> RawRows:
     found = _table(gateway, table)
@@ -161,7 +162,7 @@ def table_distribution(
     gateway: GatewayDep,
     _: LimitedViewer,
     table: TableName,
-    column: ColumnName,
+    column: ColumnPath,
     bins: Annotated[int, Query(ge=2, le=200)] = 30,
 ) -> Distribution:
     found = _table(gateway, table)

@@ -9,25 +9,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from credit_shared.contracts.applications import application_schema
+from credit_shared.contracts.common import ModelVersion, RequestId
 from credit_shared.contracts.envelope import new_id
-from credit_shared.contracts.loans import (
-    EXAMPLE_APPLICATION,
-    MAX_REQUEST_ID_LENGTH,
-    Decision,
-    LoanDecision,
-    validate_application,
-)
+from credit_shared.contracts.loans import EXAMPLE_APPLICATION, Decision, LoanDecision, validate_application
 from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst
 from gateway_service.problems import ProblemError, responses
-from gateway_service.scoring_requests import VERSION_PATTERN, ask_scoring
+from gateway_service.scoring_requests import ask_scoring
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000
 router = APIRouter(prefix="/scoring", tags=["scoring"], responses=responses(401, 403, 422, 429))
 NamedVersion = Annotated[
-    str | None,
+    ModelVersion | None,
     Field(
-        pattern=VERSION_PATTERN,
         description="A registered version of the model to decide with instead of the champion (an analyst's "
         "what-if: audited with this version and no alias, not published on loan-decisions); 404 when it is not "
         "registered or archived",
@@ -41,11 +36,14 @@ class DecideRequest(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"application": EXAMPLE_APPLICATION}]})
 
-    request_id: Annotated[str | None, Field(min_length=1, max_length=MAX_REQUEST_ID_LENGTH)] = Field(
+    request_id: RequestId | None = Field(
         None, description="Idempotency key; a new one is chosen when absent", examples=["web-2026-000001"]
     )
     application: dict[str, Any] = Field(
-        description="Columns of the Home Credit application table; SK_ID_CURR required", examples=[EXAMPLE_APPLICATION]
+        description="Columns of the Home Credit application table, each of its type (null = missing); SK_ID_CURR "
+        "required, a positive integer (at most 2^53 - 1); other fields are ignored",
+        examples=[EXAMPLE_APPLICATION],
+        json_schema_extra=application_schema(),
     )
     model_version: NamedVersion = None
 
@@ -70,7 +68,10 @@ class BatchRequest(BaseModel):
     """Up to 1,000 applications to decide now."""
 
     applications: list[dict[str, Any]] = Field(
-        min_length=1, max_length=MAX_BATCH, description="Applications (SK_ID_CURR required in each)"
+        min_length=1,
+        max_length=MAX_BATCH,
+        description="Applications, each as `POST /v1/scoring/decisions` takes one (SK_ID_CURR required in each)",
+        json_schema_extra={"items": application_schema()},
     )
     model_version: NamedVersion = None
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, create_model
 
 from credit_shared import datasets as store
 from credit_shared import scorings
+from credit_shared.contracts.common import MAX_ID, DatasetId
 from credit_shared.contracts.loans import Decision
 from credit_shared.contracts.scoring import (
     SCORE_DATASET,
@@ -25,7 +26,6 @@ from credit_shared.contracts.scoring import (
     ScoredRow,
     ScoringSummary,
 )
-from credit_shared.datasets import DATASET_ID_PATTERN
 from credit_shared.topics import SCORING_COMMANDS
 from gateway_service.commands import build_command, new_job_id, start_job
 from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, Viewer
@@ -35,7 +35,7 @@ from gateway_service.routers.registry import read_registry
 
 router = APIRouter(prefix="/datasets", tags=["scoring"], responses=responses(401, 403, 422))
 
-DatasetId = Annotated[str, Path(description="Dataset id", pattern=DATASET_ID_PATTERN.pattern, max_length=63)]
+DatasetPath = Annotated[DatasetId, Path(description="Dataset id")]
 ScoringId = Annotated[
     str, Path(description="Scoring id (the id of the job that made it)", pattern=SCORING_ID_PATTERN, max_length=64)
 ]
@@ -140,7 +140,7 @@ def _summary(gateway: Gateway, dataset_id: str, scoring_id: str) -> ScoringSumma
 async def score_dataset(
     gateway: GatewayDep,
     principal: LimitedAnalyst,
-    dataset_id: DatasetId,
+    dataset_id: DatasetPath,
     response: Response,
     body: Annotated[ScoringRequest, Body(openapi_examples=REQUEST_EXAMPLES)] = ScoringRequest(),  # noqa: B008
 ) -> JobView:
@@ -171,7 +171,7 @@ async def score_dataset(
 
 
 @router.get("/{dataset_id}/scorings", summary="The stored scorings of a dataset, newest first")
-def list_scorings(gateway: GatewayDep, _: Viewer, dataset_id: DatasetId) -> list[ScoringView]:
+def list_scorings(gateway: GatewayDep, _: Viewer, dataset_id: DatasetPath) -> list[ScoringView]:
     found = scorings.list_summaries(_root(gateway), dataset_id)
     if not found and not store.dataset_dir(gateway.settings.platform.datasets_dir, dataset_id).is_dir():
         raise not_found(f"dataset {dataset_id!r} does not exist")
@@ -184,7 +184,7 @@ def list_scorings(gateway: GatewayDep, _: Viewer, dataset_id: DatasetId) -> list
     summary="One stored scoring: refusal rate, probability quantiles, feature influence, model",
     responses=responses(404),
 )
-def get_scoring(gateway: GatewayDep, _: Viewer, dataset_id: DatasetId, scoring_id: ScoringId) -> ScoringDetail:
+def get_scoring(gateway: GatewayDep, _: Viewer, dataset_id: DatasetPath, scoring_id: ScoringId) -> ScoringDetail:
     summary = _summary(gateway, dataset_id, scoring_id)
     return ScoringDetail(**summary.model_dump(), **_links(summary))
 
@@ -198,9 +198,9 @@ def scoring_rows(
     *,
     gateway: GatewayDep,
     _: Viewer,
-    dataset_id: DatasetId,
+    dataset_id: DatasetPath,
     scoring_id: ScoringId,
-    offset: Annotated[int, Query(ge=0, description="First row")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="First row")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Rows per page")] = 100,
     decision: Annotated[Decision | None, Query(description="Only approved or only refused rows")] = None,
 ) -> ScoredRowsPage:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+import asyncio
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field, create_model
 
 from credit_shared.contracts import training as contract
+from credit_shared.contracts.common import ModelVersion
 from credit_shared.topics import TRAINING_COMMANDS
 from gateway_service.commands import build_command, new_job_id, start_job
 from gateway_service.deps import Admin, GatewayDep, LimitedAnalyst, Viewer
 from gateway_service.jobs import JobView
 from gateway_service.problems import not_found, responses
+from gateway_service.routers.datasets import dataset_manifest
+from gateway_service.routers.registry import Alias, find_version, read_registry
 
 router = APIRouter(tags=["training"], responses=responses(401, 403, 422))
 
@@ -29,8 +33,10 @@ else:
 class PromoteRequest(BaseModel):
     """Which version the alias should point at."""
 
-    version: str = Field(pattern=r"^[1-9][0-9]{0,8}$", description="Registered version", examples=["3"])
-    force: bool = Field(False, description="Skip the champion gate (the challenger must beat the baseline)")
+    version: ModelVersion = Field(description="Registered version", examples=["3"])
+    force: bool = Field(
+        False, strict=True, description="Skip the champion gate (the challenger must beat the baseline)"
+    )
 
 
 @router.get("/models/families", summary="Model families with their parameters, defaults, types and ranges")
@@ -50,11 +56,12 @@ def get_family(_: Viewer, family: contract.ModelFamily) -> contract.FamilySpec:
     "/training",
     status_code=202,
     summary="Train a model (asynchronous)",
-    description="Validated against the family's parameters (422 naming each problem), then published; the job's "
-    "result links to the registered version.",
-    responses=responses(429, 503),
+    description="Validated against the family's parameters (422 naming each problem) and the dataset (404 when it "
+    "does not exist), then published; the job's result links to the registered version.",
+    responses=responses(404, 429, 503),
 )
 async def train(gateway: GatewayDep, principal: LimitedAnalyst, body: TrainRequest, response: Response) -> JobView:
+    await asyncio.to_thread(dataset_manifest, gateway, body.dataset_id)
     job_id = new_job_id()
     command = build_command(contract.TrainModel, request_id=job_id, **body.model_dump())
     return await start_job(
@@ -68,15 +75,18 @@ async def train(gateway: GatewayDep, principal: LimitedAnalyst, body: TrainReque
     status_code=202,
     tags=["registry"],
     summary="Point champion or challenger at a version (administrators, asynchronous)",
-    responses=responses(503),
+    description="404 when the version is not registered; the job then checks the champion gate (the version must "
+    "beat its dataset's baseline) unless `force` is set.",
+    responses=responses(404, 503),
 )
 async def promote(
     gateway: GatewayDep,
     principal: Admin,
-    alias: Annotated[Literal["champion", "challenger"], Path(description="Alias to move")],
+    alias: Annotated[Alias, Path(description="Alias to move")],
     body: PromoteRequest,
     response: Response,
 ) -> JobView:
+    find_version(await read_registry(gateway), body.version)
     job_id = new_job_id()
     command = build_command(
         contract.PromoteModel,
