@@ -1,15 +1,30 @@
-"""Payloads every service uses in its events: progress and failure."""
+"""What every service shares in its contracts: the identifier and text rules, progress and failure payloads."""
 
 from __future__ import annotations
 
 from typing import Annotated, Final
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 MAX_ID: Final = 2**63 - 1  # the largest identifier every store holds (a signed 64-bit integer)
 ApplicantId = Annotated[
     int, Field(ge=1, le=MAX_ID, description="The applicant id (SK_ID_CURR): a positive 64-bit integer")
 ]
+
+
+def storable_text(value: str) -> str:
+    """A text every store and encoder holds: no NUL character (PostgreSQL refuses it), no lone surrogate (not
+    encodable in UTF-8; JSON's ``\\ud800`` escape gives one)."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (a lone surrogate is not)") from None
+    return value
+
+
+StorableText = Annotated[str, AfterValidator(storable_text)]
 
 
 class Progress(BaseModel):

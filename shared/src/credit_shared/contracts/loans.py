@@ -12,12 +12,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from credit_shared.contracts.common import MAX_ID, ApplicantId, StorableText
+from credit_shared.contracts.dead_letters import DeadLetter, DeadLetterReason, DeadLetterStep
+
+__all__ = ["DeadLetter", "DeadLetterReason", "DeadLetterStep"]  # the dead-letter contract, re-exported here
 from credit_shared.homecredit.application import APPLICATION, ID
+from credit_shared.topics import SCORING_REPLIES
 
 MAX_REQUEST_ID_LENGTH: Final = 64
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
+MAX_CORRELATION_ID_LENGTH: Final = 128
+REPLY_TOPICS: Final = (SCORING_REPLIES.name,)  # the reply addresses the scoring service answers on
 MODEL_VERSION_PATTERN: Final = r"[1-9][0-9]{0,8}"  # a registered version number, as a request may name it
 # ``reason`` of an error reply (request/reply) besides the dead-letter reasons
 UNKNOWN_MODEL_VERSION: Final = "unknown_model_version"  # the named version is not registered, or archived
@@ -63,9 +70,17 @@ def validate_application(raw: Any) -> dict[str, Any]:
             clean[spec.name] = spec.check(raw.get(spec.name))
         except ValueError as exc:
             errors.append(str(exc))
+    if not errors:
+        try:
+            _APPLICANT_ID.validate_python(clean[ID])
+        except ValidationError:
+            errors.append(f"{ID} must be a positive integer of at most 64 bits (1 to {MAX_ID}), got {clean[ID]}")
     if errors:
         raise ValueError("; ".join(errors))
     return clean
+
+
+_APPLICANT_ID: Final = TypeAdapter(ApplicantId)  # the identifier rule the REST API applies too
 
 
 class LoanApplicationMessage(BaseModel):
@@ -78,10 +93,11 @@ class LoanApplicationMessage(BaseModel):
         },
     )
 
-    request_id: str = Field(
+    request_id: StorableText = Field(
         min_length=1,
         max_length=MAX_REQUEST_ID_LENGTH,
-        description="Unique id of the request, chosen by the sender; one decision record per id",
+        description="Unique id of the request, chosen by the sender; one decision per id (the first stands: the "
+        "same id published again is not decided again); any text of 1 to 64 characters without NUL",
         examples=["lo-2026-000001"],
     )
     application: dict[str, Any] = Field(
@@ -92,9 +108,13 @@ class LoanApplicationMessage(BaseModel):
         examples=[EXAMPLE_APPLICATION],
     )
     reply_to: str | None = Field(
-        None, description="Topic the decision is also sent to (request/reply); internal clients only"
+        None,
+        description="Topic the decision is also sent to (request/reply); internal clients only: the only reply "
+        f"address is {SCORING_REPLIES.name}",
     )
-    correlation_id: str | None = Field(None, description="Echoed on the reply; internal clients only")
+    correlation_id: StorableText | None = Field(
+        None, max_length=MAX_CORRELATION_ID_LENGTH, description="Echoed on the reply; internal clients only"
+    )
     model_version: str | None = Field(
         None,
         description="Registered version number to decide with instead of the champion (an analyst's what-if); "
@@ -115,6 +135,14 @@ class LoanApplicationMessage(BaseModel):
     def _version_as_text(cls, value: Any) -> str | None:
         # never a reason to dead-letter an application: the field was an ignored extra before it existed
         return None if value is None else str(value)[:MAX_REQUEST_ID_LENGTH]
+
+    @field_validator("reply_to")
+    @classmethod
+    def _known_reply_address(cls, value: str | None) -> str | None:
+        # an unknown topic would hold the stream: the producer waits for its metadata until it times out
+        if value is not None and value not in REPLY_TOPICS:
+            raise ValueError(f"must be {' or '.join(REPLY_TOPICS)} (the reply address of internal clients)")
+        return value
 
     @field_validator("explain", mode="before")
     @classmethod
@@ -256,49 +284,6 @@ class Explanation(BaseModel):
     )
     model: ModelRef = Field(description="The model version explained (the one that decides, unless one was named)")
     correlation_id: str | None = Field(None, description="Echo of the request's correlation id")
-
-
-DeadLetterReason = Literal[
-    "not_utf8",
-    "not_json",
-    "not_an_object",
-    "missing_request_id",
-    "missing_sk_id_curr",
-    "invalid",
-    "too_large",
-]
-
-
-class DeadLetter(BaseModel):
-    """A message that cannot be decided, published on ``loan-applications.dlq``."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "reason": "invalid",
-                    "error": "AMT_CREDIT must be a number, got str 'abc'",
-                    "original": '{"request_id": "x", "application": {"SK_ID_CURR": 1, "AMT_CREDIT": "abc"}}',
-                    "original_encoding": "utf-8",
-                    "request_id": "x",
-                    "topic": "loan-applications",
-                    "partition": 3,
-                    "offset": 1042,
-                    "failed_at": "2026-11-24T10:00:00Z",
-                }
-            ]
-        }
-    )
-
-    reason: DeadLetterReason = Field(description="Machine-readable reason", examples=["invalid"])
-    error: str = Field(description="The error in words", examples=["SK_ID_CURR is required"])
-    original: str = Field(description="The original bytes: text when UTF-8, else base64")
-    original_encoding: Literal["utf-8", "base64"] = Field(description="How `original` is encoded")
-    request_id: str | None = Field(None, description="The request id, when it could be read")
-    topic: str = Field(description="Topic the message came from", examples=["loan-applications"])
-    partition: int | None = Field(None, description="Source partition")
-    offset: int | None = Field(None, description="Source offset")
-    failed_at: datetime = Field(description="When it was dead-lettered (UTC)")
 
 
 def message_key(sk_id_curr: int) -> bytes:

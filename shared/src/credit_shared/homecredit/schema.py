@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
+
+INT64_MIN: Final = -(2**63)  # the integers every store holds: SQLite INTEGER, PostgreSQL BIGINT, int64 arrays
+INT64_MAX: Final = 2**63 - 1
 
 
 class Kind(StrEnum):
@@ -50,22 +53,38 @@ class ColumnSpec:
             raise ValueError(f"{self.name} must be {self._expected()}, got a boolean")
         if self.kind is Kind.CATEGORY:
             if not isinstance(value, str):
-                raise ValueError(f"{self.name} must be one of its category levels (a string), got {value!r}")
+                raise ValueError(f"{self.name} must be one of its category levels (a string), got {_short(value)}")
             if value not in self.categories:
-                raise ValueError(f"{self.name} has unknown category {value!r}; known: {', '.join(self.categories)}")
+                known = ", ".join(self.categories)
+                raise ValueError(f"{self.name} has unknown category {_short(value)}; known: {known}")
             return value
         if not isinstance(value, int | float):
-            raise ValueError(f"{self.name} must be {self._expected()}, got {type(value).__name__} {value!r}")
-        if math.isinf(value):
+            raise ValueError(f"{self.name} must be {self._expected()}, got {type(value).__name__} {_short(value)}")
+        if isinstance(value, float) and math.isinf(value):
             raise ValueError(f"{self.name} must be finite, got {value!r}")
         if self.kind is Kind.INT:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError(f"{self.name} must be an integer, got {value!r}")
-            return int(value)
-        return float(value)
+            number = int(value)
+            if not INT64_MIN <= number <= INT64_MAX:
+                raise ValueError(f"{self.name} must be an integer within signed 64 bits, got {_short(number)}")
+            return number
+        try:
+            return float(value)
+        except OverflowError:  # an integer literal beyond any float: never a value to store
+            raise ValueError(f"{self.name} must be a finite number, got {_short(value)}") from None
 
     def _expected(self) -> str:
         return {Kind.INT: "an integer", Kind.FLOAT: "a number", Kind.CATEGORY: "a string"}[self.kind]
+
+
+def _short(value: Any) -> str:
+    """A value as an error message shows it: an integer of hundreds of digits by its size (printing it is slow, and
+    beyond 4,300 digits Python refuses), anything else by its repr cut to 80 characters."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 @dataclass(frozen=True, slots=True)
