@@ -23,6 +23,7 @@ from credit_local import infra
 from credit_local.processes import spawn, stop, tcp_ok, wait_until
 from credit_shared import db
 from credit_shared.db.models import DecisionRecord
+from credit_shared.decisions_view import encode_features, read_model_inputs
 
 pytestmark = pytest.mark.integration
 
@@ -181,13 +182,14 @@ def test_application_schema_migrates_and_decisions_round_trip_on_postgresql(data
     engine = db.make_engine(databases.credit_url)
     assert {"decisions", "jobs", "api_keys", "online_features"} <= set(inspect(engine).get_table_names())
     now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    features = {"EXT_SOURCE_3": 0.12, "NAME_CONTRACT_TYPE": "Cash loans"}
     row = {
         "request_id": "pg-round-trip-1",
         "sk_id_curr": 100001,
         "received_at": now,
         "decided_at": now,
         "input_hash": "0" * 64,
-        "features": {"EXT_SOURCE_3": 0.12, "NAME_CONTRACT_TYPE": "Cash loans"},
+        "model_input": encode_features(features),
         "probability": 0.137,
         "threshold": 0.091,
         "decision": "refused",
@@ -202,9 +204,10 @@ def test_application_schema_migrates_and_decisions_round_trip_on_postgresql(data
     assert db.insert_ignore(engine, DecisionRecord, [row], keys=["request_id"]) == 0  # at-least-once redelivery
     with db.make_sessionmaker(engine)() as session:
         stored = session.execute(select(DecisionRecord)).scalars().all()
+    rebuilt = read_model_inputs(engine, ["pg-round-trip-1"])
     engine.dispose()
     assert len(stored) == 1
-    assert stored[0].features == row["features"]
+    assert rebuilt["pg-round-trip-1"] == features
     assert stored[0].reasons == row["reasons"]
     assert stored[0].decided_at == now
 
