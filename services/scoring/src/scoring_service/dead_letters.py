@@ -81,7 +81,7 @@ def parse_application(raw: bytes) -> LoanApplicationMessage:
     try:
         return LoanApplicationMessage.model_validate(data)
     except ValidationError as exc:
-        if request_id is None:
+        if request_id is None and not isinstance(data.get("request_id"), str):  # absent, not only unusable
             raise Rejected("missing_request_id", errors_in_words(exc), **reply) from exc
         raise Rejected("invalid", errors_in_words(exc), request_id, **reply) from exc
 
