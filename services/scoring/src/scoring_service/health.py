@@ -57,7 +57,7 @@ class StreamHealth:
         """Why the stream is not working now (empty when it is)."""
         out: list[str] = []
         if not self.connected:
-            out.append("not connected to loan-applications")
+            out.append("not connected to loan-applications" + (f" ({self.last_error})" if self.last_error else ""))
         if self.consecutive_failures >= self.failures_before_unready:
             out.append(f"the same batch failed {self.consecutive_failures} times in a row: {self.last_error}")
         stalled = time.monotonic() - self.last_progress
