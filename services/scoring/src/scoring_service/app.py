@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -52,7 +53,8 @@ def kafka_transport(settings: Settings) -> Transport:
     """The production transport of the decision stream (a new one per connection attempt)."""
     transactional_id = None
     if settings.delivery == "exactly_once":
-        transactional_id = settings.transactional_id or f"{settings.group_id}-1"
+        # stable across restarts of one container (its hostname), distinct between replicas
+        transactional_id = settings.transactional_id or f"{settings.group_id}-{socket.gethostname()}"
     return KafkaTransport(
         settings.kafka,
         topic=topics.LOAN_APPLICATIONS.name,
