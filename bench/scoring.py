@@ -201,7 +201,7 @@ def audit_bytes_per_decision(database_url: str) -> tuple[float, int]:
         rows = conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE tbl_name = 'decisions'")]
         marks = ",".join("?" * len(names))
-        size = conn.execute(f"SELECT SUM(pgsize) FROM dbstat WHERE name IN ({marks})", names).fetchone()[0]  # noqa: S608
+        size = conn.execute(f"SELECT SUM(pgsize) FROM dbstat WHERE name IN ({marks})", names).fetchone()[0]
     return (size / rows if rows else float("nan")), rows
 
 

@@ -42,8 +42,8 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingestion import ensure_data  # type: ignore[import-not-found]  # noqa: E402 - the benchmarks share one data cache
-from scoring import application_messages, prepare_model  # type: ignore[import-not-found]  # noqa: E402
+from ingestion import ensure_data  # type: ignore[import-not-found]
+from scoring import application_messages, prepare_model  # type: ignore[import-not-found]
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -202,7 +202,8 @@ def per_minute(sent: dict[str, float], latency: dict[str, float], samples: list[
         sample = by_minute.get(minute + 1) or by_minute.get(minute) or {}
         rows.append({
             "minute": minute + 1, "decided": len(minutes[minute]),
-            "p50_ms": round(float(np.nanpercentile(values, 50)), 1), "p99_ms": round(float(np.nanpercentile(values, 99)), 1),
+            "p50_ms": round(float(np.nanpercentile(values, 50)), 1),
+            "p99_ms": round(float(np.nanpercentile(values, 99)), 1),
             "rss_mb": sample.get("rss_mb", {}), "database_mb": sample.get("database_mb"),
         })  # fmt: skip
     return rows
@@ -225,7 +226,7 @@ def run(minutes: float, rate: float, applicants: int, trees: int, quick: bool) -
     figures: dict[str, Any] = {}
     try:
         t = time.perf_counter()
-        _, local, ports = start_platform(home)
+        _, _, ports = start_platform(home)
         figures["setup_platform_s"] = round(time.perf_counter() - t, 1)
         bootstrap = f"127.0.0.1:{ports['kafka_port']}"
         tracking = f"http://127.0.0.1:{ports['mlflow_port']}"
