@@ -95,15 +95,14 @@ def sample_positions(rows: int, size: int | None, seed: int) -> np.ndarray | Non
     return np.sort(np.random.default_rng(seed).choice(rows, size=size, replace=False))
 
 
-def score_dataset(
-    command: ScoreDataset, model: ServedModel, places: ScoringPlaces, progress: Progress
-) -> ScoringSummary:
-    """Score a dataset part with ``model``, store the rows and the summary, and return the summary.
+def checked_part(
+    command: ScoreDataset, model: ServedModel, places: ScoringPlaces
+) -> tuple[Path, int, list[str], list[str]]:
+    """The part's file, its row count, and the model's features it has and lacks.
 
     Raises:
         ScoringError: unknown dataset or part, an empty part, a dataset without any of the model's features.
     """
-    started = time.perf_counter()
     path = part_file(places, command.dataset_id, command.part)
     schema = pq.read_schema(path)
     total = pq.ParquetFile(path).metadata.num_rows
@@ -120,6 +119,19 @@ def score_dataset(
         )
     if missing:
         log.warning("dataset %s lacks %d features of the model: scored as missing", command.dataset_id, len(missing))
+    return path, total, present, missing
+
+
+def score_dataset(
+    command: ScoreDataset, model: ServedModel, places: ScoringPlaces, progress: Progress
+) -> ScoringSummary:
+    """Score a dataset part with ``model``, store the rows and the summary, and return the summary.
+
+    Raises:
+        ScoringError: unknown dataset or part, an empty part, a dataset without any of the model's features.
+    """
+    started = time.perf_counter()
+    path, total, present, missing = checked_part(command, model, places)
     selected = sample_positions(total, command.sample_size, command.seed)
     wanted = total if selected is None else len(selected)
     parts: list[pd.DataFrame] = []
