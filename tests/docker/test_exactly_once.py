@@ -84,3 +84,4 @@ async def test_three_sigkills_leave_exactly_one_decision_per_request_id_for_a_re
     assert set(copies.values()) == {1}, "exactly one decision per request id for a read_committed consumer"
     assert sum(copies.values()) == COUNT
     assert dict(run.audit) == dict.fromkeys(run.ids, 1), "and one audit row each"
+    assert run.seen_at_kills == sorted(set(run.seen_at_kills)), "each kill while its process was deciding"

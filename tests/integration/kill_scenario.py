@@ -109,21 +109,23 @@ def messages(applications: list[LoanApplicationMessage], prefix: str) -> tuple[l
 async def sigkill_stream(
     place: Place, applications: list[LoanApplicationMessage], prefix: str, *, seed: int, **env: str
 ) -> KillRun:
-    """Publish the stream, SIGKILL scoring at three random points (decisions seen), republish 200 request ids (some
-    with a reply address), let a last process finish; return what came out."""
+    """Publish the stream, SIGKILL scoring at three random moments (each process killed once it has added a random
+    200 to 1,000 decisions: while it decides), republish 200 request ids (some with a reply address) after the first
+    kill, let a last process finish; return what came out."""
     rng = random.Random(seed)
     group = f"scoring-{prefix}"
     await start_group_at_end(place.bootstrap, group)
     ids, stream = messages(applications, prefix)
     republished = sorted(rng.sample(ids, REPUBLISHED))
     run = KillRun(ids, republished)
-    kills = sorted(rng.sample(range(COUNT // 10, COUNT * 8 // 10), KILLS))
+    increments = [rng.randrange(200, 1_000) for _ in range(KILLS)]  # decisions each process adds before its kill
     reader = await Committed.open(place.bootstrap, prefix)
     try:
         await publish(place.bootstrap, stream)
-        for k, threshold in enumerate(kills):
+        for k, increment in enumerate(increments):
             with scoring(place, group, f"scoring-{prefix}-{k}", **env) as process:
-                await reader.until(threshold, process.log_tail)
+                await reader.read()
+                await reader.until(len(reader.decided()) + increment, process.log_tail)  # mid-stream, deciding
                 process.kill()
                 run.seen_at_kills.append(len(reader.decided()))
             if k == 0:  # republished while no scoring runs: read by the next process, among the rest

@@ -94,6 +94,8 @@ async def test_three_sigkills_and_republished_ids_leave_one_decision_and_one_aud
     extra = sum(copies.values()) - COUNT
     assert extra <= KILLS * 2 * 200, "copies come only from the batches in flight at a kill (two batches of 200)"
     assert len(run.seen_at_kills) == KILLS
+    assert run.seen_at_kills == sorted(set(run.seen_at_kills)), "each kill while its process was deciding"
+    assert run.seen_at_kills[-1] < COUNT, "the kills came in the middle of the stream"
     assert sample(run.metrics, "scoring_batch_failures_total") == 0
     print(
         f"\nat least once on tansu: {COUNT} request ids, {KILLS} SIGKILLs after {run.seen_at_kills} decisions, "
