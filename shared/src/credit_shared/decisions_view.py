@@ -24,6 +24,7 @@ import logging
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -58,12 +59,17 @@ class Layout:
     history_columns: tuple[str, ...]
     application_columns: tuple[str, ...] = tuple(APPLICATION.names)
 
-    @property
+    @cached_property
     def layout_id(self) -> str:
-        """16 hex characters naming this layout (a digest of all of it)."""
+        """16 hex characters naming this layout (a digest of all of it; computed once: every decision names it)."""
         parts = [self.dataset_id, self.feature_names, self.categorical, self.history_columns, self.application_columns]
         text = json.dumps(parts)
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+    @cached_property
+    def id_bytes(self) -> bytes:
+        """The layout id as the 8 bytes a model input starts with."""
+        return bytes.fromhex(self.layout_id)
 
     def input_layout(self) -> InputLayout:
         """The model's numeric / categorical split, as the model prepares its input (categories in the model's
@@ -89,7 +95,7 @@ def input_digests(numbers: np.ndarray, categories: np.ndarray) -> list[bytes]:
 def encode_input(layout: Layout, application: Mapping[str, Any], digest: bytes) -> bytes:
     """The ``model_input`` of a decision: its layout, its input digest and the validated application."""
     values = _JSON.encode([application.get(c) for c in layout.application_columns])
-    return bytes([APPLICATION_INPUT]) + bytes.fromhex(layout.layout_id) + digest + zlib.compress(values, 6)
+    return bytes([APPLICATION_INPUT]) + layout.id_bytes + digest + zlib.compress(values, 6)
 
 
 def encode_features(features: Mapping[str, Any]) -> bytes:

@@ -62,6 +62,7 @@ def kafka_transport(settings: Settings) -> Transport:
         client_id=f"{settings.kafka.client_id}-{NAME}-stream",
         transactional_id=transactional_id,
         fetch_wait_ms=settings.fetch_wait_ms,
+        idle_fetch_wait_ms=settings.idle_fetch_wait_ms,
         poll_timeout_ms=settings.poll_timeout_ms,
         transaction_timeout_ms=settings.transaction_timeout_ms,
     )

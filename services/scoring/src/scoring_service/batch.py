@@ -73,14 +73,11 @@ class BatchDecider:
         outcome = Outcome(list(records))
         accepted = self._parse(outcome)
         stream = [(answer, a) for answer, a in accepted if not a.replies_only]
-        ids = [a.request_id for _, a in stream]
-        stored = await asyncio.to_thread(self.store.stored, ids) if ids else {}
-        prior: dict[str, Prior] = {**stored, **in_flight}
-        fresh, repeated = split_repeated(stream, prior)
-        if fresh:
+        prior, decided, repeated = await asyncio.to_thread(self._recognise_and_score, stream, in_flight, champion,
+                                                           started)  # fmt: skip
+        if decided:
             layout = layout_of(champion)
             outcome.layouts.append(layout)
-            decided = await self._score(fresh, champion, started)
             shadows = await self._shadow([a for _, a, _ in decided], challenger, started)
             for (answer, application, scored), shadow in zip(decided, shadows, strict=True):
                 model_input = encode_input(layout, application.application, scored.input_digest)
@@ -119,7 +116,17 @@ class BatchDecider:
             accepted.append((answer, answer.application))
         return accepted
 
-    async def _score(
+    def _recognise_and_score(
+        self, stream: Accepted, in_flight: dict[str, LoanDecision], champion: ServedModel, started: float
+    ) -> tuple[dict[str, Prior], list[tuple[Answer, LoanApplicationMessage, Scored]], Accepted]:
+        """The decisions already made for these request ids (the audit, the batch in flight), the new applications
+        scored, and the repeated ones (blocking: one trip to a thread for both the lookup and the scoring)."""
+        ids = [a.request_id for _, a in stream]
+        prior: dict[str, Prior] = {**(self.store.stored(ids) if ids else {}), **in_flight}
+        fresh, repeated = split_repeated(stream, prior)
+        return prior, self._score(fresh, champion, started) if fresh else [], repeated
+
+    def _score(
         self, fresh: Accepted, champion: ServedModel, started: float
     ) -> list[tuple[Answer, LoanApplicationMessage, Scored]]:
         """Score the new applications with the champion; one that fails a step on its own is dead-lettered."""
@@ -128,7 +135,7 @@ class BatchDecider:
         def run(batch: Sequence[LoanApplicationMessage]) -> list[Scored]:
             return score_batch(batch, [started] * len(batch), champion, self.build_request_features)
 
-        results, failures = await asyncio.to_thread(isolate, applications, run)
+        results, failures = isolate(applications, run)
         if failures and not results and len(applications) > 1:
             raise SystematicFailure(f"every application of the batch failed: {failures[0][1]}")
         for k, exc in failures:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
@@ -116,7 +117,10 @@ class KafkaTransport:
         group_id: the consumer group (its committed offsets are where a restart resumes).
         transactional_id: the producer's transactional id (``exactly_once``), None for ``at_least_once``; it must be
             stable across restarts of one instance and distinct between instances.
-        fetch_wait_ms: longest wait of one fetch (tansu holds an empty fetch that long even when data arrives).
+        fetch_wait_ms: longest wait of one fetch while applications flow.
+        idle_fetch_wait_ms: the same once nothing arrived for ``idle_after_s``: the broker answers a fetch as soon
+            as data arrives, so a longer wait costs little latency and saves most of an idle consumer's work (a fetch
+            every 5 ms took about 6 % of a core, every 250 ms a fraction of 1 %).
         poll_timeout_ms: longest wait of :meth:`poll` when nothing arrives.
         transaction_timeout_ms: how long an open transaction of a process that died holds back read_committed
             readers before the broker aborts it (a restart with the same id aborts it at once).
@@ -132,10 +136,14 @@ class KafkaTransport:
         transactional_id: str | None,
         fetch_wait_ms: int,
         poll_timeout_ms: int,
+        idle_fetch_wait_ms: int = 250,
+        idle_after_s: float = 2.0,
         transaction_timeout_ms: int = 15_000,
     ) -> None:
         self.topic, self.group_id = topic, group_id
         self.poll_timeout_ms = poll_timeout_ms
+        self.fetch_wait_ms, self.idle_fetch_wait_ms, self.idle_after_s = fetch_wait_ms, idle_fetch_wait_ms, idle_after_s
+        self._last_records = time.monotonic()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=kafka.bootstrap_servers,
             client_id=client_id,
@@ -191,7 +199,21 @@ class KafkaTransport:
     async def poll(self, max_records: int) -> list[Record]:
         """The records fetched so far, waiting up to the poll timeout for the first one."""
         batches = await self.consumer.getmany(timeout_ms=self.poll_timeout_ms, max_records=max_records)
-        return [record for _, records in sorted(batches.items()) for record in records]
+        records: list[Record] = [record for _, records in sorted(batches.items()) for record in records]
+        now = time.monotonic()
+        if records:
+            self._last_records = now
+            self._fetch_wait(self.fetch_wait_ms)
+        elif now - self._last_records > self.idle_after_s:
+            self._fetch_wait(self.idle_fetch_wait_ms)
+        return records
+
+    def _fetch_wait(self, wait_ms: int) -> None:
+        """Set how long the next fetches may wait. aiokafka has no public setter: its fetcher reads this attribute
+        for every fetch request it builds (left alone if a version names it otherwise)."""
+        fetcher = getattr(self.consumer, "_fetcher", None)
+        if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
+            fetcher._fetch_max_wait_ms = wait_ms
 
     def rewind(self, records: Sequence[Record]) -> None:
         """Seek each owned partition back to the earliest of ``records`` (a partition lost meanwhile is left to
