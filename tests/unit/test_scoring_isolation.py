@@ -221,3 +221,26 @@ async def test_applications_waiting_without_a_commit_make_the_stream_not_ready(t
     ok, why = checks["stream"]
     assert not ok
     assert "1 application(s) waiting and no batch committed" in why
+
+
+@pytest.mark.anyio
+async def test_the_kafka_transport_fetches_rarely_once_the_stream_is_quiet_and_often_again_when_it_flows() -> None:
+    from types import SimpleNamespace
+
+    from credit_shared.settings import KafkaSettings
+    from scoring_service.transport import KafkaTransport
+
+    waits = {"fetch_wait_ms": 5, "idle_fetch_wait_ms": 250, "idle_after_s": 0.0, "poll_timeout_ms": 1}
+    transport = KafkaTransport(KafkaSettings(), topic=APPLICATIONS, group_id="g", client_id="c", transactional_id=None,
+                               **waits)  # type: ignore[arg-type]  # fmt: skip
+    batches: list[dict[Any, list[Any]]] = [{}, {("t", 0): [SimpleNamespace(offset=1)]}]
+
+    async def getmany(**_: Any) -> dict[Any, list[Any]]:
+        return batches.pop(0)
+
+    fetcher = SimpleNamespace(_fetch_max_wait_ms=5)
+    transport.consumer = SimpleNamespace(getmany=getmany, _fetcher=fetcher)  # type: ignore[assignment]
+    assert await transport.poll(10) == []
+    assert fetcher._fetch_max_wait_ms == 250, "quiet: long fetches"
+    assert len(await transport.poll(10)) == 1
+    assert fetcher._fetch_max_wait_ms == 5, "flowing again: short fetches"
