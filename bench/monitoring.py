@@ -43,6 +43,7 @@ import psutil
 
 from credit_shared import db
 from credit_shared.db.models import DecisionRecord
+from credit_shared.decisions_view import encode_features
 from monitoring_service.artifacts import LocalArtifactStore
 from monitoring_service.audit import fetch_features, save_report
 from monitoring_service.evidently_report import run_report
@@ -84,7 +85,7 @@ def audit_rows(frame: pd.DataFrame, prefix: str) -> tuple[list[dict[str, Any]], 
         moment = start + timedelta(seconds=i)
         rows.append({
             "request_id": f"{prefix}-{i}", "sk_id_curr": 100_000 + i, "received_at": moment, "decided_at": moment,
-            "input_hash": "0" * 64, "features": features, "probability": 0.08, "threshold": 0.1,
+            "input_hash": "0" * 64, "model_input": encode_features(features), "probability": 0.08, "threshold": 0.1,
             "decision": "approved", "reasons": [], "model_name": "credit-default", "model_version": "1",
             "model_alias": "champion", "run_id": "bench", "latency_ms": 3.0,
         })  # fmt: skip

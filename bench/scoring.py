@@ -156,12 +156,15 @@ def inprocess(messages: Sequence[bytes], served: Any, batch: int, audit_url: str
     and the CPU milliseconds per decision (this process's, all threads)."""
     from credit_shared import db
     from credit_shared.contracts.loans import encode
+    from credit_shared.decisions_view import encode_input
     from credit_shared.features import application_parts
     from scoring_service import audit
+    from scoring_service.answers import layout_of
     from scoring_service.dead_letters import parse_application
     from scoring_service.scorer import score_batch
 
-    audit_engine = db.make_engine(audit_url) if audit_url else None
+    store = audit.AuditStore(db.make_engine(audit_url)) if audit_url else None
+    layout = layout_of(served)
     started, cpu = time.perf_counter(), time.process_time()
     for first in range(0, len(messages), batch):
         chunk = [parse_application(raw) for raw in messages[first : first + batch]]
@@ -169,22 +172,37 @@ def inprocess(messages: Sequence[bytes], served: Any, batch: int, audit_url: str
         scored = score_batch(chunk, [begun] * len(chunk), served, application_parts)
         payloads = [encode(s.decision) for s in scored]
         assert len(payloads) == len(chunk)
-        if audit_engine is not None:
+        if store is not None:
+            store.save_layout(layout)
             rows = [
                 audit.audit_row(
                     s.decision,
                     received_at=received_at,
                     application=a.application,
-                    features=s.features,
+                    model_input=encode_input(layout, a.application, s.input_digest),
                     shadow=None,
                     partition=0,
                     offset=first + k,
                 )
                 for k, (a, s) in enumerate(zip(chunk, scored, strict=True))
             ]
-            audit.record(audit_engine, rows)
+            store.stored([a.request_id for a in chunk])  # the stream looks each batch's ids up first
+            store.record(rows)
     cpu_ms = (time.process_time() - cpu) * 1000 / len(messages)
     return len(messages) / (time.perf_counter() - started), cpu_ms
+
+
+def audit_bytes_per_decision(database_url: str) -> tuple[float, int]:
+    """Bytes on disk of the ``decisions`` table and its indexes (SQLite's dbstat: every page they use), per row."""
+    import sqlite3
+
+    path = database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE tbl_name = 'decisions'")]
+        marks = ",".join("?" * len(names))
+        size = conn.execute(f"SELECT SUM(pgsize) FROM dbstat WHERE name IN ({marks})", names).fetchone()[0]
+    return (size / rows if rows else float("nan")), rows
 
 
 def load_champion(database_url: str, tracking_uri: str) -> Any:
@@ -412,6 +430,9 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
         cpu_first, counted_first = process.cpu_times(), decisions_counted(metrics_url)  # model load excluded
         wait_until(scoring, lambda: decisions_counted(metrics_url) >= len(messages), timeout_s=60 + len(messages) / 50)
         cpu = process.cpu_times()
+        per_decision, audited = audit_bytes_per_decision(database_url)
+        figures["audit_bytes_per_decision"] = round(per_decision, 1)
+        figures["audit_rows"] = audited
         ids = {json.loads(m)["request_id"] for m in messages}
         decided = asyncio.run(read_decisions(bootstrap, ids, 120))
         stamps = sorted(datetime.fromisoformat(d["scored_at"]).timestamp() for d in decided)

@@ -135,7 +135,7 @@ def test_postgres_init_script_creates_both_databases_with_password_logins(postgr
     now = datetime.now(UTC)
     row = {
         "request_id": f"docker-{uuid.uuid4().hex[:8]}", "sk_id_curr": 100001, "received_at": now, "decided_at": now,
-        "input_hash": "0" * 64, "features": None, "probability": 0.2, "threshold": 0.1, "decision": "refused",
+        "input_hash": "0" * 64, "model_input": None, "probability": 0.2, "threshold": 0.1, "decision": "refused",
         "reasons": [], "model_name": "credit-default", "model_version": "1", "model_alias": "champion",
         "run_id": "r", "latency_ms": 1.0,
     }  # fmt: skip

@@ -75,8 +75,9 @@ class Scoring:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def start(self) -> ProcessRecord:
-        """Start the process and wait until it is ready (a champion served, the database answering)."""
+    def start(self, *, ready: bool = True) -> ProcessRecord:
+        """Start the process and wait until it is ready (a champion served, the stream consuming, the database
+        answering), or only alive (``ready=False``: its health answers)."""
         self.record = spawn(
             self.name,
             [sys.executable, "-m", "scoring_service"],
@@ -86,8 +87,23 @@ class Scoring:
             port=self.port,
             health_url=self.url("/health"),
         )
-        wait_until(self.record, lambda: http_ok(self.url("/ready"), timeout_s=5.0), timeout_s=180.0, interval_s=0.5)
+        path = "/ready" if ready else "/health"
+        wait_until(self.record, lambda: http_ok(self.url(path), timeout_s=5.0), timeout_s=180.0, interval_s=0.5)
         return self.record
+
+    def ready_body(self) -> dict[str, Any]:
+        """What ``/ready`` answers (whatever its status)."""
+        import json
+        import urllib.error
+        import urllib.request
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(self.url("/ready"), timeout=10) as r:
+                body: dict[str, Any] = json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            body = json.loads(exc.read())
+        return body
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hook runs, nothing is flushed or committed."""

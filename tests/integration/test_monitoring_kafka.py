@@ -19,6 +19,7 @@ from credit_shared.contracts import monitoring as contract
 from credit_shared.contracts.envelope import envelope
 from credit_shared.contracts.loans import Decision, LoanDecision, ModelRef, encode
 from credit_shared.db.models import DecisionRecord
+from credit_shared.decisions_view import encode_features
 from credit_shared.settings import DatabaseSettings, KafkaSettings, PlatformSettings
 from monitoring_service.app import build
 from monitoring_service.reference import ModelInfo
@@ -54,7 +55,7 @@ def decisions_with_features(engine: Any, prefix: str, frame: Any) -> list[bytes]
         features = {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in record.items()}
         rows.append({
             "request_id": decision.request_id, "sk_id_curr": decision.sk_id_curr, "received_at": moment,
-            "decided_at": moment, "input_hash": "0" * 64, "features": features, "probability": 0.05,
+            "decided_at": moment, "input_hash": "0" * 64, "model_input": encode_features(features), "probability": 0.05,
             "threshold": 0.2, "decision": "approved", "reasons": [], "model_name": "credit-default",
             "model_version": "1", "model_alias": "champion", "run_id": "run-1", "latency_ms": 3.0,
         })  # fmt: skip

@@ -23,6 +23,7 @@ from credit_local import infra
 from credit_local.processes import spawn, stop, tcp_ok, wait_until
 from credit_shared import db
 from credit_shared.db.models import DecisionRecord
+from credit_shared.decisions_view import encode_features, read_model_inputs
 
 pytestmark = pytest.mark.integration
 
@@ -181,13 +182,14 @@ def test_application_schema_migrates_and_decisions_round_trip_on_postgresql(data
     engine = db.make_engine(databases.credit_url)
     assert {"decisions", "jobs", "api_keys", "online_features"} <= set(inspect(engine).get_table_names())
     now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    features = {"EXT_SOURCE_3": 0.12, "NAME_CONTRACT_TYPE": "Cash loans"}
     row = {
         "request_id": "pg-round-trip-1",
         "sk_id_curr": 100001,
         "received_at": now,
         "decided_at": now,
         "input_hash": "0" * 64,
-        "features": {"EXT_SOURCE_3": 0.12, "NAME_CONTRACT_TYPE": "Cash loans"},
+        "model_input": encode_features(features),
         "probability": 0.137,
         "threshold": 0.091,
         "decision": "refused",
@@ -202,11 +204,38 @@ def test_application_schema_migrates_and_decisions_round_trip_on_postgresql(data
     assert db.insert_ignore(engine, DecisionRecord, [row], keys=["request_id"]) == 0  # at-least-once redelivery
     with db.make_sessionmaker(engine)() as session:
         stored = session.execute(select(DecisionRecord)).scalars().all()
+    rebuilt = read_model_inputs(engine, ["pg-round-trip-1"])
     engine.dispose()
     assert len(stored) == 1
-    assert stored[0].features == row["features"]
+    assert rebuilt["pg-round-trip-1"] == features
     assert stored[0].reasons == row["reasons"]
     assert stored[0].decided_at == now
+
+
+def test_migration_0003_moves_existing_decisions_and_holds_64_bit_ids_on_postgresql(postgres_url: str) -> None:
+    import sqlalchemy as sa
+
+    db.migrate(postgres_url, "0002")
+    engine = db.make_engine(postgres_url)
+    now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    features = {"EXT_SOURCE_3": 0.12, "NAME_CONTRACT_TYPE": "Cash loans", "AMT_CREDIT": None}
+    legacy = {
+        "request_id": "pg-legacy", "sk_id_curr": 100001, "received_at": now, "decided_at": now,
+        "input_hash": "0" * 64, "features": features, "probability": 0.2, "threshold": 0.1, "decision": "refused",
+        "reasons": [], "model_name": "credit-default", "model_version": "1", "model_alias": "champion",
+        "run_id": "r", "shadow": None, "latency_ms": 1.0, "source_partition": 0, "source_offset": 3,
+    }  # fmt: skip
+    table = sa.Table("decisions", sa.MetaData(), autoload_with=engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [legacy])
+    db.migrate(postgres_url)
+    assert read_model_inputs(engine, ["pg-legacy"]) == {"pg-legacy": features}
+    widest = {**legacy, "request_id": "pg-wide", "sk_id_curr": 2**63 - 1, "source_offset": 2**62}
+    widest.pop("features")
+    assert db.insert_ignore(engine, DecisionRecord, [widest], keys=["request_id"]) == 1
+    with engine.connect() as conn:
+        assert conn.scalar(select(DecisionRecord.sk_id_curr).where(DecisionRecord.request_id == "pg-wide")) == 2**63 - 1
+    engine.dispose()
 
 
 @pytest.mark.usefixtures("no_s3_credentials")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import random
 import time
@@ -33,6 +34,7 @@ from sqlalchemy import func, select
 from credit_local.processes import http_ok
 from credit_shared import db, topics
 from credit_shared.contracts import training as training_contract
+from credit_shared.contracts.dead_letters import MAX_DEAD_LETTER_ORIGINAL_BYTES
 from credit_shared.contracts.envelope import envelope
 from credit_shared.contracts.loans import (
     MAX_MESSAGE_BYTES,
@@ -334,7 +336,10 @@ async def test_malformed_messages_mixed_into_a_stream_are_dead_lettered_and_the_
         original = (
             letter.original.encode() if letter.original_encoding == "utf-8" else base64.b64decode(letter.original)
         )
-        assert (letter.reason, original, letter.topic) == (reason, raw, topics.LOAN_APPLICATIONS.name)
+        kept = raw[: len(original)] if letter.original_truncated else raw  # an original too large: its prefix
+        assert (letter.reason, original, letter.topic) == (reason, kept, topics.LOAN_APPLICATIONS.name)
+        assert letter.original_truncated == (len(raw) > MAX_DEAD_LETTER_ORIGINAL_BYTES)
+        assert (letter.original_size, letter.original_sha256) == (len(raw), hashlib.sha256(raw).hexdigest())
         assert letter.error.strip()
         assert letter.failed_at.tzinfo is not None
     assert alive, "the same process: one bad message never stops the service"

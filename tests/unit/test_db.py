@@ -18,7 +18,7 @@ def make_decision(request_id: str, **overrides: object) -> dict[str, object]:
         "received_at": now,
         "decided_at": now,
         "input_hash": "0" * 64,
-        "features": None,
+        "model_input": None,
         "probability": 0.2,
         "threshold": 0.1,
         "decision": "refused",

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from credit_shared.contracts.dead_letters import MAX_DEAD_LETTER_ORIGINAL_BYTES
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION, MAX_MESSAGE_BYTES
 from scoring_service.dead_letters import Rejected, dead_letter, parse_application
 
@@ -52,3 +53,58 @@ def test_dead_letter_keeps_text_as_is_and_binary_as_base64() -> None:
     binary = dead_letter(b"\xff\x00", Rejected("not_utf8", "x"), topic="t", partition=0, offset=0)
     assert binary.original_encoding == "base64"
     assert base64.b64decode(binary.original) == b"\xff\x00"
+
+
+def application_with(**values: object) -> bytes:
+    return make_message(application={**EXAMPLE_APPLICATION, **values})
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "words"),
+    [
+        (application_with(SK_ID_CURR=2**63), "invalid", "SK_ID_CURR must be a positive integer, 1 to 9007199254740991"),
+        (application_with(SK_ID_CURR=10**22), "invalid", "SK_ID_CURR must be a positive integer, 1 to 9007199254740991"),
+        (application_with(SK_ID_CURR=-5), "invalid", "SK_ID_CURR must be a positive integer"),
+        (application_with(SK_ID_CURR=0), "invalid", "SK_ID_CURR must be a positive integer"),
+        (application_with(DAYS_BIRTH=2**64), "invalid", "DAYS_BIRTH must be an integer within ±9007199254740991"),
+        (application_with(AMT_CREDIT=10**400), "invalid", "AMT_CREDIT must be a finite number"),
+        (application_with(AMT_CREDIT=1e308 * 10), "not_json", "is not a JSON value"),  # json.dumps writes Infinity
+        (b'{"request_id": "r", "application": {"SK_ID_CURR": 1, "AMT_CREDIT": NaN}}', "not_json", "NaN"),
+        (b'{"request_id": "r", "application": {"SK_ID_CURR": 1, "AMT_CREDIT": -Infinity}}', "not_json", "Infinity"),
+        (b'{"request_id": "r", "application": {"SK_ID_CURR": 1, "AMT_CREDIT": 1e999}}', "invalid", "finite"),
+        (b'{"request_id": "r", "application": {"SK_ID_CURR": ' + b"9" * 5000 + b"}}", "not_json", "digits"),
+        (b"[" * 100_000 + b"]" * 100_000, "not_json", "not JSON"),
+        (make_message(request_id="a\u0000b"), "invalid", "request_id: must not contain control characters"),
+        (b'{"request_id": "a\\ud800", "application": {"SK_ID_CURR": 1}}', "invalid", "request_id"),
+        (make_message(reply_to="some.other.topic", correlation_id="c"), "invalid", "reply_to: must be"),
+        (make_message(correlation_id="c" * 500), "invalid", "correlation_id"),
+        (application_with(CODE_GENDER="X" * 100_000), "invalid", "CODE_GENDER has unknown category"),
+    ],
+)
+def test_values_no_store_could_hold_are_rejected_with_a_bounded_reason(raw: bytes, reason: str, words: str) -> None:
+    with pytest.raises(Rejected) as caught:
+        parse_application(raw)
+    assert caught.value.reason == reason
+    assert words in caught.value.error
+    assert len(caught.value.error) <= 2_000
+
+
+def test_an_unknown_reply_address_never_gets_an_error_reply() -> None:
+    """A reply to a topic that does not exist would hold the producer until it times out."""
+    with pytest.raises(Rejected) as caught:
+        parse_application(make_message(reply_to="nowhere", correlation_id="c", application={"AMT_CREDIT": 1.0}))
+    assert (caught.value.reason, caught.value.reply_to) == ("missing_sk_id_curr", None)
+
+
+def test_a_dead_letter_cuts_a_large_original_keeping_its_size_and_checksum() -> None:
+    import hashlib
+
+    raw = ("é" * (MAX_DEAD_LETTER_ORIGINAL_BYTES // 2 + 7)).encode()  # a cut falls inside a character
+    letter = dead_letter(raw, Rejected("too_large", "x"), topic="t", partition=0, offset=1)
+    assert letter.original_truncated
+    assert (letter.original_size, letter.original_sha256) == (len(raw), hashlib.sha256(raw).hexdigest())
+    assert letter.original_encoding == "utf-8"
+    assert raw.startswith(letter.original.encode())
+    assert len(letter.original.encode()) > MAX_DEAD_LETTER_ORIGINAL_BYTES - 4
+    whole = dead_letter(b"{bad", Rejected("not_json", "x"), topic="t", partition=0, offset=1)
+    assert (whole.original_truncated, whole.original_size, whole.step) == (False, 4, "validation")

@@ -23,6 +23,7 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from credit_shared import datasets as store
 from credit_shared import db
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION
+from credit_shared.decisions_view import encode_features
 from credit_shared.settings import DatabaseSettings, Environment, KafkaSettings, PlatformSettings
 from credit_shared.topics import DATASET_EVENTS, LOAN_APPLICATIONS
 from gateway_service.app import create_app
@@ -283,7 +284,7 @@ def make_decision(request_id: str, sk_id_curr: int, decided_at: datetime, **over
         "received_at": decided_at,
         "decided_at": decided_at,
         "input_hash": "0" * 64,
-        "features": {"AMT_CREDIT": 1.0},
+        "model_input": encode_features({"AMT_CREDIT": 1.0}),
         "probability": 0.2,
         "threshold": 0.1,
         "decision": "refused",

@@ -21,6 +21,7 @@ from credit_shared.contracts import monitoring as contract
 from credit_shared.contracts.envelope import Envelope, envelope
 from credit_shared.contracts.loans import Decision, LoanDecision, ModelRef, encode
 from credit_shared.db.models import DecisionRecord, DriftReport
+from credit_shared.decisions_view import encode_features
 from credit_shared.runtime import Worker
 from credit_shared.settings import DatabaseSettings, PlatformSettings
 from monitoring_service.app import build
@@ -88,7 +89,7 @@ def record_decisions(settings: Settings, frame: pd.DataFrame, prefix: str) -> li
                 "received_at": decision.scored_at,
                 "decided_at": decision.scored_at,
                 "input_hash": "0" * 64,
-                "features": clean,
+                "model_input": encode_features(clean),
                 "probability": probability,
                 "threshold": 0.2,
                 "decision": "approved",

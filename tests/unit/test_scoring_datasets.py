@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +16,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
-from prometheus_client import CollectorRegistry
 
 from credit_shared import datasets as store
-from credit_shared import db, scorings, topics
+from credit_shared import scorings, topics
 from credit_shared.contracts.envelope import envelope
 from credit_shared.contracts.scoring import SCORE_DATASET, ScoreDataset
-from credit_shared.features import application_parts
 from credit_shared.models import ModelInput
 from credit_shared.settings import DatabaseSettings, PlatformSettings
 from scoring_service.dataset_handlers import DatasetScoring
-from scoring_service.handlers import Scoring
-from scoring_service.holder import ModelHolder
-from scoring_service.metrics import ScoringMetrics
-from scoring_service.scorer import ServedModel
+from scoring_service.served import ServedModel
 from scoring_service.settings import Settings
 from scoring_service.versions import UnknownVersion, VersionCache
-from tests.unit.test_scoring_stream import FakeModel, collect, make_message
+from tests.unit.test_scoring_stream import FakeModel, FakePredictor, Scoring, make_message, make_scoring
 
 pytestmark = pytest.mark.unit
 
@@ -73,7 +68,8 @@ def write_feature_dataset(datasets_dir: Path, dataset_id: str = DATASET, rows: i
 
 @dataclass
 class Service:
-    """The scoring service's stream and dataset handlers on one in-memory broker, and what they published."""
+    """The scoring service's stream (in-memory transport) and dataset handler (in-memory broker), sharing the served
+    models, and what they published."""
 
     broker: KafkaBroker
     scoring: Scoring
@@ -89,7 +85,6 @@ def make_service(
     tmp_path: Path, champion: ServedModel | None, versions: dict[str, ServedModel] | None = None
 ) -> Service:
     url = f"sqlite:///{tmp_path / 'app.db'}"
-    db.migrate(url)
     home = tmp_path / "home"
     settings = Settings(
         platform=PlatformSettings(home=home),
@@ -105,14 +100,11 @@ def make_service(
             raise UnknownVersion(f"credit-default has no version {version}")
         return known[version]
 
-    holder = ModelHolder(lambda alias, _current: champion if alias == "champion" else None)
     cache = VersionCache(load_version, 2)
-    engine = db.make_engine(url)
-    metrics = ScoringMetrics.create(CollectorRegistry())
+    scoring = make_scoring(tmp_path, champion)
+    scoring.versions = cache
     broker = KafkaBroker()
-    scoring = Scoring(settings, metrics, holder, engine, application_parts, cache)
-    scoring.register(broker)
-    datasets = DatasetScoring(settings, holder, cache, engine)
+    datasets = DatasetScoring(settings, scoring.holder, cache, scoring.engine)
     datasets.register(broker)
     service = Service(broker, scoring, datasets, home)
 
@@ -202,7 +194,7 @@ async def test_a_seeded_sample_draws_the_same_rows_and_the_train_part_can_be_sco
     ],
 )
 async def test_a_scoring_that_cannot_run_publishes_a_failed_event_with_the_reason(
-    tmp_path: Path, champion: FakeModel | None, values: dict[str, Any], reason: str
+    tmp_path: Path, champion: ServedModel | None, values: dict[str, Any], reason: str
 ) -> None:
     service = make_service(tmp_path, champion)
     write_feature_dataset(service.home / "datasets")
@@ -231,14 +223,18 @@ async def test_a_malformed_command_is_refused_with_every_problem_named(tmp_path:
     assert "payload.part" in failures[0]["detail"]
 
 
-class CountingModel(FakeModel):
+class CountingPredictor(FakePredictor):
     """Counts the rows it scores."""
 
     scored = 0
 
-    def predict_proba(self, inputs: ModelInput) -> np.ndarray:
-        self.scored += len(inputs)
-        return super().predict_proba(inputs)
+    def predict_proba(self, X: ModelInput) -> np.ndarray:  # noqa: N803
+        self.scored += len(X)
+        return super().predict_proba(X)
+
+
+def CountingModel() -> ServedModel:
+    return replace(FakeModel(), model=CountingPredictor())
 
 
 @pytest.mark.anyio
@@ -250,7 +246,7 @@ async def test_a_redelivered_command_is_not_scored_again_but_its_result_is_publi
     async with TestKafkaBroker(service.broker) as br:
         await br.publish(command("r"), topic=topics.SCORING_COMMANDS.name)
         await br.publish(command("r"), topic=topics.SCORING_COMMANDS.name)
-    assert model.scored == ROWS
+    assert model.model.scored == ROWS  # type: ignore[attr-defined]
     first, again = service.of("r", "scoring.dataset_scored")
     assert first["payload"] == again["payload"]
 
@@ -267,18 +263,18 @@ async def test_a_named_version_scores_without_the_champion_alias(tmp_path: Path)
     assert done["payload"]["threshold"] == 0.95
 
 
-class BlockingModel(FakeModel):
+class BlockingPredictor(FakePredictor):
     """A version that holds the dataset scoring inside ``predict_proba`` until the test lets it go."""
 
-    def __init__(self, version: str) -> None:
-        super().__init__(version)
+    def __init__(self) -> None:
+        super().__init__()
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def predict_proba(self, inputs: ModelInput) -> np.ndarray:
+    def predict_proba(self, X: ModelInput) -> np.ndarray:  # noqa: N803
         self.entered.set()
         assert self.release.wait(60), "never released"
-        return super().predict_proba(inputs)
+        return super().predict_proba(X)
 
 
 async def until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
@@ -290,10 +286,9 @@ async def until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
 
 @pytest.mark.anyio
 async def test_the_stream_is_decided_while_a_dataset_is_being_scored(tmp_path: Path) -> None:
-    blocking = BlockingModel("2")
-    service = make_service(tmp_path, FakeModel("1"), versions={"2": blocking})
+    blocking = BlockingPredictor()
+    service = make_service(tmp_path, FakeModel("1"), versions={"2": replace(FakeModel("2"), model=blocking)})
     write_feature_dataset(service.home / "datasets")
-    decisions, _ = collect(service.broker)
     await service.scoring.holder.reload()
     async with TestKafkaBroker(service.broker) as br:
         scoring = asyncio.create_task(
@@ -301,8 +296,8 @@ async def test_the_stream_is_decided_while_a_dataset_is_being_scored(tmp_path: P
         )
         try:
             await until(blocking.entered.is_set)
-            await br.publish_batch(make_message("during"), topic=topics.LOAN_APPLICATIONS.name)
-            assert [d.request_id for d in decisions] == ["during"]
+            await service.scoring.publish_batch(make_message("during"))
+            assert [d.request_id for d in service.scoring.decisions()] == ["during"]
             assert not scoring.done()
             assert service.of("long", "scoring.dataset_scored") == []
         finally:

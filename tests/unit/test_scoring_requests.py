@@ -11,16 +11,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from faststream.kafka import KafkaBroker, TestKafkaBroker
-from sqlalchemy import Engine
-from test_scoring_stream import FakeModel, audit_rows, collect, make_scoring
+from test_scoring_stream import FakeModel, Scoring, audit_rows, make_scoring
 
 from credit_shared import topics
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION, Explanation, LoanDecision, ModelRef
 from credit_shared.features import application_parts
-from scoring_service.handlers import Scoring
 from scoring_service.scorer import model_features
-from scoring_service.served import ServedVersion
+from scoring_service.served import OnlineHistory, ServedModel
 from scoring_service.versions import UnknownVersion, VersionCache
 from tests.scoring_models import train_lightgbm
 
@@ -35,48 +32,36 @@ def request(request_id: str, *, application: dict[str, Any] | None = None, **int
     return json.dumps(body).encode()
 
 
-def replied(broker: KafkaBroker) -> list[dict[str, Any]]:
-    replies: list[dict[str, Any]] = []
-
-    @broker.subscriber(REPLIES)
-    def on_reply(body: dict[str, Any]) -> None:
-        replies.append(body)
-
-    return replies
-
-
 class Registry:
     """Registered versions by number; counts the loads (a real loader downloads and unpickles each time)."""
 
-    def __init__(self, **versions: FakeModel) -> None:
+    def __init__(self, **versions: ServedModel) -> None:
         self.versions = versions
         self.loads: list[str] = []
 
-    def load(self, version: str) -> FakeModel:
+    def load(self, version: str) -> ServedModel:
         self.loads.append(version)
         if version not in self.versions:
             raise UnknownVersion(f"credit-default has no version {version}")
         return self.versions[version]
 
 
-def with_versions(tmp_path: Path, registry: Registry, size: int = 2) -> tuple[KafkaBroker, Scoring]:
-    broker, scoring = make_scoring(tmp_path, FakeModel("1"))
+def with_versions(tmp_path: Path, registry: Registry, size: int = 2) -> Scoring:
+    scoring = make_scoring(tmp_path, FakeModel("1"))
     scoring.versions = VersionCache(registry.load, size)
-    return broker, scoring
+    return scoring
 
 
 @pytest.mark.anyio
 async def test_a_named_version_decides_replies_only_and_is_audited_without_alias(tmp_path: Path) -> None:
-    broker, scoring = with_versions(tmp_path, Registry(**{"4": FakeModel("4", threshold=0.95)}))
-    decisions, _ = collect(broker)
-    replies = replied(broker)
+    scoring = with_versions(tmp_path, Registry(**{"4": FakeModel("4", threshold=0.95)}))
     await scoring.holder.reload()
-    async with TestKafkaBroker(broker) as br:
-        await br.publish_batch(
-            request("lending", EXT_SOURCE_3=0.2),
-            request("what-if", reply_to=REPLIES, correlation_id="c-4", model_version="4"),
-            topic=topics.LOAN_APPLICATIONS.name,
-        )
+    await scoring.publish_batch(
+        request("lending", EXT_SOURCE_3=0.2),
+        request("what-if", reply_to=REPLIES, correlation_id="c-4", model_version="4"),
+    )
+    decisions = scoring.decisions()
+    replies = scoring.replies()
     assert [d.request_id for d in decisions] == ["lending"]  # the public topic carries lending decisions only
     assert decisions[0].model.version == "1"
     (reply,) = [LoanDecision.model_validate(r) for r in replies]
@@ -90,16 +75,15 @@ async def test_a_named_version_decides_replies_only_and_is_audited_without_alias
 
 @pytest.mark.anyio
 async def test_an_unknown_version_gets_an_error_reply_naming_it_and_nothing_else(tmp_path: Path) -> None:
-    broker, scoring = with_versions(tmp_path, Registry())
-    decisions, letters = collect(broker)
-    replies = replied(broker)
+    scoring = with_versions(tmp_path, Registry())
     await scoring.holder.reload()
-    async with TestKafkaBroker(broker) as br:
-        await br.publish_batch(
-            request("nope", reply_to=REPLIES, correlation_id="c-9", model_version="9"),
-            request("after"),
-            topic=topics.LOAN_APPLICATIONS.name,
-        )
+    await scoring.publish_batch(
+        request("nope", reply_to=REPLIES, correlation_id="c-9", model_version="9"),
+        request("after"),
+    )
+    decisions = scoring.decisions()
+    letters = scoring.letters()
+    replies = scoring.replies()
     assert replies == [
         {"correlation_id": "c-9", "error": "credit-default has no version 9", "reason": "unknown_model_version"}
     ]
@@ -112,24 +96,21 @@ async def test_a_registry_that_cannot_be_read_gets_a_model_unavailable_reply(tmp
     def broken(version: str) -> FakeModel:
         raise ConnectionError("MLflow is down")
 
-    broker, scoring = make_scoring(tmp_path, FakeModel("1"))
+    scoring = make_scoring(tmp_path, FakeModel("1"))
     scoring.versions = VersionCache(broken, 2)
-    replies = replied(broker)
     await scoring.holder.reload()
-    async with TestKafkaBroker(broker) as br:
-        await br.publish_batch(request("x", reply_to=REPLIES, correlation_id="c", model_version="3"),
-                               topic=topics.LOAN_APPLICATIONS.name)  # fmt: skip
+    await scoring.publish_batch(request("x", reply_to=REPLIES, correlation_id="c", model_version="3"))
+    replies = scoring.replies()
     assert [(r["reason"], "MLflow is down" in r["error"]) for r in replies] == [("model_unavailable", True)]
 
 
 @pytest.mark.anyio
 async def test_internal_fields_without_a_reply_address_are_ignored(tmp_path: Path) -> None:
     registry = Registry(**{"4": FakeModel("4")})
-    broker, scoring = with_versions(tmp_path, registry)
-    decisions, _ = collect(broker)
+    scoring = with_versions(tmp_path, registry)
     await scoring.holder.reload()
-    async with TestKafkaBroker(broker) as br:
-        await br.publish_batch(request("plain", model_version="4", explain="full"), topic=topics.LOAN_APPLICATIONS.name)
+    await scoring.publish_batch(request("plain", model_version="4", explain="full"))
+    decisions = scoring.decisions()
     assert [(d.request_id, d.model.version, d.model.alias) for d in decisions] == [("plain", "1", "champion")]
     assert registry.loads == []
 
@@ -138,16 +119,15 @@ async def test_internal_fields_without_a_reply_address_are_ignored(tmp_path: Pat
 async def test_a_lending_application_carrying_these_field_names_is_still_decided_not_dead_lettered(
     tmp_path: Path,
 ) -> None:
-    broker, scoring = with_versions(tmp_path, Registry())
-    decisions, letters = collect(broker)
-    replies = replied(broker)
+    scoring = with_versions(tmp_path, Registry())
     await scoring.holder.reload()
-    async with TestKafkaBroker(broker) as br:
-        await br.publish_batch(
-            request("theirs", model_version=7, explain={"mode": "short"}),  # the sender's own extra fields
-            request("junk", reply_to=REPLIES, correlation_id="c-j", model_version="../1"),
-            topic=topics.LOAN_APPLICATIONS.name,
-        )
+    await scoring.publish_batch(
+        request("theirs", model_version=7, explain={"mode": "short"}),  # the sender's own extra fields
+        request("junk", reply_to=REPLIES, correlation_id="c-j", model_version="../1"),
+    )
+    decisions = scoring.decisions()
+    letters = scoring.letters()
+    replies = scoring.replies()
     assert ([d.request_id for d in decisions], letters) == (["theirs"], [])
     assert [(r["correlation_id"], r["reason"]) for r in replies] == [("c-j", "unknown_model_version")]
 
@@ -194,16 +174,14 @@ async def test_a_load_runs_outside_the_event_loop_and_happens_once_for_simultane
 async def test_a_full_explanation_lists_every_feature_largest_first_and_is_neither_published_nor_audited(
     tmp_path: Path,
 ) -> None:
-    broker, scoring = with_versions(tmp_path, Registry(**{"4": FakeModel("4")}))
-    decisions, _ = collect(broker)
-    replies = replied(broker)
+    scoring = with_versions(tmp_path, Registry(**{"4": FakeModel("4")}))
     await scoring.holder.reload()
-    async with TestKafkaBroker(broker) as br:
-        await br.publish_batch(
-            request("e1", reply_to=REPLIES, correlation_id="c-1", explain="full"),
-            request("e2", reply_to=REPLIES, correlation_id="c-2", explain="full", model_version="4"),
-            topic=topics.LOAN_APPLICATIONS.name,
-        )
+    await scoring.publish_batch(
+        request("e1", reply_to=REPLIES, correlation_id="c-1", explain="full"),
+        request("e2", reply_to=REPLIES, correlation_id="c-2", explain="full", model_version="4"),
+    )
+    decisions = scoring.decisions()
+    replies = scoring.replies()
     explanations = {e.correlation_id: e for e in map(Explanation.model_validate, replies)}
     champion, named = explanations["c-1"], explanations["c-2"]
     assert (champion.model.version, champion.model.alias, named.model.version, named.model.alias) == (
@@ -229,21 +207,18 @@ def lightgbm_version(sample_data: Path) -> Any:
 async def test_contributions_and_base_value_add_up_to_the_raw_score_of_the_served_lightgbm(
     tmp_path: Path, lightgbm_version: Any
 ) -> None:
-    broker, scoring = make_scoring(tmp_path, None)
+    scoring = make_scoring(tmp_path, None)
     model = lightgbm_version.loaded()
-    engine: Engine = scoring.engine
     ref = ModelRef(name="credit-default", version="1", alias="champion", run_id="r")
-    served = ServedVersion(model, ref, "ds", [], engine)  # no online features: application features only
+    served = ServedModel(model, ref, OnlineHistory(scoring.engine, "ds", []))  # application features only
     scoring.holder._loader = lambda alias, _current: served if alias == "champion" else None
-    replies = replied(broker)
     await scoring.holder.reload()
     applications = lightgbm_version.applications[:25]
-    async with TestKafkaBroker(broker) as br:
-        await br.publish_batch(
-            *(request(f"e{k}", application=a.application, reply_to=REPLIES, correlation_id=f"c{k}", explain="full")
-              for k, a in enumerate(applications)),
-            topic=topics.LOAN_APPLICATIONS.name,
-        )  # fmt: skip
+    await scoring.publish_batch(
+        *(request(f"e{k}", application=a.application, reply_to=REPLIES, correlation_id=f"c{k}", explain="full")
+          for k, a in enumerate(applications)),
+    )  # fmt: skip
+    replies = scoring.replies()
     explanations = {e.correlation_id: e for e in map(Explanation.model_validate, replies)}
     assert len(explanations) == len(applications)
     features = model_features(applications, served, application_parts)

@@ -35,10 +35,14 @@ async def test_health_answers_while_readiness_waits_for_a_model(settings: Settin
     async with TestKafkaBroker(worker.broker):
         transport = httpx.ASGITransport(app=build_asgi(worker))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            assert (await client.get("/health")).json() == {"status": "ok", "service": "scoring"}
+            health = (await client.get("/health")).json()
+            assert {k: health[k] for k in ("status", "service")} == {"status": "ok", "service": "scoring"}
+            assert health["model"] == "no model loaded yet: loading the champion from the registry"  # alive, honest
             ready = await client.get("/ready")
             assert ready.status_code == 503
             assert ready.json()["checks"]["model"] is False
+            assert ready.json()["why"]["model"] == health["model"]
+            assert ready.json()["why"]["stream"] == "not connected to loan-applications"
             assert "scoring_messages_received_total" in (await client.get("/metrics")).text
 
 

@@ -1,4 +1,4 @@
-"""Kafka helpers: the broker factory, explicit topic creation, consumer options.
+"""Kafka helpers: the broker factory, explicit topic creation, AsyncAPI types of raw payloads.
 
 Every topic is created explicitly with its partition count at start-up: a topic auto-created by a producer or a
 consumer gets whatever the broker defaults to (tansu: 4 or 1), which would silently cap consumer parallelism.
@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
 from typing import Annotated, Any
 
-from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
@@ -157,38 +155,3 @@ def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
 async def raw_decoder(message: Any, original: Any = None) -> Any:
     """A FastStream decoder that hands over the raw bytes (a list of them for a batch)."""
     return getattr(message, "batch_bodies", message.body)
-
-
-def rewind(message: Any, records: Sequence[Any] | None = None) -> None:
-    """Read a consumed message (or batch) again: seek each of its partitions back to its earliest offset.
-
-    Used with manual acknowledgement when a batch cannot be processed now (no model yet, database down): nothing is
-    committed and the same records come back on the next poll. (FastStream's own ``nack`` only handles the tuple a
-    real consumer gives, not the list of its test client.)
-
-    Args:
-        message: the FastStream message (its consumer seeks).
-        records: the records to read again (default: the message's own); a partition the consumer no longer owns
-            is left alone (its new owner reads from the last commit).
-    """
-    raw = message.raw_message if records is None else records
-    records = raw if isinstance(raw, list | tuple) else (raw,)
-    earliest: dict[TopicPartition, int] = {}
-    for record in records:
-        partition = TopicPartition(record.topic, record.partition)
-        earliest[partition] = min(record.offset, earliest.get(partition, record.offset))
-    owned = _assignment(message.consumer)
-    for partition, offset in earliest.items():
-        if owned is None or partition in owned:
-            message.consumer.seek(partition, offset)
-
-
-def _assignment(consumer: Any) -> set[TopicPartition] | None:
-    """The partitions a real consumer owns now (None for the in-memory test broker's, which cannot tell)."""
-    assignment = getattr(consumer, "assignment", None)
-    if not callable(assignment):
-        return None
-    try:
-        return set(assignment())
-    except Exception:  # noqa: BLE001 - a stopped or unsubscribed consumer owns nothing
-        return set()

@@ -29,7 +29,9 @@ from credit_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
-ReadinessCheck = Callable[[], Awaitable[bool] | bool]
+# a check answers True / False, or (ok, why) to say why it is not ready
+CheckResult = bool | tuple[bool, str]
+ReadinessCheck = Callable[[], Awaitable[CheckResult] | CheckResult]
 Hook = Callable[[], Awaitable[None]]
 
 
@@ -47,6 +49,8 @@ class Worker:
     after_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
     version: str = "1.0.0"
+    describe: Callable[[], dict[str, Any]] | None = None  # what /health adds about the service's state
+    documented: tuple[KafkaBroker, ...] = ()  # brokers documented in AsyncAPI beside ``broker``, never started
 
 
 def _json(body: dict[str, Any], status: int = 200) -> AsgiResponse:
@@ -55,16 +59,25 @@ def _json(body: dict[str, Any], status: int = 200) -> AsgiResponse:
 
 async def run_checks(checks: dict[str, ReadinessCheck], timeout_s: float = 3.0) -> dict[str, bool]:
     """Run readiness checks concurrently; a check that raises or times out counts as failed."""
+    return {name: ok for name, (ok, _) in (await explain_checks(checks, timeout_s)).items()}
 
-    async def one(check: ReadinessCheck) -> bool:
+
+async def explain_checks(checks: dict[str, ReadinessCheck], timeout_s: float = 3.0) -> dict[str, tuple[bool, str]]:
+    """Run readiness checks concurrently: ``(ok, why)`` of each (``why`` is empty when a check gives no reason)."""
+
+    async def one(check: ReadinessCheck) -> tuple[bool, str]:
         try:
             result = check()
             if inspect.isawaitable(result):
                 result = await asyncio.wait_for(result, timeout_s)
-            return bool(result)
-        except Exception:
+        except TimeoutError:
+            return False, f"no answer within {timeout_s:g} s"
+        except Exception as exc:
             log.debug("readiness check failed", exc_info=True)
-            return False
+            return False, f"{type(exc).__name__}: {exc}"
+        if isinstance(result, tuple):
+            return bool(result[0]), str(result[1])
+        return bool(result), ""
 
     names = list(checks)
     results = await asyncio.gather(*(one(checks[n]) for n in names))
@@ -73,23 +86,29 @@ async def run_checks(checks: dict[str, ReadinessCheck], timeout_s: float = 3.0) 
 
 def specification(worker: Worker) -> AsyncAPI:
     """The AsyncAPI 3 specification of a worker, generated from its subscribers and publishers."""
-    return AsyncAPI(worker.broker, title=worker.title, version=worker.version, description=worker.description)
+    brokers = (worker.broker, *worker.documented)
+    return AsyncAPI(*brokers, title=worker.title, version=worker.version, description=worker.description)
 
 
 def build_asgi(worker: Worker) -> AsgiFastStream:
     """The ASGI application of a worker: the broker plus the health, readiness and metrics routes."""
     broker = worker.broker
 
+    def described() -> dict[str, Any]:
+        return worker.describe() if worker.describe else {}
+
     @get(include_in_schema=False)
     async def health(scope: Any) -> AsgiResponse:
-        return _json({"status": "ok", "service": worker.name})
+        return _json({"status": "ok", "service": worker.name, **described()})  # alive; ``describe`` says how
 
     @get(include_in_schema=False)
     async def ready(scope: Any) -> AsgiResponse:
         checks = {"broker": lambda: broker.ping(2.0), **worker.checks}
-        results = await run_checks(checks)
-        ok = all(results.values())
-        return _json({"ready": ok, "service": worker.name, "checks": results}, 200 if ok else 503)
+        results = await explain_checks(checks)
+        ok = all(passed for passed, _ in results.values())
+        body = {"ready": ok, "service": worker.name, "checks": {n: passed for n, (passed, _) in results.items()}}
+        why = {name: reason or "failed" for name, (passed, reason) in results.items() if not passed}
+        return _json({**body, **({"why": why} if why else {}), **described()}, 200 if ok else 503)
 
     @get(include_in_schema=False)
     async def metrics(scope: Any) -> AsgiResponse:

@@ -6,34 +6,23 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from credit_shared.contracts.monitoring import DriftReported
 from credit_shared.db import insert_ignore
-from credit_shared.db.models import DecisionRecord, DriftReport
+from credit_shared.db.models import DriftReport
+from credit_shared.decisions_view import read_model_inputs
 
 log = logging.getLogger(__name__)
-
-CHUNK = 500  # ids per IN (...) query
 
 
 def fetch_features(engine: Engine, request_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """The features of each decision that has them in the audit table, by request id.
 
-    Decisions whose audit row is not written yet, or has no features, are absent from the result.
+    Decisions whose audit row is not written yet, or whose model input cannot be rebuilt exactly, are absent from the
+    result (read through the decisions view, the audit's one reader: :mod:`credit_shared.decisions_view`).
     """
-    ids = list(dict.fromkeys(request_ids))
-    found: dict[str, dict[str, Any]] = {}
-    with engine.connect() as conn:
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            stmt = select(DecisionRecord.request_id, DecisionRecord.features).where(
-                DecisionRecord.request_id.in_(chunk)
-            )
-            for request_id, features in conn.execute(stmt):
-                if isinstance(features, dict) and features:
-                    found[request_id] = features
-    return found
+    return read_model_inputs(engine, request_ids)
 
 
 def save_report(engine: Engine, report: DriftReported, summary: dict[str, Any]) -> bool:

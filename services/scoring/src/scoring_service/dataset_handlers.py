@@ -31,7 +31,7 @@ from credit_shared.kafka import documented_bytes, raw_decoder
 from scoring_service.dataset_scoring import ScoringError, ScoringPlaces, headline, score_dataset
 from scoring_service.dead_letters import errors_in_words
 from scoring_service.holder import ModelHolder
-from scoring_service.scorer import ServedModel
+from scoring_service.served import ServedModel
 from scoring_service.settings import Settings
 from scoring_service.versions import UnknownVersion, VersionCache
 

@@ -31,7 +31,8 @@ from credit_shared.contracts.scoring import (
 )
 from credit_shared.datasets import PRODUCTION, TRAIN, dataset_dir, read_manifest
 from credit_shared.homecredit.application import ID
-from scoring_service.scorer import ServedModel, decide_frame
+from scoring_service.scorer import contribution_matrix, decide_frame
+from scoring_service.served import ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,33 @@ def sample_positions(rows: int, size: int | None, seed: int) -> np.ndarray | Non
     return np.sort(np.random.default_rng(seed).choice(rows, size=size, replace=False))
 
 
+def checked_part(
+    command: ScoreDataset, model: ServedModel, places: ScoringPlaces
+) -> tuple[Path, int, list[str], list[str]]:
+    """The part's file, its row count, and the model's features it has and lacks.
+
+    Raises:
+        ScoringError: unknown dataset or part, an empty part, a dataset without any of the model's features.
+    """
+    path = part_file(places, command.dataset_id, command.part)
+    schema = pq.read_schema(path)
+    total = pq.ParquetFile(path).metadata.num_rows
+    if total == 0:
+        raise ScoringError("empty_part", f"the {command.part.value} part of dataset {command.dataset_id!r} is empty")
+    if ID not in schema.names:
+        raise ScoringError("invalid_dataset", f"the {command.part.value} part has no {ID} column")
+    present = [f for f in model.model.feature_names if f in schema.names]
+    missing = [f for f in model.model.feature_names if f not in schema.names]
+    if not present:
+        raise ScoringError(
+            "incompatible_dataset",
+            f"dataset {command.dataset_id!r} has none of the features of version {model.ref.version}",
+        )
+    if missing:
+        log.warning("dataset %s lacks %d features of the model: scored as missing", command.dataset_id, len(missing))
+    return path, total, present, missing
+
+
 def score_dataset(
     command: ScoreDataset, model: ServedModel, places: ScoringPlaces, progress: Progress
 ) -> ScoringSummary:
@@ -103,32 +131,17 @@ def score_dataset(
         ScoringError: unknown dataset or part, an empty part, a dataset without any of the model's features.
     """
     started = time.perf_counter()
-    path = part_file(places, command.dataset_id, command.part)
-    schema = pq.read_schema(path)
-    total = pq.ParquetFile(path).metadata.num_rows
-    if total == 0:
-        raise ScoringError("empty_part", f"the {command.part.value} part of dataset {command.dataset_id!r} is empty")
-    if ID not in schema.names:
-        raise ScoringError("invalid_dataset", f"the {command.part.value} part has no {ID} column")
-    present = [f for f in model.feature_names if f in schema.names]
-    missing = [f for f in model.feature_names if f not in schema.names]
-    if not present:
-        raise ScoringError(
-            "incompatible_dataset",
-            f"dataset {command.dataset_id!r} has none of the features of version {model.ref.version}",
-        )
-    if missing:
-        log.warning("dataset %s lacks %d features of the model: scored as missing", command.dataset_id, len(missing))
+    path, total, present, missing = checked_part(command, model, places)
     selected = sample_positions(total, command.sample_size, command.seed)
     wanted = total if selected is None else len(selected)
     parts: list[pd.DataFrame] = []
-    abs_sum = np.zeros(len(model.feature_names))
+    abs_sum = np.zeros(len(model.model.feature_names))
     done = 0
     progress("scoring", 2.0, f"0 of {wanted} rows")
     for chunk in chunks(path, [ID, *present], places.chunk_rows, selected):
-        features = chunk.reindex(columns=model.feature_names)  # an absent feature is a missing value, as in the stream
-        inputs = model.prepare(features)
-        contributions = np.asarray(model.contributions(inputs)[0], dtype=float)  # every row's, once
+        features = chunk.reindex(columns=model.model.feature_names)  # an absent feature is missing, as in the stream
+        inputs = model.model.prepare(features)
+        contributions = contribution_matrix(model, inputs)[0]  # every row's, once
         decided = decide_frame(inputs, model, contributions)
         abs_sum += np.abs(contributions).sum(axis=0)
         reasons = [json.dumps([r.model_dump() for r in decided.reasons.get(k, [])]) for k in range(len(features))]
@@ -179,8 +192,8 @@ def summarise(
     order = np.argsort(-mean_abs, kind="stable")
     features = [
         FeatureInfluence(
-            feature=model.feature_names[j],
-            label=model.label(model.feature_names[j]),
+            feature=model.model.feature_names[j],
+            label=model.label(model.model.feature_names[j]),
             mean_abs_contribution=float(mean_abs[j]),
         )
         for j in order
@@ -194,7 +207,7 @@ def summarise(
         part_rows=part_rows,
         refused=refused,
         refusal_rate=refused / len(rows),
-        threshold=model.threshold,
+        threshold=model.model.threshold,
         probability=probability,
         top_features=features[:TOP_FEATURES],
         model=model.ref,

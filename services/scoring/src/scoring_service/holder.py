@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scoring_service.scorer import ServedModel
+from scoring_service.served import ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class ModelHolder:
         self._ready = asyncio.Event()
         self._lock = asyncio.Lock()
         self.last_error: str | None = None
+        self.checked = False  # the registry was asked at least once
 
     @property
     def served(self) -> Served:
@@ -66,9 +67,11 @@ class ModelHolder:
                 challenger = await asyncio.to_thread(self._loader, "challenger", served.challenger)
             except Exception as exc:  # noqa: BLE001 - MLflow down or a broken version: keep serving
                 self.last_error = f"{type(exc).__name__}: {exc}"
+                self.checked = True
                 log.warning("could not load models, keeping the served ones: %s", self.last_error)
                 return
             self.last_error = None
+            self.checked = True
             unchanged = champion is self._served.champion and challenger is self._served.challenger
             if champion is None and self._served.champion is not None:
                 log.warning("no champion alias any more; keeping version %s", self._served.champion.ref.version)

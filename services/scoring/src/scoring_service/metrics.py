@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -19,6 +20,13 @@ class ScoringMetrics:
     failures: Counter
     latency: Histogram
     model_version: Gauge
+    step_failures: Counter
+    duplicates: Counter
+    redelivered: Counter
+    consecutive_failures: Gauge
+    lag: Gauge
+    last_commit: Gauge
+    ready: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ScoringMetrics:
@@ -57,4 +65,44 @@ class ScoringMetrics:
             model_version=Gauge(
                 "scoring_model_version", "Registered version served, by alias", ["alias"], registry=registry
             ),
+            **_stream_health(registry),
         )
+
+
+def _stream_health(registry: CollectorRegistry) -> dict[str, Any]:
+    """The decision stream's own metrics: failures by step, duplicates, lag, progress, readiness."""
+    return {
+        "step_failures": Counter(
+            "scoring_step_failures",
+            "Valid messages dead-lettered because a later step failed on them alone, by step",
+            ["step"],
+            registry=registry,
+        ),
+        "duplicates": Counter(
+            "scoring_duplicate_requests",
+            "Request ids published again: not decided again (the first decision stands; replayed to a reply address)",
+            registry=registry,
+        ),
+        "redelivered": Counter(
+            "scoring_redelivered_decisions",
+            "Messages read again after a failure or a restart whose decision was already recorded: the stored "
+            "decision is published again, not a new one",
+            registry=registry,
+        ),
+        "consecutive_failures": Gauge(
+            "scoring_consecutive_batch_failures",
+            "Failures of the batch in hand since the last commit",
+            registry=registry,
+        ),
+        "lag": Gauge(
+            "scoring_consumer_lag",
+            "Messages of loan-applications not read yet (owned partitions)",
+            registry=registry,
+        ),
+        "last_commit": Gauge(
+            "scoring_last_commit_timestamp_seconds",
+            "When a batch was last committed (Unix time)",
+            registry=registry,
+        ),
+        "ready": Gauge("scoring_ready", "1 when the service is ready (see /ready for why not)", registry=registry),
+    }

@@ -1,16 +1,17 @@
 """Scoring a batch of validated applications: features, probability, decision, reason codes.
 
-Pure logic, no Kafka and no database: the handler gives it the applications, the served model and the clients'
-history features, and publishes what it returns.
+Pure logic, no Kafka: the handler gives it the applications and the served model, whose history lookup (a
+collaborator it was built with) gives the clients' history features, and publishes what it returns. Each step runs
+under its name (:func:`scoring_service.faults.step`), so a failure says where it happened.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -22,85 +23,33 @@ from credit_shared.contracts.loans import (
     Explanation,
     LoanApplicationMessage,
     LoanDecision,
-    ModelRef,
     Reason,
 )
-from credit_shared.features.application import ApplicationParts
-from credit_shared.homecredit.application import APPLICATION, ID
-from credit_shared.models import Columns, ModelInput
+from credit_shared.decisions_view import input_digests
+from credit_shared.features.serving import CATEGORIES, FeatureBuilder, serving_features
+from credit_shared.features.serving import request_columns as columns_of
+from credit_shared.homecredit.application import APPLICATION
+from credit_shared.models import ModelInput
+from scoring_service.faults import step
+from scoring_service.served import ServedModel
 
 MAX_REASONS = 4
 
 
-class ServedModel(Protocol):
-    """What scoring needs from a registered model version."""
-
-    @property
-    def ref(self) -> ModelRef:
-        """The registered version's identity."""
-        ...
-
-    @property
-    def threshold(self) -> float:
-        """Refuse at or above this probability."""
-        ...
-
-    @property
-    def feature_names(self) -> list[str]:
-        """The model's input columns, in order."""
-        ...
-
-    def prepare(self, features: pd.DataFrame | Columns) -> ModelInput:
-        """The rows as the model's classifier takes them, computed once for predicting and explaining."""
-        ...
-
-    def predict_proba(self, inputs: ModelInput) -> np.ndarray:
-        """Probability of default per row."""
-        ...
-
-    def contributions(self, inputs: ModelInput) -> tuple[np.ndarray, np.ndarray]:
-        """Exact contributions to the log-odds per row and input feature, and the base value per row."""
-        ...
-
-    def label(self, feature: str) -> str:
-        """Human-readable label of a feature."""
-        ...
-
-    def history(self, ids: Sequence[int]) -> pd.DataFrame:
-        """History features of the clients (``SK_ID_CURR`` first), NaN for a client without history."""
-        ...
-
-
 @dataclass(frozen=True)
 class Scored:
-    """One scored application: the public decision and what the audit row needs."""
+    """One scored application: the public decision and the digest of its exact model input (for the audit)."""
 
     decision: LoanDecision
-    features: dict[str, Any]
+    input_digest: bytes
 
 
-FeatureBuilder = Callable[[Columns], ApplicationParts]
 C = TypeVar("C", bound=Contribution)
-NUMERIC = [spec.name for spec in APPLICATION.columns if spec.kind.value != "category"]
-CATEGORIES = {spec.name: list(spec.categories) for spec in APPLICATION.columns if spec.kind.value == "category"}
 
 
 def request_columns(applications: Sequence[LoanApplicationMessage]) -> dict[str, np.ndarray]:
-    """The validated applications as columns: numbers as float64 (None becomes NaN), categories as objects.
-
-    The numbers are converted as one block: a column at a time costs more than scoring a small batch.
-    """
-    rows = [a.application for a in applications]
-    try:
-        numbers = np.array([[row.get(c) for c in NUMERIC] for row in rows], dtype="float64").reshape(len(rows), -1)
-    except (TypeError, ValueError):  # not all numbers: convert column by column, naming the one at fault
-        numbers = np.column_stack(
-            [pd.to_numeric(pd.Series([row.get(c) for row in rows]), errors="raise").astype("float64") for c in NUMERIC]
-        )  # fmt: skip
-    columns = {c: numbers[:, k] for k, c in enumerate(NUMERIC)}
-    for name in CATEGORIES:
-        columns[name] = np.array([row.get(name) for row in rows], dtype=object)
-    return columns
+    """The validated applications as columns: numbers as float64 (None becomes NaN), categories as objects."""
+    return columns_of([a.application for a in applications])
 
 
 def application_frame(applications: Sequence[LoanApplicationMessage]) -> pd.DataFrame:
@@ -115,15 +64,23 @@ def model_features(
     applications: Sequence[LoanApplicationMessage], model: ServedModel, build_request_features: FeatureBuilder
 ) -> dict[str, np.ndarray]:
     """The features of a batch of applications by name: the application-level ones from the shared feature code,
-    the clients' history from the online feature table (one query; NaN for a client without history)."""
-    ids, numbers, categories = build_request_features(request_columns(applications))
-    past = model.history([int(i) for i in ids])
-    history = past.drop(columns=[ID], errors="ignore")
-    matrix = history.to_numpy(dtype="float64")
-    out: dict[str, np.ndarray] = {str(c): matrix[:, k] for k, c in enumerate(history.columns)}
-    out.update(numbers)
-    out.update({name: np.asarray(values, dtype=object) for name, values in categories.items()})
-    return out
+    the clients' history from the served model's history lookup (one lookup; NaN for a client without history).
+
+    The lookup is by the exact applicant ids (an id beyond 2**53 would not survive the float columns).
+    """
+    rows = [a.application for a in applications]
+    history = model.history([a.sk_id_curr for a in applications])
+    return serving_features(rows, history, build_request_features)
+
+
+def contribution_matrix(model: ServedModel, inputs: ModelInput) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's exact contributions (log-odds) aligned on the model's input features (0 for a feature that does
+    not reach the classifier), and the base values."""
+    frame, base = model.model.contributions(inputs)
+    names = model.model.feature_names
+    if list(frame.columns) == names:
+        return frame.to_numpy(dtype=float), base
+    return frame.reindex(columns=names, fill_value=0.0).to_numpy(dtype=float), base
 
 
 def row_contributions(
@@ -133,14 +90,14 @@ def row_contributions(
     reason codes and full explanations, so both describe the served model the same way."""
     if not len(rows):
         return
-    contrib, base = model.contributions(inputs.take(rows))
+    contrib, base = contribution_matrix(model, inputs.take(rows))
     for k, row in enumerate(rows):
         yield int(row), contrib[k], float(base[k])
 
 
 def contribution(kind: type[C], model: ServedModel, inputs: ModelInput, *, row: int, j: int, value: float) -> C:
     """Feature ``j`` of ``row`` as a ``kind`` (a reason or a contribution): name, label, value, contribution."""
-    name = model.feature_names[j]
+    name = model.model.feature_names[j]
     return kind(feature=name, label=model.label(name), value=inputs.value(row, j), contribution=float(value))
 
 
@@ -166,8 +123,8 @@ def explain_batch(
     applications: Sequence[LoanApplicationMessage], model: ServedModel, build_request_features: FeatureBuilder
 ) -> list[Explanation]:
     """Every feature's contribution and the base value of each application, largest contribution first."""
-    inputs = model.prepare(model_features(applications, model, build_request_features))
-    probabilities = np.asarray(model.predict_proba(inputs), dtype=float)
+    inputs = model.model.prepare(model_features(applications, model, build_request_features))
+    probabilities = np.asarray(model.model.predict_proba(inputs), dtype=float)
     explanations: list[Explanation] = []
     for row, values, base in row_contributions(model, inputs, np.arange(len(applications))):
         application = applications[row]
@@ -177,7 +134,7 @@ def explain_batch(
                 request_id=application.request_id,
                 sk_id_curr=application.sk_id_curr,
                 probability=float(probabilities[row]),
-                threshold=model.threshold,
+                threshold=model.model.threshold,
                 base_value=base,
                 contributions=[
                     contribution(Contribution, model, inputs, row=row, j=int(j), value=values[j]) for j in order
@@ -204,10 +161,13 @@ def decide_frame(inputs: ModelInput, model: ServedModel, contributions: np.ndarr
     The one decision rule of the stream and of dataset scoring: refused at or above the version's threshold.
     ``contributions``: every row's contributions, when the caller computed them already.
     """
-    probabilities = np.asarray(model.predict_proba(inputs), dtype=float)
-    refused = probabilities >= model.threshold
-    decisions = [Decision.REFUSED if r else Decision.APPROVED for r in refused]
-    return Decided(probabilities, decisions, reasons_for(model, inputs, np.flatnonzero(refused), contributions))
+    with step("scoring"):
+        probabilities = np.asarray(model.model.predict_proba(inputs), dtype=float)
+        refused = probabilities >= model.model.threshold
+        decisions = [Decision.REFUSED if r else Decision.APPROVED for r in refused]
+    with step("explanation"):
+        reasons = reasons_for(model, inputs, np.flatnonzero(refused), contributions)
+    return Decided(probabilities, decisions, reasons)
 
 
 def score_batch(
@@ -224,18 +184,20 @@ def score_batch(
         model: the served model version.
         build_request_features: the shared application-level feature code.
     """
-    inputs = model.prepare(model_features(applications, model, build_request_features))
+    with step("features"):
+        inputs = model.model.prepare(model_features(applications, model, build_request_features))
     decided = decide_frame(inputs, model)
     now: datetime = utc_now()
     done = time.monotonic()
     scored: list[Scored] = []
-    records = inputs.records()
+    with step("audit"):
+        digests = input_digests(inputs.numbers, inputs.categories)
     for k, application in enumerate(applications):
         decision = LoanDecision(
             request_id=application.request_id,
             sk_id_curr=application.sk_id_curr,
             probability=float(decided.probabilities[k]),
-            threshold=model.threshold,
+            threshold=model.model.threshold,
             decision=decided.decisions[k],
             reasons=decided.reasons.get(k, []),
             model=model.ref,
@@ -243,5 +205,5 @@ def score_batch(
             latency_ms=max(0.0, (done - received_at[k]) * 1000),
             correlation_id=application.correlation_id,
         )
-        scored.append(Scored(decision, records[k]))
+        scored.append(Scored(decision, digests[k]))
     return scored

@@ -1,11 +1,17 @@
-"""A registered model version as scoring serves it: the pipeline plus what it needs to build its features."""
+"""A registered model version as scoring serves it: the loaded model, its registry identity, its clients' history.
+
+:class:`ServedModel` is the one form of a model in scoring. Its ``model`` is the loaded pipeline itself
+(``credit_shared.models.LoadedModel`` in production; any :class:`Predictor` in tests), and its ``history`` is the
+collaborator that looks up the clients' history features (the online feature table of the version's dataset in
+production): scoring code computes with what it is given and never reaches for a database itself.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -14,60 +20,94 @@ from sqlalchemy import Engine
 from credit_shared.contracts.loans import ModelRef
 from credit_shared.homecredit.application import ID
 from credit_shared.homecredit.glossary import label
-from credit_shared.models import Columns, LoadedModel, ModelInput, load_model
+from credit_shared.models import Columns, ModelInput, load_model
 from credit_shared.online_features import feature_set_columns, read_history
 from credit_shared.settings import MlflowSettings
-from scoring_service.scorer import ServedModel
-from scoring_service.versions import UnknownVersion
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class ServedVersion:
-    """A :class:`LoadedModel` with its registry identity and the dataset its history features come from."""
+class UnknownVersion(LookupError):
+    """The named version is not registered, or archived: the request cannot be answered with it."""
 
-    model: LoadedModel
-    ref: ModelRef
-    dataset_id: str
-    history_columns: list[str]  # the dataset's stored online-feature columns, in their stored order
-    engine: Engine
+
+class Predictor(Protocol):
+    """What scoring uses of a loaded model (``credit_shared.models.LoadedModel`` is one)."""
 
     @property
     def threshold(self) -> float:
-        """The version's decision threshold."""
-        return self.model.threshold
+        """Refuse at or above this probability."""
+        ...
 
     @property
     def feature_names(self) -> list[str]:
         """The model's input columns, in order."""
-        return self.model.feature_names
+        ...
 
-    def prepare(self, features: pd.DataFrame | Columns) -> ModelInput:
+    @property
+    def categorical(self) -> list[str]:
+        """The input columns that are categories."""
+        ...
+
+    def prepare(self, X: pd.DataFrame | Columns) -> ModelInput:  # noqa: N803 - the scikit-learn name
         """The rows as the classifier takes them, computed once for predicting and explaining."""
-        return self.model.prepare(features)
+        ...
 
-    def predict_proba(self, inputs: ModelInput) -> np.ndarray:
+    def predict_proba(self, X: ModelInput) -> np.ndarray:  # noqa: N803
         """Probability of default per row."""
-        return self.model.predict_proba(inputs)
+        ...
 
-    def contributions(self, inputs: ModelInput) -> tuple[np.ndarray, np.ndarray]:
-        """Exact contributions per input feature (log-odds) and base values."""
-        frame, base = self.model.contributions(inputs)
-        if list(frame.columns) == self.feature_names:
-            return frame.to_numpy(dtype=float), base
-        return frame.reindex(columns=self.feature_names, fill_value=0.0).to_numpy(dtype=float), base
+    def contributions(self, X: ModelInput) -> tuple[pd.DataFrame, np.ndarray]:  # noqa: N803
+        """Exact contributions to the log-odds per row and input feature, and the base value per row."""
+        ...
 
-    def label(self, feature: str) -> str:
-        """Human-readable label of a feature."""
-        return label(feature)
 
-    def history(self, ids: Sequence[int]) -> pd.DataFrame:
-        """The history features of a batch of clients, NaN for a client without history (one query)."""
-        batch = read_history(self.engine, self.dataset_id, self.history_columns, ids)
-        frame = pd.DataFrame(batch.values, columns=self.history_columns)
+class History(Protocol):
+    """The clients' history features of one dataset (what the model was trained with)."""
+
+    @property
+    def dataset_id(self) -> str:
+        """The dataset whose online features these are."""
+        ...
+
+    @property
+    def columns(self) -> list[str]:
+        """The history feature columns, in their stored order."""
+        ...
+
+    def __call__(self, ids: Sequence[int]) -> pd.DataFrame:
+        """The history of each client (``SK_ID_CURR`` first), NaN for a client without history (one lookup)."""
+        ...
+
+
+@dataclass(frozen=True)
+class OnlineHistory:
+    """The online feature table of a dataset, read with one query per batch."""
+
+    engine: Engine
+    dataset_id: str
+    columns: list[str] = field(default_factory=list)
+
+    def __call__(self, ids: Sequence[int]) -> pd.DataFrame:
+        """The history features of a batch of clients, NaN for a client without history."""
+        batch = read_history(self.engine, self.dataset_id, self.columns, ids)
+        frame = pd.DataFrame(batch.values, columns=self.columns)
         frame.insert(0, ID, np.asarray(ids, dtype="int64"))
         return frame
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A registered version being served: its model, identity, history lookup, and how features are named."""
+
+    model: Predictor
+    ref: ModelRef
+    history: History
+    label: Callable[[str], str] = label
+
+    def named(self) -> ServedModel:
+        """The same version answering under its number alone (no alias): how a named version's decision reads."""
+        return replace(self, ref=self.ref.model_copy(update={"alias": None}))
 
 
 def load_served(
@@ -119,8 +159,8 @@ def load_version(settings: MlflowSettings, engine: Engine, number: str) -> Serve
     return _serve(settings, engine, version, None)
 
 
-def _serve(settings: MlflowSettings, engine: Engine, version: Any, alias: str | None) -> ServedVersion:
-    """The registry entry ``version`` loaded as it is served: pipeline, identity, history columns."""
+def _serve(settings: MlflowSettings, engine: Engine, version: Any, alias: str | None) -> ServedModel:
+    """The registry entry ``version`` loaded as it is served: model, identity, history lookup."""
     dataset_id = version.tags.get("dataset_id")
     if not dataset_id:
         raise ValueError(f"{settings.model_name} version {version.version} has no dataset_id tag")
@@ -132,4 +172,4 @@ def _serve(settings: MlflowSettings, engine: Engine, version: Any, alias: str | 
     if not columns:
         log.warning("dataset %s has no online features: clients will have no history", dataset_id)
     ref = ModelRef(name=model.name, version=model.version, alias=alias, run_id=model.run_id or version.run_id)
-    return ServedVersion(model, ref, dataset_id, columns, engine)
+    return ServedModel(model, ref, OnlineHistory(engine, dataset_id, columns))

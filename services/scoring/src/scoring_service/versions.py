@@ -13,65 +13,16 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-import numpy as np
-import pandas as pd
+from credit_shared.contracts.loans import MODEL_VERSION_PATTERN
+from scoring_service.served import ServedModel, UnknownVersion
 
-from credit_shared.contracts.loans import MODEL_VERSION_PATTERN, ModelRef
-from credit_shared.models import Columns, ModelInput
-from scoring_service.scorer import ServedModel
+__all__ = ["UnknownVersion", "VersionCache", "VersionLoader"]
 
 log = logging.getLogger(__name__)
 VERSION_NUMBER = re.compile(MODEL_VERSION_PATTERN)
 
 # version number -> the version, ready to score; raises UnknownVersion when it is not registered or archived
 VersionLoader = Callable[[str], ServedModel]
-
-
-class UnknownVersion(LookupError):
-    """The named version is not registered, or archived: the request cannot be answered with it."""
-
-
-class NamedVersion:
-    """A served model answering under its version number alone (no alias): how a named version's decision reads."""
-
-    def __init__(self, model: ServedModel) -> None:
-        self._model = model
-        self._ref = model.ref.model_copy(update={"alias": None})
-
-    @property
-    def ref(self) -> ModelRef:
-        """The version's identity, without alias."""
-        return self._ref
-
-    @property
-    def threshold(self) -> float:
-        """The version's decision threshold."""
-        return self._model.threshold
-
-    @property
-    def feature_names(self) -> list[str]:
-        """The model's input columns, in order."""
-        return self._model.feature_names
-
-    def prepare(self, features: pd.DataFrame | Columns) -> ModelInput:
-        """The rows as the classifier takes them."""
-        return self._model.prepare(features)
-
-    def predict_proba(self, inputs: ModelInput) -> np.ndarray:
-        """Probability of default per row."""
-        return self._model.predict_proba(inputs)
-
-    def contributions(self, inputs: ModelInput) -> tuple[np.ndarray, np.ndarray]:
-        """Exact contributions per input feature (log-odds) and base values."""
-        return self._model.contributions(inputs)
-
-    def label(self, feature: str) -> str:
-        """Human-readable label of a feature."""
-        return self._model.label(feature)
-
-    def history(self, ids: Sequence[int]) -> pd.DataFrame:
-        """History features of the clients."""
-        return self._model.history(ids)
 
 
 class VersionCache:
@@ -104,14 +55,14 @@ class VersionCache:
             raise UnknownVersion(f"{version!r} is not a registered version number")
         for model in served:
             if model is not None and model.ref.version == version:
-                return NamedVersion(model)
+                return model.named()
         if version in self._loaded:
             self._loaded.move_to_end(version)
             return self._loaded[version]
         async with self._lock:  # one load at a time: two requests for the same version load it once
             if version in self._loaded:
                 return self._loaded[version]
-            model = NamedVersion(await asyncio.to_thread(self._loader, version))
+            model = (await asyncio.to_thread(self._loader, version)).named()
             self._loaded[version] = model
             while len(self._loaded) > self.size:
                 dropped, _ = self._loaded.popitem(last=False)

@@ -33,6 +33,22 @@ COLUMN_PATTERN: Final = r"^[A-Za-z0-9_]{1,128}$"  # a column name (raw tables, d
 DATASET_ID: Final = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
+def storable_text(value: str) -> str:
+    """A text every store and encoder holds: no NUL character (PostgreSQL refuses it), no lone surrogate (not
+    encodable in UTF-8; JSON's ``\\ud800`` escape gives one)."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (a lone surrogate is not)") from None
+    return value
+
+
+StorableText = Annotated[str, AfterValidator(storable_text)]
+"""Any text a store holds (no NUL, no lone surrogate)."""
+
+
 def matching(pattern: str, rule: str) -> tuple[FieldInfo, AfterValidator]:
     """Metadata that documents ``pattern`` in the JSON schema and refuses what it does not match, saying ``rule``
     (pydantic's own pattern error quotes the regex, which tells a person nothing)."""
@@ -54,6 +70,7 @@ RequestId = Annotated[
         description="A request id chosen by the sender: 1 to 64 characters, none of them a control character",
     ),
     *matching(REQUEST_ID_PATTERN, "must not contain control characters"),
+    AfterValidator(storable_text),
 ]
 Name = Annotated[
     str, Field(min_length=1), *matching(NAME_PATTERN, "must contain a visible character and no control character")

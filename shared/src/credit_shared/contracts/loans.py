@@ -22,10 +22,17 @@ from credit_shared.contracts.common import (
     VERSION_PATTERN,
     ApplicantId,
     RequestId,
+    StorableText,
 )
+from credit_shared.contracts.dead_letters import DeadLetter, DeadLetterReason, DeadLetterStep
+
+__all__ = ["DeadLetter", "DeadLetterReason", "DeadLetterStep"]  # the dead-letter contract, re-exported here
 from credit_shared.homecredit.application import APPLICATION, ID
+from credit_shared.topics import SCORING_REPLIES
 
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
+MAX_CORRELATION_ID_LENGTH: Final = 128
+REPLY_TOPICS: Final = (SCORING_REPLIES.name,)  # the reply addresses the scoring service answers on
 MODEL_VERSION_PATTERN: Final = VERSION_PATTERN.strip("^$")  # a registered version number, as a request may name it
 # ``reason`` of an error reply (request/reply) besides the dead-letter reasons
 UNKNOWN_MODEL_VERSION: Final = "unknown_model_version"  # the named version is not registered, or archived
@@ -103,7 +110,7 @@ class LoanApplicationMessage(BaseModel):
 
     request_id: RequestId = Field(
         description="Unique id of the request, chosen by the sender (1 to 64 characters, no control character); "
-        "one decision record per id",
+        "one decision per id (the first stands: the same id published again is not decided again)",
         examples=["lo-2026-000001"],
     )
     application: dict[str, Any] = Field(
@@ -116,9 +123,13 @@ class LoanApplicationMessage(BaseModel):
         json_schema_extra=application_schema(),
     )
     reply_to: str | None = Field(
-        None, description="Topic the decision is also sent to (request/reply); internal clients only"
+        None,
+        description="Topic the decision is also sent to (request/reply); internal clients only: the only reply "
+        f"address is {SCORING_REPLIES.name}",
     )
-    correlation_id: str | None = Field(None, description="Echoed on the reply; internal clients only")
+    correlation_id: StorableText | None = Field(
+        None, max_length=MAX_CORRELATION_ID_LENGTH, description="Echoed on the reply; internal clients only"
+    )
     model_version: str | None = Field(
         None,
         description="Registered version number to decide with instead of the champion (an analyst's what-if); "
@@ -139,6 +150,14 @@ class LoanApplicationMessage(BaseModel):
     def _version_as_text(cls, value: Any) -> str | None:
         # never a reason to dead-letter an application: the field was an ignored extra before it existed
         return None if value is None else str(value)[:MAX_REQUEST_ID_LENGTH]
+
+    @field_validator("reply_to")
+    @classmethod
+    def _known_reply_address(cls, value: str | None) -> str | None:
+        # an unknown topic would hold the stream: the producer waits for its metadata until it times out
+        if value is not None and value not in REPLY_TOPICS:
+            raise ValueError(f"must be {' or '.join(REPLY_TOPICS)} (the reply address of internal clients)")
+        return value
 
     @field_validator("explain", mode="before")
     @classmethod
@@ -280,49 +299,6 @@ class Explanation(BaseModel):
     )
     model: ModelRef = Field(description="The model version explained (the one that decides, unless one was named)")
     correlation_id: str | None = Field(None, description="Echo of the request's correlation id")
-
-
-DeadLetterReason = Literal[
-    "not_utf8",
-    "not_json",
-    "not_an_object",
-    "missing_request_id",
-    "missing_sk_id_curr",
-    "invalid",
-    "too_large",
-]
-
-
-class DeadLetter(BaseModel):
-    """A message that cannot be decided, published on ``loan-applications.dlq``."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "reason": "invalid",
-                    "error": "AMT_CREDIT must be a number, got str 'abc'",
-                    "original": '{"request_id": "x", "application": {"SK_ID_CURR": 1, "AMT_CREDIT": "abc"}}',
-                    "original_encoding": "utf-8",
-                    "request_id": "x",
-                    "topic": "loan-applications",
-                    "partition": 3,
-                    "offset": 1042,
-                    "failed_at": "2026-11-24T10:00:00Z",
-                }
-            ]
-        }
-    )
-
-    reason: DeadLetterReason = Field(description="Machine-readable reason", examples=["invalid"])
-    error: str = Field(description="The error in words", examples=["SK_ID_CURR is required"])
-    original: str = Field(description="The original bytes: text when UTF-8, else base64")
-    original_encoding: Literal["utf-8", "base64"] = Field(description="How `original` is encoded")
-    request_id: str | None = Field(None, description="The request id, when it could be read")
-    topic: str = Field(description="Topic the message came from", examples=["loan-applications"])
-    partition: int | None = Field(None, description="Source partition")
-    offset: int | None = Field(None, description="Source offset")
-    failed_at: datetime = Field(description="When it was dead-lettered (UTC)")
 
 
 def message_key(sk_id_curr: int) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, LargeBinary, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from credit_shared.contracts.envelope import utc_now
@@ -88,21 +88,25 @@ class OnlineFeatures(Base):
     __tablename__ = "online_features"
 
     dataset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    sk_id_curr: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sk_id_curr: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     values: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class DecisionRecord(Base):
-    """The audit record of one decision, one row per request id (idempotent writes)."""
+    """The audit record of one decision, one row per request id (idempotent writes).
+
+    Written by scoring. Other services read its scalar columns as they are and its model input only through
+    :mod:`credit_shared.decisions_view` (``model_input`` is the compact form described there).
+    """
 
     __tablename__ = "decisions"
 
     request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    sk_id_curr: Mapped[int] = mapped_column(Integer, index=True)
+    sk_id_curr: Mapped[int] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     input_hash: Mapped[str] = mapped_column(String(64))
-    features: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    model_input: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     probability: Mapped[float] = mapped_column(Float)
     threshold: Mapped[float] = mapped_column(Float)
     decision: Mapped[str] = mapped_column(String(16))
@@ -116,7 +120,41 @@ class DecisionRecord(Base):
     shadow: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     latency_ms: Mapped[float] = mapped_column(Float)
     source_partition: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    source_offset: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    source_offset: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class DecisionLayout(Base):
+    """What a served version's model input is made of, once per layout (see :mod:`credit_shared.decisions_view`)."""
+
+    __tablename__ = "decision_layouts"
+
+    layout_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(String(64))
+    feature_names: Mapped[list[Any]] = mapped_column(JSON)
+    categorical: Mapped[list[Any]] = mapped_column(JSON)
+    history_columns: Mapped[list[Any]] = mapped_column(JSON)
+    application_columns: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class DeadLetterRecord(Base):
+    """A message of ``loan-applications`` that could not be decided, with its whole original when it fits here (the
+    dead-letter topic carries a bounded prefix of an original too large). One row per source position."""
+
+    __tablename__ = "dead_letters"
+
+    topic: Mapped[str] = mapped_column(String(255), primary_key=True)
+    source_partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    original: Mapped[bytes] = mapped_column(LargeBinary)
+    original_size: Mapped[int] = mapped_column(BigInteger)
+    original_sha256: Mapped[str] = mapped_column(String(64))
+    original_whole: Mapped[bool] = mapped_column(Boolean)
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class DriftReport(Base):

@@ -13,6 +13,7 @@ from credit_shared.contracts.common import ApplicantId, Moment, RequestId
 from credit_shared.contracts.loans import Decision
 from credit_shared.db import make_sessionmaker
 from credit_shared.db.models import DecisionRecord
+from credit_shared.decisions_view import read_model_inputs
 from gateway_service.deps import GatewayDep, Viewer
 from gateway_service.jobs import as_utc
 from gateway_service.problems import not_found, responses
@@ -48,11 +49,11 @@ class DecisionPage(BaseModel):
     next_before: datetime | None = Field(None, description="Pass as `before` for the next (older) page")
 
 
-def to_view(row: DecisionRecord, *, with_features: bool) -> DecisionView:
-    """The client view of an audit row."""
+def to_view(row: DecisionRecord, *, features: dict[str, Any] | None = None) -> DecisionView:
+    """The client view of an audit row, with the model input it was decided on when given."""
     view = DecisionView.model_validate(row, from_attributes=True)
     view.received_at, view.decided_at = as_utc(view.received_at), as_utc(view.decided_at)
-    return view if with_features else view.model_copy(update={"features": None})
+    return view.model_copy(update={"features": features})
 
 
 @router.get(
@@ -89,7 +90,9 @@ def list_decisions(
     if decision is not None:
         query = query.where(DecisionRecord.decision == decision.value)
     with make_sessionmaker(gateway.engine)() as session:
-        items = [to_view(r, with_features=features) for r in session.scalars(query)]
+        rows = list(session.scalars(query))
+    inputs = read_model_inputs(gateway.engine, [r.request_id for r in rows]) if features else {}
+    items = [to_view(r, features=inputs.get(r.request_id)) for r in rows]
     return DecisionPage(items=items, next_before=items[-1].decided_at if len(items) == limit else None)
 
 
@@ -109,4 +112,4 @@ def get_decision(
         row = session.get(DecisionRecord, request_id)
     if row is None:
         raise not_found(f"no decision for request id {request_id!r}")
-    return to_view(row, with_features=True)
+    return to_view(row, features=read_model_inputs(gateway.engine, [request_id]).get(request_id))
