@@ -9,8 +9,10 @@ from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
+from credit_shared.boosting import EarlyStoppingLGBMClassifier
 from credit_shared.contracts.training import FAMILIES, SMOTE_K_NEIGHBORS, Imbalance, ModelFamily, ParamValue
-from credit_shared.models import EarlyStoppingLGBMClassifier
+
+MIN_ESTIMATORS = "min_estimators"
 
 MAX_THREADS = max(1, os.cpu_count() or 1)
 # The registry says 0 for "unlimited" where the estimator wants None (a JSON form has no None for a number).
@@ -26,6 +28,7 @@ def estimator_params(family: ModelFamily, params: dict[str, ParamValue]) -> dict
     """Defaults overridden by ``params`` (sampler parameters removed), in the estimator's own types."""
     merged: dict[str, Any] = {**defaults(family), **params}
     merged.pop(SMOTE_K_NEIGHBORS, None)
+    merged.pop(MIN_ESTIMATORS, None)  # the floor of the cross-validated number of trees, not an estimator argument
     for spec in FAMILIES[family].parameters:
         if spec.kind.value == "int" and spec.name in merged:
             merged[spec.name] = round(merged[spec.name])
