@@ -105,6 +105,15 @@ class EarlyStoppingLGBMClassifier(LGBMClassifier):  # type: ignore[misc]
         )
         return self
 
+    def _process_params(self, stage: str) -> dict[str, Any]:
+        # LightGBM's wrapper hands every get_params() entry to LightGBM itself, which would read our
+        # early_stopping_rounds as its own early_stopping_round (and fail without a validation set) and choke on the
+        # monotone mapping: only LightGBM's parameters go through.
+        params: dict[str, Any] = super()._process_params(stage)
+        for name in ("early_stopping_rounds", "validation_fraction", "monotone"):
+            params.pop(name, None)
+        return params
+
     def native_params(self, columns: Sequence[str]) -> dict[str, Any]:
         """This classifier's parameters as LightGBM's own ``train`` takes them (binary objective, ROC AUC metric),
         for boosting several folds in lockstep exactly as :meth:`fit` would boost each.

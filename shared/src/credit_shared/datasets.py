@@ -2,8 +2,9 @@
 
 A dataset lives in ``<datasets_dir>/<dataset_id>/``:
 
-- ``train.parquet``: ``SK_ID_CURR``, the feature columns, ``TARGET`` (labelled applicants);
-- ``production.parquet``: ``SK_ID_CURR`` and the same feature columns (the unlabelled applicants to score);
+- ``train.parquet``: ``SK_ID_CURR``, the feature columns, the columns kept aside (protected attributes, for the
+  fairness table; never features), ``TARGET`` (labelled applicants);
+- ``production.parquet``: ``SK_ID_CURR``, the same feature and aside columns (the unlabelled applicants to score);
 - ``manifest.json``: a :class:`DatasetManifest`.
 
 A dataset is written to a temporary folder and renamed into place, so a half-written one is never visible.
@@ -57,6 +58,14 @@ class DatasetManifest(BaseModel):
     statistics: dict[str, dict[str, float | None]] = Field(
         default_factory=dict, description="Per feature: mean, std, min, max, missing share (training part)"
     )
+    absent_tables: list[str] = Field(
+        default_factory=list, description="Side tables the source lacked: their history features are missing"
+    )
+    aside: list[str] = Field(
+        default_factory=list, description="Protected columns stored beside the features for fairness, never features"
+    )
+    excluded: dict[str, str] = Field(default_factory=dict, description="Feature excluded by the policy -> why")
+    flagged: dict[str, str] = Field(default_factory=dict, description="Feature flagged by the policy -> why")
     mlflow_experiment_id: str | None = Field(None, description="The dataset's MLflow experiment")
     baseline_run_id: str | None = Field(None, description="The most-frequent-class baseline run")
 

@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 
 from credit_shared.contracts.ingestion import BuildDataset, DatasetBuilt
 from credit_shared.datasets import DatasetManifest
-from credit_shared.features import FEATURE_COLUMNS, HISTORY_COLUMNS, build_features
+from credit_shared.feature_policy import apply_policy
+from credit_shared.features import FEATURE_COLUMNS, HISTORY_COLUMNS, build_features, present_tables
 from credit_shared.homecredit.application import ID, TARGET
 from credit_shared.homecredit.glossary import feature_infos
 from credit_shared.online_features import write_online_features
@@ -56,7 +57,8 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
 
     Raises:
         ValueError: when the raw tables are invalid (the message names the table and column).
-        FileNotFoundError: when a table is missing.
+        FileNotFoundError: when the application table is missing (a missing side table only leaves its history
+            features missing, and the manifest names it).
     """
     started = time.monotonic()
     store.remove_stale_staging(ctx.datasets_dir)
@@ -66,6 +68,9 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
 
     features_at = _reporter(report, "features")
     applications = read_applications(source.folder)
+    absent = present_tables(source.folder)[1]
+    if absent:
+        features_at(0.0, f"no {', '.join(absent)} table: its history features are missing")
     table = build_features(
         applications,
         source.folder,
@@ -80,8 +85,9 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
         raise ValueError("application_train has no row with a TARGET: nothing to learn from")
     target = train[TARGET].astype(int)
 
+    policy = apply_policy(FEATURE_COLUMNS, command.feature_policy)
     clean_at = _reporter(report, "cleaning")
-    clean_at(0.0, f"{len(FEATURE_COLUMNS)} features on {len(train)} training rows")
+    clean_at(0.0, f"{len(policy.inputs)} features on {len(train)} training rows ({len(policy.excluded)} excluded)")
     params = CleaningParams(
         max_missing_rate=command.max_missing_rate,
         min_variance=command.min_variance,
@@ -89,9 +95,12 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
         max_correlation=command.max_correlation,
         imputation=command.imputation,
     )
-    cleaner = Cleaner(params).fit(train[list(FEATURE_COLUMNS)], target)
-    train_part = pd.concat([train[[ID]], cleaner.transform(train[list(FEATURE_COLUMNS)]), target], axis=1)
-    production_part = pd.concat([production[[ID]], cleaner.transform(production[list(FEATURE_COLUMNS)])], axis=1)
+    cleaner = Cleaner(params).fit(train[policy.inputs], target)
+    aside = policy.aside  # protected columns: stored as they are beside the features, for the fairness table
+    train_part = pd.concat([train[[ID]], cleaner.transform(train[policy.inputs]), train[aside], target], axis=1)
+    production_part = pd.concat(
+        [production[[ID]], cleaner.transform(production[policy.inputs]), production[aside]], axis=1
+    )
     clean_at(1.0, f"kept {len(cleaner.kept_)} features, dropped {len(cleaner.dropped_)}")
 
     manifest = DatasetManifest(
@@ -103,6 +112,10 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
         parameters=command.model_dump(exclude={"request_id", "name", "description"}, mode="json"),
         features=feature_infos(cleaner.kept_),
         dropped=cleaner.dropped_,
+        absent_tables=absent,
+        aside=aside,
+        excluded=policy.excluded,
+        flagged={k: v for k, v in policy.flagged.items() if k in set(cleaner.kept_)},
         sizes={"train": len(train_part), "production": len(production_part), "features": len(cleaner.kept_)},
         target_rate=float(target.mean()),
         statistics=store.statistics(train_part[cleaner.kept_]),
@@ -130,4 +143,6 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
         mlflow_experiment_id=manifest.mlflow_experiment_id,
         baseline_run_id=manifest.baseline_run_id,
         duration_s=time.monotonic() - started,
+        absent_tables=absent,
+        aside=aside,
     )

@@ -39,7 +39,13 @@ def estimator_params(family: ModelFamily, params: dict[str, ParamValue]) -> dict
 
 
 def build_classifier(
-    family: ModelFamily, params: dict[str, ParamValue], imbalance: Imbalance, seed: int, *, threads: int = 1
+    family: ModelFamily,
+    params: dict[str, ParamValue],
+    imbalance: Imbalance,
+    seed: int,
+    *,
+    threads: int = 1,
+    monotone: dict[str, int] | None = None,
 ) -> Any:
     """A fresh, unfitted classifier of ``family``.
 
@@ -49,6 +55,7 @@ def build_classifier(
         imbalance: class weighting is set here; samplers are pipeline steps.
         seed: random state of the estimator.
         threads: threads of LightGBM and the random forest (1 on small data: more threads only add contention).
+        monotone: LightGBM only: feature -> monotone direction of the probability of default.
     """
     kwargs = estimator_params(family, params)
     weight = "balanced" if imbalance is Imbalance.CLASS_WEIGHT else None
@@ -56,7 +63,12 @@ def build_classifier(
         return LogisticRegression(**kwargs, class_weight=weight, random_state=seed)
     if family is ModelFamily.LIGHTGBM:
         return EarlyStoppingLGBMClassifier(
-            **kwargs, class_weight=weight, random_state=seed, n_jobs=min(threads, MAX_THREADS), verbose=-1
+            **kwargs,
+            class_weight=weight,
+            random_state=seed,
+            n_jobs=min(threads, MAX_THREADS),
+            verbose=-1,
+            monotone=monotone,
         )
     if family is ModelFamily.HIST_GRADIENT_BOOSTING:
         return HistGradientBoostingClassifier(**kwargs, early_stopping=True, class_weight=weight, random_state=seed)
