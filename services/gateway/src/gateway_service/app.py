@@ -38,6 +38,7 @@ from gateway_service.routers import (
     jobs,
     monitoring,
     raw,
+    reasons,
     scoring,
     scorings,
     training,
@@ -240,6 +241,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         clients,
         decisions,
         monitoring,
+        reasons,
     ):
         v1.include_router(module.router)
     app.include_router(v1)

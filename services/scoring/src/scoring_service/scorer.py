@@ -6,6 +6,7 @@ history features, and publishes what it returns.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,8 +29,8 @@ from credit_shared.contracts.loans import (
 from credit_shared.features.application import ApplicationParts
 from credit_shared.homecredit.application import APPLICATION, ID
 from credit_shared.models import Columns, ModelInput
-
-MAX_REASONS = 4
+from credit_shared.reasons import reason_index
+from credit_shared.scorecard import scorecard
 
 
 class ServedModel(Protocol):
@@ -147,18 +148,20 @@ def contribution(kind: type[C], model: ServedModel, inputs: ModelInput, *, row: 
 def reasons_for(
     model: ServedModel, inputs: ModelInput, rows: np.ndarray, contributions: np.ndarray | None = None
 ) -> dict[int, list[Reason]]:
-    """The (at most) four features that pushed each given row's probability of default up the most.
+    """The (at most four) factor groups of the reason catalogue whose summed contributions pushed each given row's
+    probability of default up the most, each with its most telling feature (never a protected attribute).
 
     ``contributions``: every row's contributions when the caller has them already (dataset scoring computes them
     all for its summary), so the refusals' ones are not computed a second time.
     """
     out: dict[int, list[Reason]] = {}
+    names = model.feature_names
+    index = reason_index(tuple(names))
     computed = ((int(r), contributions[int(r)], 0.0) for r in rows) if contributions is not None else None
     for row, values, _base in computed or row_contributions(model, inputs, rows):
-        top = np.argsort(-values)[:MAX_REASONS]
-        out[row] = [
-            contribution(Reason, model, inputs, row=row, j=int(j), value=values[j]) for j in top if values[j] > 0
-        ]
+        out[row] = index.reasons(
+            values, label=lambda j: model.label(names[j]), value=functools.partial(inputs.value, row), names=names
+        )
     return out
 
 
@@ -230,6 +233,7 @@ def score_batch(
     done = time.monotonic()
     scored: list[Scored] = []
     records = inputs.records()
+    points, grades = scorecard().scores(decided.probabilities), scorecard().grades(decided.probabilities)
     for k, application in enumerate(applications):
         decision = LoanDecision(
             request_id=application.request_id,
@@ -237,6 +241,8 @@ def score_batch(
             probability=float(decided.probabilities[k]),
             threshold=model.threshold,
             decision=decided.decisions[k],
+            score=int(points[k]),
+            grade=grades[k],
             reasons=decided.reasons.get(k, []),
             model=model.ref,
             scored_at=now,

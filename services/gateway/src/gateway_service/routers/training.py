@@ -30,7 +30,11 @@ class PromoteRequest(BaseModel):
     """Which version the alias should point at."""
 
     version: str = Field(pattern=r"^[1-9][0-9]{0,8}$", description="Registered version", examples=["3"])
-    force: bool = Field(False, description="Skip the champion gate (the challenger must beat the baseline)")
+    force: bool = Field(
+        False,
+        description="Skip the champion gate (test ROC AUC above the dataset baseline, test expected/observed default "
+        "rate within [0.8, 1.25]); the route is for administrators only",
+    )
 
 
 @router.get("/models/families", summary="Model families with their parameters, defaults, types and ranges")
