@@ -229,7 +229,7 @@ def write(args: Any, started_at: str, load_start: tuple[float, ...], wall_s: flo
             "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3),
             "load_average_start": [round(v, 2) for v in load_start],
             "load_average_end": [round(v, 2) for v in os.getloadavg()],
-        },  # fmt: skip
+        },
         "params": {
             "rows": 6999,
             "outer": f"{repeats} x {args.folds} repeated stratified",
@@ -238,12 +238,12 @@ def write(args: Any, started_at: str, load_start: tuple[float, ...], wall_s: flo
             "tuned_fixed": FIXED,
             "tuned_search": SEARCH,
             "seconds_per_model": {k: round(v, 1) for k, v in cv["seconds"].items()},
-        },  # fmt: skip
+        },
         "figures": figures,
         "ratios": {
             "first_start_vs_seed_lr_cost": round(fs["cost"][0] / lr["cost"][0], 4),
             "first_start_vs_constant_brier": round(fs["brier"][0] / const["brier"][0], 4),
-        },  # fmt: skip
+        },
         "checks": checks,
         "seeds": spread,
         "folds": cv["rows"],
