@@ -2,9 +2,10 @@
 
 A dataset lives in ``<datasets_dir>/<dataset_id>/``:
 
-- ``train.parquet``: ``SK_ID_CURR``, the feature columns, the columns kept aside (protected attributes, for the
-  fairness table; never features), ``TARGET`` (labelled applicants);
-- ``production.parquet``: ``SK_ID_CURR``, the same feature and aside columns (the unlabelled applicants to score);
+- ``train.parquet``: ``SK_ID_CURR``, the feature columns, ``TARGET`` (labelled applicants);
+- ``production.parquet``: ``SK_ID_CURR`` and the same feature columns (the unlabelled applicants to score);
+- ``train_aside.parquet`` (when the feature policy keeps any): ``SK_ID_CURR`` and the protected columns of the
+  labelled applicants, row by row as ``train.parquet``, for the fairness table; never features;
 - ``manifest.json``: a :class:`DatasetManifest`.
 
 A dataset is written to a temporary folder and renamed into place, so a half-written one is never visible.
@@ -24,6 +25,7 @@ from credit_shared.contracts.envelope import utc_now
 MANIFEST: Final = "manifest.json"
 TRAIN: Final = "train.parquet"
 PRODUCTION: Final = "production.parquet"
+ASIDE: Final = "train_aside.parquet"
 DATASET_ID_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 FeatureType = Literal["int", "float", "category", "bool"]
@@ -62,7 +64,7 @@ class DatasetManifest(BaseModel):
         default_factory=list, description="Side tables the source lacked: their history features are missing"
     )
     aside: list[str] = Field(
-        default_factory=list, description="Protected columns stored beside the features for fairness, never features"
+        default_factory=list, description="Protected columns stored apart (train_aside.parquet) for fairness"
     )
     excluded: dict[str, str] = Field(default_factory=dict, description="Feature excluded by the policy -> why")
     flagged: dict[str, str] = Field(default_factory=dict, description="Feature flagged by the policy -> why")

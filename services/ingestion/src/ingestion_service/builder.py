@@ -96,11 +96,9 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
         imputation=command.imputation,
     )
     cleaner = Cleaner(params).fit(train[policy.inputs], target)
-    aside = policy.aside  # protected columns: stored as they are beside the features, for the fairness table
-    train_part = pd.concat([train[[ID]], cleaner.transform(train[policy.inputs]), train[aside], target], axis=1)
-    production_part = pd.concat(
-        [production[[ID]], cleaner.transform(production[policy.inputs]), production[aside]], axis=1
-    )
+    aside = policy.aside  # protected columns: stored apart from the features, for the fairness table
+    train_part = pd.concat([train[[ID]], cleaner.transform(train[policy.inputs]), target], axis=1)
+    production_part = pd.concat([production[[ID]], cleaner.transform(production[policy.inputs])], axis=1)
     clean_at(1.0, f"kept {len(cleaner.kept_)} features, dropped {len(cleaner.dropped_)}")
 
     manifest = DatasetManifest(
@@ -130,7 +128,8 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
     write_online_features(ctx.engine, dataset_id, history, history_columns, lambda share: online_at(share, None))
 
     _reporter(report, "writing")(0.0, "writing Parquet parts")
-    store.write_dataset(ctx.datasets_dir, manifest, train_part, production_part)  # the dataset appears here
+    aside_part = train[[ID, *aside]] if aside else None
+    store.write_dataset(ctx.datasets_dir, manifest, train_part, production_part, aside_part)  # it appears here
     report("done", 100.0, f"dataset {dataset_id} built")
     return DatasetBuilt(
         request_id=command.request_id,

@@ -26,7 +26,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from credit_shared.contracts.training import TrainModel
-from credit_shared.datasets import TRAIN, DatasetManifest, dataset_dir, read_manifest
+from credit_shared.datasets import ASIDE, TRAIN, DatasetManifest, dataset_dir, read_manifest
 from credit_shared.evaluation import METRICS, CostWeights, best_threshold, business_cost, evaluate
 from training_service.artifacts import Evaluation, write_artifacts
 from training_service.calibrate import calibrate
@@ -94,8 +94,18 @@ def load_dataset(datasets_dir: Path, dataset_id: str) -> Dataset:
     y = frame[TARGET].to_numpy().astype(int)
     if len(np.unique(y)) < 2:
         raise TrainingError("invalid_dataset", f"dataset {dataset_id!r} has a single class in {TARGET}")
-    aside = frame[[c for c in manifest.aside if c in frame.columns]]
-    return Dataset(manifest, frame[names], y, aside)
+    return Dataset(manifest, frame[names], y, _aside(datasets_dir, dataset_id, frame))
+
+
+def _aside(datasets_dir: Path, dataset_id: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The protected columns the dataset keeps apart, row by row as its training part (none for older datasets)."""
+    path = dataset_dir(datasets_dir, dataset_id) / ASIDE
+    if not path.is_file():
+        return pd.DataFrame(index=frame.index)
+    aside = pd.read_parquet(path)
+    if ID in frame.columns and not np.array_equal(aside[ID].to_numpy(), frame[ID].to_numpy()):
+        raise TrainingError("invalid_dataset", f"dataset {dataset_id!r}: {ASIDE} does not match its training rows")
+    return aside.drop(columns=[ID]).set_axis(frame.index)
 
 
 def _proba(pipeline: Any, X: pd.DataFrame) -> tuple[np.ndarray, float]:  # noqa: N803
