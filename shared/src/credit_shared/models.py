@@ -282,6 +282,12 @@ class LoadedModel:
 
     def predict_proba(self, X: np.ndarray | pd.DataFrame | Columns | ModelInput) -> np.ndarray:  # noqa: N803
         """Probability of default of each row (1-D), calibrated when the pipeline has a calibrator."""
+        clf = self.classifier
+        if self.calibrator is not None and self.calibrator.log_odds_map is not None and hasattr(clf, "booster_"):
+            # sigmoid calibration from the booster's raw log-odds: one multiply-add, no round trip through a
+            # probability (and exactly the scale the contributions are on)
+            z = clf.booster_.predict(self.prepare(X).x, raw_score=True, num_threads=1)
+            return self.calibrator.from_log_odds(np.asarray(z, dtype=float))
         raw = self.raw_proba(X)
         return raw if self.calibrator is None else self.calibrator.transform(raw)
 
