@@ -84,19 +84,8 @@ class MlflowTracker:
 
         manifest = trained.manifest
         experiment_id = self.experiment_for(manifest.dataset_id, manifest.mlflow_experiment_id)
-        headline = {k: float(trained.metrics[k]) for k in HEADLINE if k in trained.metrics}
-        tags: dict[str, str] = {
-            "request_id": command.request_id,
-            "dataset_id": manifest.dataset_id,
-            "family": command.family.value,
-            "imbalance": command.imbalance.value,
-            "calibration": str(trained.metadata.get("calibration", {}).get("method", "none")),
-            THRESHOLD_KEY: f"{trained.threshold:.6g}",
-            "cost_fn": f"{command.cost.fn:g}",
-            "cost_fp": f"{command.cost.fp:g}",
-            **({"baseline_run_id": manifest.baseline_run_id} if manifest.baseline_run_id else {}),
-            **{k: f"{v:.6g}" for k, v in headline.items()},
-        }
+        headline: dict[str, float] = {k: float(trained.metrics[k]) for k in HEADLINE if k in trained.metrics}
+        tags = _tags(command, trained, headline)
         with mlflow.start_run(experiment_id=experiment_id, run_name=command.run_name, tags=tags) as run:
             mlflow.log_params(_params(command, trained.params))
             mlflow.log_metrics({k: float(v) for k, v in trained.metrics.items()})
@@ -222,6 +211,23 @@ class MlflowTracker:
             return str(self.client.get_model_version_by_alias(self.name, alias).version)
         except MlflowException:
             return None
+
+
+def _tags(command: TrainModel, trained: TrainedModel, headline: dict[str, float]) -> dict[str, str]:
+    """The run's and the version's tags: request id, dataset, family, calibration, threshold, costs, headline."""
+    manifest = trained.manifest
+    return {
+        "request_id": command.request_id,
+        "dataset_id": manifest.dataset_id,
+        "family": command.family.value,
+        "imbalance": command.imbalance.value,
+        "calibration": str(trained.metadata.get("calibration", {}).get("method", "none")),
+        THRESHOLD_KEY: f"{trained.threshold:.6g}",
+        "cost_fn": f"{command.cost.fn:g}",
+        "cost_fp": f"{command.cost.fp:g}",
+        **({"baseline_run_id": manifest.baseline_run_id} if manifest.baseline_run_id else {}),
+        **{k: f"{v:.6g}" for k, v in headline.items()},
+    }
 
 
 def _show(value: float | None) -> str:

@@ -29,10 +29,10 @@ from credit_shared.contracts.training import TrainModel
 from credit_shared.datasets import ASIDE, TRAIN, DatasetManifest, dataset_dir, read_manifest
 from credit_shared.evaluation import METRICS, CostWeights, best_threshold, business_cost, evaluate
 from training_service.artifacts import Evaluation, write_artifacts
-from training_service.calibrate import calibrate
+from training_service.calibrate import Calibrated, calibrate
 from training_service.inputs import InputError, ModelInputs, model_inputs
 from training_service.pipeline import Columns, build_pipeline
-from training_service.search import Progress, Searcher, smote_neighbours_fit
+from training_service.search import CandidateResult, Progress, Searcher, smote_neighbours_fit
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +122,49 @@ def split_metrics(prefix: str, y: np.ndarray, p: np.ndarray, threshold: float, w
     return out
 
 
-def _inputs(command: TrainModel, data: Dataset) -> ModelInputs:
+def _inputs_and_split(
+    command: TrainModel, data: Dataset, y: np.ndarray
+) -> tuple[ModelInputs, tuple[np.ndarray, np.ndarray]]:
+    """The model inputs under the policy, and the positions of the training and the (stratified) test rows."""
+    minority = int(min(np.bincount(y, minlength=2)))
+    if minority < 2 * command.folds:
+        raise TrainingError("too_few_rows", f"{minority} rows of the rarer class cannot fill {command.folds} folds")
     try:
-        return model_inputs(command, data.X, data.aside, dataset_excluded=data.manifest.excluded,
-                            dataset_flagged=data.manifest.flagged)  # fmt: skip
+        inputs = model_inputs(command, data.X, data.aside, dataset_excluded=data.manifest.excluded,
+                              dataset_flagged=data.manifest.flagged)  # fmt: skip
     except InputError as exc:
         raise TrainingError("invalid_command", str(exc)) from exc
+    train_idx, test_idx = train_test_split(np.arange(len(y)), test_size=command.test_share, stratify=y,
+                                           random_state=command.seed)  # fmt: skip
+    if reason := smote_neighbours_fit(command, y[train_idx]):
+        raise TrainingError("invalid_command", reason)
+    return inputs, (train_idx, test_idx)
+
+
+def _measured(  # noqa: PLR0917 - a private step of train_model
+    command: TrainModel,
+    best: CandidateResult,
+    calibrated: Calibrated,
+    threshold: float,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+) -> dict[str, float]:
+    """Every metric of the run: per fold and out of fold (calibrated out-of-fold probabilities), train and test."""
+    (y_train, p_train), (y_test, p_test) = train, test
+    weights = CostWeights(command.cost.fn, command.cost.fp)
+    metrics: dict[str, float] = {"train_rows": float(len(y_train)), "test_rows": float(len(y_test))}
+    for name in METRICS:  # per fold, on the calibrated out-of-fold probabilities at the chosen threshold
+        values = [evaluate(y_train[best.fold == k], calibrated.oof[best.fold == k], threshold, weights)[name]
+                  for k in range(command.folds)]  # fmt: skip
+        metrics[f"cv_{name}"], metrics[f"cv_{name}_std"] = float(np.mean(values)), float(np.std(values))
+    metrics.update(split_metrics("oof", y_train, calibrated.oof, threshold, weights))
+    metrics.update(split_metrics("train", y_train, p_train, threshold, weights))
+    metrics.update(split_metrics("test", y_test, p_test, threshold, weights))
+    metrics["test_constant_brier"] = float(np.mean((y_test - y_train.mean()) ** 2))
+    metrics.update({f"oof_log_loss_{m}": v for m, v in calibrated.log_loss.items()})
+    if best.trees is not None:
+        metrics["trees"] = float(best.trees)
+    return metrics
 
 
 def train_model(command: TrainModel, data: Dataset, out: Path, progress: Progress, *, threads: int = 1) -> TrainedModel:
@@ -140,14 +177,7 @@ def train_model(command: TrainModel, data: Dataset, out: Path, progress: Progres
             that leaves no input, monotone constraints on features the model does not take).
     """
     y = np.asarray(data.y).astype(int)
-    minority = int(min(np.bincount(y, minlength=2)))
-    if minority < 2 * command.folds:
-        raise TrainingError("too_few_rows", f"{minority} rows of the rarer class cannot fill {command.folds} folds")
-    inputs = _inputs(command, data)
-    train_idx, test_idx = train_test_split(np.arange(len(y)), test_size=command.test_share, stratify=y,
-                                           random_state=command.seed)  # fmt: skip
-    if reason := smote_neighbours_fit(command, y[train_idx]):
-        raise TrainingError("invalid_command", reason)
+    inputs, (train_idx, test_idx) = _inputs_and_split(command, data, y)
     X_train, X_test = inputs.X.iloc[train_idx], inputs.X.iloc[test_idx]  # noqa: N806
     y_train, y_test = y[train_idx], y[test_idx]
     columns = Columns.of(inputs.X)
@@ -171,19 +201,8 @@ def train_model(command: TrainModel, data: Dataset, out: Path, progress: Progres
     p_train, _ = _proba(pipeline, X_train)
     p_test, ms_per_row = _proba(pipeline, X_test)
     metrics = {"threshold": threshold, "training_time_s": fit_s, "search_time_s": search_s,
-               "inference_ms_per_row": ms_per_row, "candidates": float(len(outcome.results)),
-               "train_rows": float(len(y_train)), "test_rows": float(len(y_test))}  # fmt: skip
-    for name in METRICS:  # per fold, on the calibrated out-of-fold probabilities at the chosen threshold
-        values = [evaluate(y_train[best.fold == k], calibrated.oof[best.fold == k], threshold, weights)[name]
-                  for k in range(command.folds)]  # fmt: skip
-        metrics[f"cv_{name}"], metrics[f"cv_{name}_std"] = float(np.mean(values)), float(np.std(values))
-    metrics.update(split_metrics("oof", y_train, calibrated.oof, threshold, weights))
-    metrics.update(split_metrics("train", y_train, p_train, threshold, weights))
-    metrics.update(split_metrics("test", y_test, p_test, threshold, weights))
-    metrics["test_constant_brier"] = float(np.mean((y_test - y_train.mean()) ** 2))
-    metrics.update({f"oof_log_loss_{m}": v for m, v in calibrated.log_loss.items()})
-    if best.trees is not None:
-        metrics["trees"] = float(best.trees)
+               "inference_ms_per_row": ms_per_row, "candidates": float(len(outcome.results))}  # fmt: skip
+    metrics.update(_measured(command, best, calibrated, threshold, (y_train, p_train), (y_test, p_test)))
 
     registered = pipeline
     if command.refit_all_rows:
