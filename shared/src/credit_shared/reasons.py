@@ -177,6 +177,7 @@ class ReasonIndex:
         at = {c: k for k, c in enumerate(self.codes)}
         self.group = np.array([at[c] for c in codes], dtype="int64")
         self.stated = np.array([not BY_CODE[c].protected for c in self.codes], dtype=bool)
+        self.members = [np.flatnonzero(self.group == k) for k in range(len(self.codes))]
 
     def reasons(
         self,
@@ -200,7 +201,7 @@ class ReasonIndex:
         for k in np.argsort(-sums, kind="stable")[:MAX_REASONS]:
             if sums[k] <= 0:
                 break
-            members = np.flatnonzero(self.group == k)
+            members = self.members[k]
             j = int(members[np.argmax(values[members])])  # the group's most telling input
             entry = BY_CODE[self.codes[k]]
             out.append(Reason(code=entry.code, group=entry.group, text=entry.text, feature=names[j], label=label(j),
