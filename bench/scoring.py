@@ -121,8 +121,8 @@ def prepare_model(folder: Path, home: Path, database_url: str, tracking_uri: str
     command = TrainModel(
         request_id="bench-train", dataset_id=built.dataset_id, run_name="bench-lightgbm", family="lightgbm",
         imbalance="class_weight", folds=2, seed=7,
-        params={"n_estimators": trees, "learning_rate": 0.02, "num_leaves": 31, "colsample_bytree": 0.5,
-                "early_stopping_rounds": 2000},  # never stops early: the model has all its trees
+        params={"n_estimators": trees, "min_estimators": trees, "learning_rate": 0.02, "num_leaves": 31,
+                "colsample_bytree": 0.5, "early_stopping_rounds": 2000},  # never stops early: it has all its trees
     )  # fmt: skip
     t = time.perf_counter()
     trained = run_training(command, context, quiet)

@@ -86,3 +86,48 @@ async def test_missing_source_gives_a_failed_event_with_the_reason(tmp_path: Pat
     assert [e.type for e in events] == ["dataset.failed"]
     assert "INGESTION_SAMPLE_DIR" in events[0].payload["detail"]
     assert list_manifests(settings.platform.datasets_dir) == []
+
+
+@pytest.mark.anyio
+async def test_a_folder_of_application_tables_only_builds_a_dataset_that_names_the_absent_tables(
+    tmp_path: Path, sample_data: Path
+) -> None:
+    only = tmp_path / "applications-only"
+    only.mkdir()
+    for table in ("application_train.csv", "application_test.csv"):
+        (only / table).symlink_to(sample_data / table)
+    settings = make_settings(tmp_path, only)
+    worker, _ = build(settings)
+    events: list[Envelope[dict]] = []  # type: ignore[type-arg]
+
+    @worker.broker.subscriber(topics.DATASET_EVENTS.name)
+    async def collect(event: Envelope[dict]) -> None:  # type: ignore[type-arg]
+        events.append(event)
+
+    command = BuildDataset(request_id="build-apps", name="applications only", source="sample")
+    async with TestKafkaBroker(worker.broker) as broker:
+        await broker.publish(envelope(command, type_="dataset.build", source="test", correlation_id="job-2"),
+                             topics.DATASET_COMMANDS.name)  # fmt: skip
+
+    built = next(e.payload for e in events if e.type == "dataset.built")
+    side = ["bureau", "bureau_balance", "previous_application", "POS_CASH_balance", "installments_payments",
+            "credit_card_balance"]  # fmt: skip
+    assert sorted(built["absent_tables"]) == sorted(side)
+    assert built["rows_train"] == 6999
+    assert built["rows_production"] == 199
+    manifest = read_manifest(settings.platform.datasets_dir, built["dataset_id"])
+    assert sorted(manifest.absent_tables) == sorted(side)
+    names = {f.name for f in manifest.features}
+    assert {"EXT_SOURCE_3", "PAYMENT_RATE"} <= names
+    assert not {n for n in names if n.startswith(("BURO_", "PREV_", "INSTAL_", "POS_", "CC_"))}, "no history at all"
+    assert not names & {"CODE_GENDER", "NAME_FAMILY_STATUS"}, "protected attributes are never features"
+    assert manifest.aside == ["CODE_GENDER", "NAME_FAMILY_STATUS"]
+    assert "prohibited basis" in manifest.excluded["CODE_GENDER"]
+    folder = settings.platform.datasets_dir / built["dataset_id"]
+    assert not {"CODE_GENDER", "NAME_FAMILY_STATUS"} & set(pd.read_parquet(folder / "train.parquet").columns)
+    aside = pd.read_parquet(folder / "train_aside.parquet")
+    assert list(aside.columns) == ["SK_ID_CURR", "CODE_GENDER", "NAME_FAMILY_STATUS"]
+    assert len(aside) == 6999
+    assert set(aside["CODE_GENDER"].dropna().astype(str)) <= {"F", "M", "XNA"}, "kept aside for fairness"
+    progress = " ".join(str(e.payload.get("message")) for e in events if e.type == "dataset.progress")
+    assert "no bureau" in progress

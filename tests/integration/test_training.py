@@ -174,3 +174,23 @@ def test_champion_gate_refuses_a_model_no_better_than_the_baseline_unless_forced
     assert tracker.client.get_model_version_by_alias("it-gate", "champion").version == dummy.version
     with pytest.raises(TrainingError, match="has no version 99"):
         run_promotion(PromoteModel(request_id="p-4", version="99"), ctx)
+
+
+def test_champion_gate_refuses_probabilities_that_are_not_calibrated_unless_forced(
+    tmp_path: Path, datasets_dir: Path, mlflow_server: str
+) -> None:
+    tracker = MlflowTracker(MlflowSettings(tracking_uri=mlflow_server, model_name="it-calibration"))
+    ctx = TrainingContext(datasets_dir, tracker)
+    trained = run_training(train_command("cal-1"), ctx, lambda *a: None)
+    version = tracker.client.get_model_version("it-calibration", trained.version)
+    ratio = tracker.client.get_run(version.run_id).data.metrics["test_expected_observed_ratio"]
+    assert 0.8 <= ratio <= 1.25, "the trainer's own model is calibrated"
+    model = load_model(tracker.settings, "it-calibration", version=trained.version)
+    assert model.calibrator is not None, "the registered pipeline carries its calibrator"
+    assert model.explains_probability
+    tracker.client.log_metric(version.run_id, "test_expected_observed_ratio", 1.6)  # as an uncalibrated model does
+    with pytest.raises(PromotionRefused, match=r"expects 1\.6000 times the default rate .* allowed 0\.8 to 1\.25"):
+        run_promotion(PromoteModel(request_id="cal-p1", version=trained.version), ctx)
+    forced = run_promotion(PromoteModel(request_id="cal-p2", version=trained.version, force=True), ctx)
+    assert forced.forced
+    assert forced.test_expected_observed_ratio == pytest.approx(1.6)

@@ -51,6 +51,7 @@ SAMPLE_PATH_VALUES = {
     "name": "roc_curve_test",
     "sk_id_curr": "100001",
     "scoring_id": "s-1",
+    "code": "R01",
 }
 PATH_TRICKS = [
     "..",

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings
 
 from credit_frontend.settings import Settings as FrontendSettings
 from credit_local.launcher import LocalSettings
+from credit_shared.scorecard import ScorecardSettings
 from credit_shared.settings import DatabaseSettings, KafkaSettings, MlflowSettings, PlatformSettings
 from gateway_service.settings import Settings as GatewaySettings
 from ingestion_service.settings import Settings as IngestionSettings
@@ -27,7 +28,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
 BENCH_START, BENCH_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "results"
-SHARED = (PlatformSettings, KafkaSettings, MlflowSettings, DatabaseSettings)
+SHARED = (PlatformSettings, KafkaSettings, MlflowSettings, DatabaseSettings, ScorecardSettings)
 SERVICES = (
     IngestionSettings,
     TrainingSettings,

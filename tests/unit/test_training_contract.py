@@ -136,7 +136,13 @@ def test_registry_names_are_the_estimators_own_arguments() -> None:
         ModelFamily.LOGISTIC_REGRESSION: LogisticRegression().get_params(),
         ModelFamily.HIST_GRADIENT_BOOSTING: HistGradientBoostingClassifier().get_params(),
         ModelFamily.RANDOM_FOREST: RandomForestClassifier().get_params(),
-        ModelFamily.LIGHTGBM: {**LGBMClassifier().get_params(), "early_stopping_rounds": 0, "validation_fraction": 0},
+        # our boosting's own: early stopping (validation_fraction), lockstep cross-validation (min_estimators)
+        ModelFamily.LIGHTGBM: {
+            **LGBMClassifier().get_params(),
+            "early_stopping_rounds": 0,
+            "validation_fraction": 0,
+            "min_estimators": 0,
+        },
     }
     for family, params in real.items():
         assert {p.name for p in FAMILIES[family].parameters} <= set(params)

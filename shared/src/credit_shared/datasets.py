@@ -4,6 +4,8 @@ A dataset lives in ``<datasets_dir>/<dataset_id>/``:
 
 - ``train.parquet``: ``SK_ID_CURR``, the feature columns, ``TARGET`` (labelled applicants);
 - ``production.parquet``: ``SK_ID_CURR`` and the same feature columns (the unlabelled applicants to score);
+- ``train_aside.parquet`` (when the feature policy keeps any): ``SK_ID_CURR`` and the protected columns of the
+  labelled applicants, row by row as ``train.parquet``, for the fairness table; never features;
 - ``manifest.json``: a :class:`DatasetManifest`.
 
 A dataset is written to a temporary folder and renamed into place, so a half-written one is never visible.
@@ -24,6 +26,7 @@ from credit_shared.contracts.envelope import utc_now
 MANIFEST: Final = "manifest.json"
 TRAIN: Final = "train.parquet"
 PRODUCTION: Final = "production.parquet"
+ASIDE: Final = "train_aside.parquet"
 DATASET_ID_PATTERN: Final = re.compile(DATASET_ID)
 
 FeatureType = Literal["int", "float", "category", "bool"]
@@ -58,6 +61,14 @@ class DatasetManifest(BaseModel):
     statistics: dict[str, dict[str, float | None]] = Field(
         default_factory=dict, description="Per feature: mean, std, min, max, missing share (training part)"
     )
+    absent_tables: list[str] = Field(
+        default_factory=list, description="Side tables the source lacked: their history features are missing"
+    )
+    aside: list[str] = Field(
+        default_factory=list, description="Protected columns stored apart (train_aside.parquet) for fairness"
+    )
+    excluded: dict[str, str] = Field(default_factory=dict, description="Feature excluded by the policy -> why")
+    flagged: dict[str, str] = Field(default_factory=dict, description="Feature flagged by the policy -> why")
     mlflow_experiment_id: str | None = Field(None, description="The dataset's MLflow experiment")
     baseline_run_id: str | None = Field(None, description="The most-frequent-class baseline run")
 

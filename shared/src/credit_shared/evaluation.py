@@ -2,6 +2,10 @@
 
 The business cost is ``(fn_weight * FN + fp_weight * FP) / n``: a defaulter accepted (false negative) costs ten times
 a good client refused (false positive) by default. ROC and PR AUC are computed on probabilities, never on labels.
+
+Calibration (is the probability of default a probability?): Brier score, log-loss, expected calibration error over
+:data:`ECE_BINS` equal-frequency bins (the mean gap between the mean probability and the observed default rate of
+each bin, weighted by its size), and the expected default rate (mean probability) against the observed one.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sklearn.metrics import (
     balanced_accuracy_score,
     brier_score_loss,
     f1_score,
+    log_loss,
     precision_score,
     recall_score,
     roc_auc_score,
@@ -32,7 +37,14 @@ METRICS: Final = (
     "balanced_accuracy",
     "brier",
     "refusal_rate",
+    "log_loss",
+    "ece",
+    "expected_default_rate",
+    "observed_default_rate",
+    "expected_observed_ratio",
 )
+ECE_BINS: Final = 10
+CLIP: Final = 1e-15
 
 
 @dataclass(frozen=True)
@@ -95,4 +107,32 @@ def evaluate(
         "balanced_accuracy": float(balanced_accuracy_score(y, refused)),
         "brier": float(brier_score_loss(y, p)),
         "refusal_rate": float(refused.mean()) if len(refused) else 0.0,
+        **calibration_metrics(y, p),
+    }
+
+
+def expected_calibration_error(y_true: np.ndarray, probability: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Size-weighted mean of ``|mean probability - observed default rate|`` over equal-frequency bins."""
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(probability, dtype=float)
+    if not len(y):
+        return float("nan")
+    order = np.argsort(p, kind="stable")
+    gaps = [abs(float(p[part].mean()) - float(y[part].mean())) * len(part) for part in np.array_split(order, bins)
+            if len(part)]  # fmt: skip
+    return float(sum(gaps) / len(y))
+
+
+def calibration_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    """Log-loss, expected calibration error, expected and observed default rates and their ratio."""
+    y = np.asarray(y_true, dtype=int)
+    p = np.asarray(probability, dtype=float)
+    expected = float(p.mean()) if len(p) else float("nan")
+    observed = float(y.mean()) if len(y) else float("nan")
+    return {
+        "log_loss": float(log_loss(y, np.clip(p, CLIP, 1 - CLIP), labels=[0, 1])) if len(y) else float("nan"),
+        "ece": expected_calibration_error(y, p),
+        "expected_default_rate": expected,
+        "observed_default_rate": observed,
+        "expected_observed_ratio": expected / observed if observed > 0 else float("nan"),
     }

@@ -20,8 +20,14 @@ Numeric features map 1:1 to the model's inputs. A categorical column becomes one
 so the sum is the contribution of the column as a whole). A tree model behind a PCA cannot be mapped back: its
 contributions are reported per component (``pca0``, ``pca1`` ...) and :attr:`LoadedModel.exact_inputs` is false.
 
-:class:`EarlyStoppingLGBMClassifier` lives here because every process that loads a pickled pipeline must be able to
-import its classes, and ``credit_shared`` is installed in every service.
+A pipeline may carry a calibrator (:mod:`credit_shared.calibration`): :meth:`LoadedModel.predict_proba` then returns
+calibrated probabilities, applied as a one-dimensional map after the fast path. With a sigmoid calibrator (affine in
+log-odds) the contributions are those of the calibrated log-odds (the raw ones times the slope, an exact Shapley
+decomposition still), so ``contributions.sum(1) + base`` is the log-odds of the served probability; with an
+isotonic one they stay those of the raw score (:attr:`LoadedModel.explains_probability` says which).
+
+``EarlyStoppingLGBMClassifier`` (now in :mod:`credit_shared.boosting`) is re-exported here: versions pickled
+before it moved reference it by this module's name.
 """
 
 from __future__ import annotations
@@ -37,12 +43,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from lightgbm import LGBMClassifier, early_stopping
-from sklearn.model_selection import train_test_split
 
+from credit_shared.boosting import EarlyStoppingLGBMClassifier
+from credit_shared.calibration import calibrator_of, logit
 from credit_shared.preprocessing import CompiledPreprocess, categorical_block, compile_preprocess, numeric_block, probe
 from credit_shared.settings import MlflowSettings
 
+__all__ = ["EarlyStoppingLGBMClassifier", "InputLayout", "LoadedModel", "ModelInput", "load_model"]
 log = logging.getLogger(__name__)
 
 THRESHOLD_KEY = "threshold"
@@ -50,58 +57,6 @@ FEATURES_KEY = "feature_names"
 BACKGROUND_KEY = "background"
 FAMILY_KEY = "family"
 _UNSAFE = re.compile(r"[^0-9A-Za-z_-]")
-
-
-class EarlyStoppingLGBMClassifier(LGBMClassifier):  # type: ignore[misc]
-    """``LGBMClassifier`` that holds out a stratified validation split inside ``fit`` and stops early on it.
-
-    Args:
-        early_stopping_rounds: rounds without improvement of the validation ROC AUC before stopping (AUC, not
-            log-loss: with class weighting the fitted probabilities are inflated on purpose, and the unweighted
-            log-loss would stop the boosting far too early).
-        validation_fraction: share of the rows held out (0 disables early stopping).
-        **kwargs: every ``LGBMClassifier`` parameter.
-    """
-
-    def __init__(self, *, early_stopping_rounds: int = 200, validation_fraction: float = 0.15, **kwargs: Any) -> None:
-        self.early_stopping_rounds = early_stopping_rounds
-        self.validation_fraction = validation_fraction
-        super().__init__(**kwargs)
-
-    def fit(  # type: ignore[override]
-        self,
-        X: Any,  # noqa: N803 - the scikit-learn name
-        y: Any,
-        sample_weight: Any = None,
-        **fit_params: Any,
-    ) -> EarlyStoppingLGBMClassifier:
-        """Fit on ``1 - validation_fraction`` of the rows, stopping when the held-out ROC AUC stops improving."""
-        y_arr = np.asarray(y)
-        if (
-            not self.validation_fraction
-            or ("eval_set" in fit_params or "eval_X" in fit_params)
-            or len(np.unique(y_arr)) < 2
-        ):
-            super().fit(X, y, sample_weight=sample_weight, **fit_params)
-            return self
-        index = np.arange(len(y_arr))
-        fit_idx, val_idx = train_test_split(
-            index, test_size=self.validation_fraction, stratify=y_arr, random_state=self.random_state
-        )
-        frame = isinstance(X, pd.DataFrame)
-        x_fit, x_val = (X.iloc[fit_idx], X.iloc[val_idx]) if frame else (X[fit_idx], X[val_idx])
-        weights = None if sample_weight is None else np.asarray(sample_weight)[fit_idx]
-        super().fit(
-            x_fit,
-            y_arr[fit_idx],
-            sample_weight=weights,
-            eval_X=x_val,
-            eval_y=y_arr[val_idx],
-            eval_metric="auc",
-            callbacks=[early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)],
-            **fit_params,
-        )
-        return self
 
 
 def one_hot_name(feature: str, category: Any) -> str:
@@ -240,6 +195,7 @@ class LoadedModel:
         self._columns = [str(c) for c in preprocess.get_feature_names_out()]  # the classifier's inputs (no PCA)
         self._compiled = self._compile(preprocess)
         self._groups = _groups(self._columns, source_columns(preprocess), self.feature_names)
+        self.calibrator = calibrator_of(self.pipeline)
 
     def _compile(self, preprocess: Any) -> CompiledPreprocess | None:
         """The preprocessing as array operations, when it can be and gives exactly scikit-learn's output."""
@@ -318,8 +274,25 @@ class LoadedModel:
         pca = self.pipeline.named_steps.get("pca")
         return [str(c) for c in pca.get_feature_names_out()] if pca is not None else self._columns
 
+    @property
+    def explains_probability(self) -> bool:
+        """``contributions.sum(1) + base`` is the log-odds of :meth:`predict_proba` (no calibrator, or an affine one
+        in log-odds); false for an isotonic calibrator, whose contributions describe the raw score."""
+        return self.calibrator is None or self.calibrator.log_odds_map is not None
+
     def predict_proba(self, X: np.ndarray | pd.DataFrame | Columns | ModelInput) -> np.ndarray:  # noqa: N803
-        """Probability of default of each row (1-D)."""
+        """Probability of default of each row (1-D), calibrated when the pipeline has a calibrator."""
+        clf = self.classifier
+        if self.calibrator is not None and self.calibrator.log_odds_map is not None and hasattr(clf, "booster_"):
+            # sigmoid calibration from the booster's raw log-odds: one multiply-add, no round trip through a
+            # probability (and exactly the scale the contributions are on)
+            z = clf.booster_.predict(self.prepare(X).x, raw_score=True, num_threads=1)
+            return self.calibrator.from_log_odds(np.asarray(z, dtype=float))
+        raw = self.raw_proba(X)
+        return raw if self.calibrator is None else self.calibrator.transform(raw)
+
+    def raw_proba(self, X: np.ndarray | pd.DataFrame | Columns | ModelInput) -> np.ndarray:  # noqa: N803
+        """The classifier's own probability of default of each row (before calibration)."""
         inputs = self.prepare(X)
         clf = self.classifier
         if hasattr(clf, "booster_"):  # the raw booster skips the sklearn wrapper's validation overhead
@@ -339,11 +312,15 @@ class LoadedModel:
         Returns:
             ``(contributions, base)``: a DataFrame with one column per input feature (or per PCA component when
             :attr:`exact_inputs` is false) and the base values, so that ``contributions.sum(1) + base`` is the
-            model's raw score.
+            log-odds of the calibrated probability (sigmoid calibrator: the raw contributions times its slope) or,
+            with an isotonic calibrator, the model's raw score (see :attr:`explains_probability`).
         """
         inputs = self.prepare(X)
         index = inputs.index
         values, base = self._raw_contributions(inputs)
+        affine = None if self.calibrator is None else self.calibrator.log_odds_map
+        if affine is not None:  # Shapley values are linear: those of slope * f + intercept are slope * those of f
+            values, base = values * affine[0], base * affine[0] + affine[1]
         pca = "pca" in self.pipeline.named_steps
         if pca and self.family != "logistic_regression":
             return pd.DataFrame(values, columns=self._x_columns(), index=index), base
@@ -367,8 +344,8 @@ class LoadedModel:
             return self._linear_contributions(inputs)
         transformed = pd.DataFrame(x, columns=self._x_columns())
         if self.family == "dummy" or not hasattr(clf, "n_features_in_"):
-            prior = float(np.clip(clf.predict_proba(transformed[:1])[0, 1], 1e-12, 1 - 1e-12))
-            return np.zeros_like(x), np.full(len(x), np.log(prior / (1 - prior)))
+            prior = logit(clf.predict_proba(transformed[:1])[:, 1])  # clipped as the calibrator clips
+            return np.zeros_like(x), np.full(len(x), float(prior[0]))
         import shap  # slow path, only for forests and histogram boosting
 
         explainer = shap.TreeExplainer(clf)

@@ -3,7 +3,8 @@
 A scoring lives in ``<home>/scorings/<scoring_id>/``, beside the datasets it refers to:
 
 - ``rows.parquet``: one row per scored applicant, in the dataset's order: ``SK_ID_CURR``, ``probability``,
-  ``decision`` and ``reasons`` (the reason codes as a JSON array);
+  ``decision``, ``reasons`` (the coded reasons as a JSON array), ``score`` and ``grade`` (absent from scorings
+  stored before they existed);
 - ``summary.json``: a :class:`~credit_shared.contracts.scoring.ScoringSummary`.
 
 Like a dataset, a scoring is written to a temporary folder and renamed into place, so a half-written one is never
@@ -25,7 +26,7 @@ from credit_shared.contracts.scoring import SCORING_ID_PATTERN, ScoringSummary
 SCORINGS: Final = "scorings"
 ROWS: Final = "rows.parquet"
 SUMMARY: Final = "summary.json"
-ROW_COLUMNS: Final = ("SK_ID_CURR", "probability", "decision", "reasons")
+ROW_COLUMNS: Final = ("SK_ID_CURR", "probability", "decision", "reasons", "score", "grade")
 _ID = re.compile(SCORING_ID_PATTERN)
 
 

@@ -39,6 +39,7 @@ from gateway_service.routers import (
     monitoring,
     operations,
     raw,
+    reasons,
     scoring,
     scorings,
     training,
@@ -227,6 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         clients,
         decisions,
         monitoring,
+        reasons,
     ):
         v1.include_router(module.router)
     app.include_router(v1)

@@ -42,6 +42,10 @@ TAGS: Final[list[dict[str, str]]] = [
     {"name": "clients", "description": "A known applicant: data, latest decision, comparison, what-if, explanation."},
     {"name": "decisions", "description": "The audit trail: every decision by client, time range or request id."},
     {"name": "monitoring", "description": "Drift reports of served traffic and on demand, and alerts."},
+    {
+        "name": "reasons",
+        "description": "The reason catalogue: the coded factor groups a refusal's reasons are stated in.",
+    },
 ]
 PROBLEM_REF: Final = "#/components/schemas/Problem"
 LOCATION: Final = {"Location": {"description": "The job's URL", "schema": {"type": "string"}}}

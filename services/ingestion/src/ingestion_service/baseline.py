@@ -41,6 +41,8 @@ def log_dataset(settings: MlflowSettings, manifest: DatasetManifest, target: pd.
         "rows_train": str(manifest.sizes.get("train", 0)),
         "rows_production": str(manifest.sizes.get("production", 0)),
         "features": str(len(manifest.features)),
+        "absent_tables": ",".join(manifest.absent_tables) or "none",
+        "aside": ",".join(manifest.aside) or "none",
     }
     name = experiment_name(manifest.dataset_id)
     found = client.get_experiment_by_name(name)

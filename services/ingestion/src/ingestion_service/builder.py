@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 
 from credit_shared.contracts.ingestion import BuildDataset, DatasetBuilt
 from credit_shared.datasets import DatasetManifest
-from credit_shared.features import FEATURE_COLUMNS, HISTORY_COLUMNS, build_features
+from credit_shared.feature_policy import PolicyOutcome, apply_policy
+from credit_shared.features import FEATURE_COLUMNS, HISTORY_COLUMNS, build_features, present_tables
 from credit_shared.homecredit.application import ID, TARGET
 from credit_shared.homecredit.glossary import feature_infos
 from credit_shared.online_features import write_online_features
@@ -51,12 +52,46 @@ def _reporter(report: Report, stage: str) -> Callable[[float, str | None], None]
     return at
 
 
+@dataclass(frozen=True)
+class _Parts:
+    """The cleaned parts of a build and what the feature policy set apart."""
+
+    cleaner: Cleaner
+    policy: PolicyOutcome
+    train: pd.DataFrame
+    production: pd.DataFrame
+    aside: pd.DataFrame | None  # the labelled rows' protected columns (for fairness), never features
+
+
+def _clean(
+    command: BuildDataset, train: pd.DataFrame, production: pd.DataFrame, target: pd.Series, report: Report
+) -> _Parts:
+    """The feature policy, then the cleaning fitted on the labelled rows and applied to both parts."""
+    policy = apply_policy(FEATURE_COLUMNS, command.feature_policy)
+    clean_at = _reporter(report, "cleaning")
+    clean_at(0.0, f"{len(policy.inputs)} features on {len(train)} training rows ({len(policy.excluded)} excluded)")
+    params = CleaningParams(
+        max_missing_rate=command.max_missing_rate,
+        min_variance=command.min_variance,
+        leakage_auc=command.leakage_auc,
+        max_correlation=command.max_correlation,
+        imputation=command.imputation,
+    )
+    cleaner = Cleaner(params).fit(train[policy.inputs], target)
+    train_part = pd.concat([train[[ID]], cleaner.transform(train[policy.inputs]), target], axis=1)
+    production_part = pd.concat([production[[ID]], cleaner.transform(production[policy.inputs])], axis=1)
+    clean_at(1.0, f"kept {len(cleaner.kept_)} features, dropped {len(cleaner.dropped_)}")
+    aside = train[[ID, *policy.aside]] if policy.aside else None
+    return _Parts(cleaner, policy, train_part, production_part, aside)
+
+
 def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, report: Report) -> DatasetBuilt:
     """Build one dataset version; nothing becomes visible unless every step succeeds.
 
     Raises:
         ValueError: when the raw tables are invalid (the message names the table and column).
-        FileNotFoundError: when a table is missing.
+        FileNotFoundError: when the application table is missing (a missing side table only leaves its history
+            features missing, and the manifest names it).
     """
     started = time.monotonic()
     store.remove_stale_staging(ctx.datasets_dir)
@@ -66,6 +101,9 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
 
     features_at = _reporter(report, "features")
     applications = read_applications(source.folder)
+    absent = present_tables(source.folder)[1]
+    if absent:
+        features_at(0.0, f"no {', '.join(absent)} table: its history features are missing")
     table = build_features(
         applications,
         source.folder,
@@ -80,19 +118,9 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
         raise ValueError("application_train has no row with a TARGET: nothing to learn from")
     target = train[TARGET].astype(int)
 
-    clean_at = _reporter(report, "cleaning")
-    clean_at(0.0, f"{len(FEATURE_COLUMNS)} features on {len(train)} training rows")
-    params = CleaningParams(
-        max_missing_rate=command.max_missing_rate,
-        min_variance=command.min_variance,
-        leakage_auc=command.leakage_auc,
-        max_correlation=command.max_correlation,
-        imputation=command.imputation,
-    )
-    cleaner = Cleaner(params).fit(train[list(FEATURE_COLUMNS)], target)
-    train_part = pd.concat([train[[ID]], cleaner.transform(train[list(FEATURE_COLUMNS)]), target], axis=1)
-    production_part = pd.concat([production[[ID]], cleaner.transform(production[list(FEATURE_COLUMNS)])], axis=1)
-    clean_at(1.0, f"kept {len(cleaner.kept_)} features, dropped {len(cleaner.dropped_)}")
+    parts = _clean(command, train, production, target, report)
+    cleaner, policy, train_part, production_part = parts.cleaner, parts.policy, parts.train, parts.production
+    aside = policy.aside
 
     manifest = DatasetManifest(
         dataset_id=dataset_id,
@@ -103,6 +131,10 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
         parameters=command.model_dump(exclude={"request_id", "name", "description"}, mode="json"),
         features=feature_infos(cleaner.kept_),
         dropped=cleaner.dropped_,
+        absent_tables=absent,
+        aside=aside,
+        excluded=policy.excluded,
+        flagged={k: v for k, v in policy.flagged.items() if k in set(cleaner.kept_)},
         sizes={"train": len(train_part), "production": len(production_part), "features": len(cleaner.kept_)},
         target_rate=float(target.mean()),
         statistics=store.statistics(train_part[cleaner.kept_]),
@@ -117,7 +149,7 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
     write_online_features(ctx.engine, dataset_id, history, history_columns, lambda share: online_at(share, None))
 
     _reporter(report, "writing")(0.0, "writing Parquet parts")
-    store.write_dataset(ctx.datasets_dir, manifest, train_part, production_part)  # the dataset appears here
+    store.write_dataset(ctx.datasets_dir, manifest, train_part, production_part, parts.aside)  # it appears here
     report("done", 100.0, f"dataset {dataset_id} built")
     return DatasetBuilt(
         request_id=command.request_id,
@@ -130,4 +162,6 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
         mlflow_experiment_id=manifest.mlflow_experiment_id,
         baseline_run_id=manifest.baseline_run_id,
         duration_s=time.monotonic() - started,
+        absent_tables=absent,
+        aside=aside,
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from credit_shared.datasets import MANIFEST, PRODUCTION, TRAIN, DatasetManifest, dataset_dir
+from credit_shared.datasets import ASIDE, MANIFEST, PRODUCTION, TRAIN, DatasetManifest, dataset_dir
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,15 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def write_dataset(datasets_dir: Path, manifest: DatasetManifest, train: pd.DataFrame, production: pd.DataFrame) -> Path:
-    """Write the parts and the manifest, then make the dataset visible with one rename.
+def write_dataset(
+    datasets_dir: Path,
+    manifest: DatasetManifest,
+    train: pd.DataFrame,
+    production: pd.DataFrame,
+    aside: pd.DataFrame | None = None,
+) -> Path:
+    """Write the parts, the columns kept aside (when any) and the manifest, then make the dataset visible with one
+    rename.
 
     Returns:
         The dataset's folder.
@@ -75,6 +82,8 @@ def write_dataset(datasets_dir: Path, manifest: DatasetManifest, train: pd.DataF
     try:
         train.to_parquet(staging / TRAIN, index=False)
         production.to_parquet(staging / PRODUCTION, index=False)
+        if aside is not None:
+            aside.to_parquet(staging / ASIDE, index=False)
         (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
         staging.rename(final)
     except BaseException:

@@ -31,6 +31,7 @@ from credit_shared.contracts.scoring import (
 )
 from credit_shared.datasets import PRODUCTION, TRAIN, dataset_dir, read_manifest
 from credit_shared.homecredit.application import ID
+from credit_shared.scorecard import scorecard
 from scoring_service.scorer import contribution_matrix, decide_frame
 from scoring_service.served import ServedModel
 
@@ -152,6 +153,8 @@ def score_dataset(
                     "probability": decided.probabilities,
                     "decision": [d.value for d in decided.decisions],
                     "reasons": reasons,
+                    "score": scorecard().scores(decided.probabilities),
+                    "grade": scorecard().grades(decided.probabilities),
                 }
             )
         )

@@ -7,6 +7,7 @@ under its name (:func:`scoring_service.faults.step`), so a failure says where it
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -30,10 +31,10 @@ from credit_shared.features.serving import CATEGORIES, FeatureBuilder, serving_f
 from credit_shared.features.serving import request_columns as columns_of
 from credit_shared.homecredit.application import APPLICATION
 from credit_shared.models import ModelInput
+from credit_shared.reasons import reason_index
+from credit_shared.scorecard import scorecard
 from scoring_service.faults import step
 from scoring_service.served import ServedModel
-
-MAX_REASONS = 4
 
 
 @dataclass(frozen=True)
@@ -104,18 +105,20 @@ def contribution(kind: type[C], model: ServedModel, inputs: ModelInput, *, row: 
 def reasons_for(
     model: ServedModel, inputs: ModelInput, rows: np.ndarray, contributions: np.ndarray | None = None
 ) -> dict[int, list[Reason]]:
-    """The (at most) four features that pushed each given row's probability of default up the most.
+    """The (at most four) factor groups of the reason catalogue whose summed contributions pushed each given row's
+    probability of default up the most, each with its most telling feature (never a protected attribute).
 
     ``contributions``: every row's contributions when the caller has them already (dataset scoring computes them
     all for its summary), so the refusals' ones are not computed a second time.
     """
     out: dict[int, list[Reason]] = {}
+    names = model.model.feature_names
+    index = reason_index(tuple(names))
     computed = ((int(r), contributions[int(r)], 0.0) for r in rows) if contributions is not None else None
     for row, values, _base in computed or row_contributions(model, inputs, rows):
-        top = np.argsort(-values)[:MAX_REASONS]
-        out[row] = [
-            contribution(Reason, model, inputs, row=row, j=int(j), value=values[j]) for j in top if values[j] > 0
-        ]
+        out[row] = index.reasons(
+            values, label=lambda j: model.label(names[j]), value=functools.partial(inputs.value, row), names=names
+        )
     return out
 
 
@@ -192,6 +195,7 @@ def score_batch(
     scored: list[Scored] = []
     with step("audit"):
         digests = input_digests(inputs.numbers, inputs.categories)
+    points, grades = scorecard().scores(decided.probabilities), scorecard().grades(decided.probabilities)
     for k, application in enumerate(applications):
         decision = LoanDecision(
             request_id=application.request_id,
@@ -199,6 +203,8 @@ def score_batch(
             probability=float(decided.probabilities[k]),
             threshold=model.model.threshold,
             decision=decided.decisions[k],
+            score=int(points[k]),
+            grade=grades[k],
             reasons=decided.reasons.get(k, []),
             model=model.ref,
             scored_at=now,

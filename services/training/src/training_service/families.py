@@ -9,8 +9,10 @@ from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
+from credit_shared.boosting import EarlyStoppingLGBMClassifier
 from credit_shared.contracts.training import FAMILIES, SMOTE_K_NEIGHBORS, Imbalance, ModelFamily, ParamValue
-from credit_shared.models import EarlyStoppingLGBMClassifier
+
+MIN_ESTIMATORS = "min_estimators"
 
 MAX_THREADS = max(1, os.cpu_count() or 1)
 # The registry says 0 for "unlimited" where the estimator wants None (a JSON form has no None for a number).
@@ -26,6 +28,7 @@ def estimator_params(family: ModelFamily, params: dict[str, ParamValue]) -> dict
     """Defaults overridden by ``params`` (sampler parameters removed), in the estimator's own types."""
     merged: dict[str, Any] = {**defaults(family), **params}
     merged.pop(SMOTE_K_NEIGHBORS, None)
+    merged.pop(MIN_ESTIMATORS, None)  # the floor of the cross-validated number of trees, not an estimator argument
     for spec in FAMILIES[family].parameters:
         if spec.kind.value == "int" and spec.name in merged:
             merged[spec.name] = round(merged[spec.name])
@@ -36,7 +39,13 @@ def estimator_params(family: ModelFamily, params: dict[str, ParamValue]) -> dict
 
 
 def build_classifier(
-    family: ModelFamily, params: dict[str, ParamValue], imbalance: Imbalance, seed: int, *, threads: int = 1
+    family: ModelFamily,
+    params: dict[str, ParamValue],
+    imbalance: Imbalance,
+    seed: int,
+    *,
+    threads: int = 1,
+    monotone: dict[str, int] | None = None,
 ) -> Any:
     """A fresh, unfitted classifier of ``family``.
 
@@ -46,6 +55,7 @@ def build_classifier(
         imbalance: class weighting is set here; samplers are pipeline steps.
         seed: random state of the estimator.
         threads: threads of LightGBM and the random forest (1 on small data: more threads only add contention).
+        monotone: LightGBM only: feature -> monotone direction of the probability of default.
     """
     kwargs = estimator_params(family, params)
     weight = "balanced" if imbalance is Imbalance.CLASS_WEIGHT else None
@@ -53,7 +63,12 @@ def build_classifier(
         return LogisticRegression(**kwargs, class_weight=weight, random_state=seed)
     if family is ModelFamily.LIGHTGBM:
         return EarlyStoppingLGBMClassifier(
-            **kwargs, class_weight=weight, random_state=seed, n_jobs=min(threads, MAX_THREADS), verbose=-1
+            **kwargs,
+            class_weight=weight,
+            random_state=seed,
+            n_jobs=min(threads, MAX_THREADS),
+            verbose=-1,
+            monotone=monotone,
         )
     if family is ModelFamily.HIST_GRADIENT_BOOSTING:
         return HistGradientBoostingClassifier(**kwargs, early_stopping=True, class_weight=weight, random_state=seed)

@@ -16,7 +16,6 @@ matplotlib.use("Agg")  # no display in a service; set before pyplot is imported
 
 import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.calibration import calibration_curve
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
 from credit_shared.evaluation import CostWeights, cost_curve
@@ -129,17 +128,41 @@ class FigureWriter:
         ax.legend()
         self._save("cost_vs_threshold", data, fig)
 
-    def calibration(self, y: np.ndarray, p: np.ndarray, bins: int = 10) -> None:
-        """Reliability diagram on the test split (quantile bins)."""
-        observed, predicted = calibration_curve(y, p, n_bins=bins, strategy="quantile")
-        data = {"kind": "calibration", "predicted": predicted.tolist(), "observed": observed.tolist()}
+    def calibration(self, curves: dict[str, tuple[np.ndarray, np.ndarray]], bins: int = 10) -> None:
+        """Reliability diagram (quantile bins) of each population; ``predicted``/``observed`` are the test split's.
+
+        Each series has, per bin, the mean probability, the observed default rate and the number of applicants.
+        """
+        data: dict[str, Any] = {"kind": "calibration", "bins": bins, "series": {}}
         fig, ax = plt.subplots(figsize=(5, 5))
-        ax.plot(predicted, observed, "o-", label="model")
-        top = float(max(predicted.max(initial=0), observed.max(initial=0), 0.05))
+        top = 0.05
+        for split, (y, p) in curves.items():
+            order = np.argsort(p, kind="stable")
+            parts = [part for part in np.array_split(order, bins) if len(part)]
+            predicted = np.array([p[part].mean() for part in parts])
+            observed = np.array([y[part].mean() for part in parts])
+            data["series"][split] = {"predicted": predicted.tolist(), "observed": observed.tolist(),
+                                     "count": [len(part) for part in parts]}  # fmt: skip
+            ax.plot(predicted, observed, "o-", label=f"{split} (mean {p.mean():.3f}, observed {y.mean():.3f})")
+            top = float(max(top, predicted.max(initial=0), observed.max(initial=0)))
+        first: dict[str, Any] = data["series"].get("test") or next(iter(data["series"].values()), {})
+        data["predicted"], data["observed"] = first.get("predicted", []), first.get("observed", [])
         ax.plot([0, top], [0, top], "k--", lw=0.8, label="perfect")
-        ax.set(xlabel="Mean predicted probability", ylabel="Observed default rate", title="Calibration (test)")
-        ax.legend()
+        ax.set(xlabel="Mean predicted probability", ylabel="Observed default rate", title="Reliability (calibration)")
+        ax.legend(fontsize=8)
         self._save("calibration", data, fig)
+
+    def boosting_rounds(self, curve: list[float], chosen: int) -> None:
+        """Mean cross-validated ROC AUC after each boosting round, with the number of trees chosen."""
+        rounds = np.arange(1, len(curve) + 1)
+        x, y = _thin(rounds, np.asarray(curve))
+        data = {"kind": "boosting_rounds", "rounds": x, "mean_validation_roc_auc": y, "chosen": chosen}
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(rounds, curve, label="mean over the folds")
+        ax.axvline(chosen, color="k", ls="--", lw=0.8, label=f"chosen: {chosen} trees")
+        ax.set(xlabel="Trees", ylabel="Validation ROC AUC", title="Number of trees (lockstep cross-validation)")
+        ax.legend()
+        self._save("boosting_rounds", data, fig)
 
     def importance(self, name: str, values: dict[str, float], title: str, top: int = 25) -> None:
         """Horizontal bar chart of the ``top`` largest importances (the JSON keeps them all)."""

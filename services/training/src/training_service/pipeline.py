@@ -4,6 +4,8 @@ Steps (named, so scoring and explanations can find them): ``preprocess`` (``Colu
 median imputation when the estimator, the sampler or PCA cannot take missing values, then optional scaling; and
 ``categorical``: one-hot encoding, missing as its own level, unseen levels ignored), ``sampler`` (SMOTE or random
 under-sampling, applied only while fitting), ``pca`` (keeps the requested share of variance), ``classifier``.
+The pipeline is a :class:`~credit_shared.calibration.CalibratedPipeline`: the trainer sets its calibrator after the
+fit, from out-of-fold predictions.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 from imblearn.over_sampling import SMOTE
-from imblearn.pipeline import Pipeline
 from imblearn.under_sampling import RandomUnderSampler
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
@@ -21,6 +22,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline as SkPipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from credit_shared.calibration import CalibratedPipeline
 from credit_shared.contracts.training import FAMILIES, SMOTE_K_NEIGHBORS, Imbalance, ParamValue, TrainModel
 from credit_shared.models import one_hot_name
 from training_service.families import build_classifier
@@ -70,7 +72,7 @@ def _numeric_step(command: TrainModel) -> Any:
 
 def build_pipeline(
     command: TrainModel, columns: Columns, params: dict[str, ParamValue], *, threads: int = 1
-) -> Pipeline:
+) -> CalibratedPipeline:
     """The unfitted pipeline for ``command`` with the candidate's ``params``.
 
     Args:
@@ -96,7 +98,28 @@ def build_pipeline(
     if command.pca_variance is not None:
         pca = PCA(n_components=command.pca_variance, svd_solver="full", random_state=command.seed)
         steps.append(("pca", pca.set_output(transform="pandas")))
-    steps.append(
-        ("classifier", build_classifier(command.family, params, command.imbalance, command.seed, threads=threads))
-    )
-    return Pipeline(steps)
+    monotone = {k: int(v) for k, v in command.monotone_constraints.items() if v} or None
+    classifier = build_classifier(command.family, params, command.imbalance, command.seed, threads=threads,
+                                  monotone=monotone)  # fmt: skip
+    steps.append(("classifier", classifier))
+    return CalibratedPipeline(steps)
+
+
+def fit_head(pipeline: CalibratedPipeline, X: pd.DataFrame, y: Any) -> tuple[pd.DataFrame, Any]:  # noqa: N803
+    """Fit every step but the classifier (samplers resample) and return what the classifier is fitted on."""
+    xt, yt = X, y
+    for _, step in pipeline.steps[:-1]:
+        if hasattr(step, "fit_resample"):
+            xt, yt = step.fit_resample(xt, yt)
+        else:
+            xt = step.fit_transform(xt, yt)
+    return xt, yt
+
+
+def transform_head(pipeline: CalibratedPipeline, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+    """Rows as the fitted classifier sees them when predicting (samplers are skipped)."""
+    xt = X
+    for _, step in pipeline.steps[:-1]:
+        if not hasattr(step, "fit_resample"):
+            xt = step.transform(xt)
+    return xt

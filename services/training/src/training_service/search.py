@@ -24,6 +24,7 @@ from credit_shared.contracts.training import (
     FAMILIES,
     SMOTE_K_NEIGHBORS,
     SMOTE_PARAMETER,
+    ModelFamily,
     ParameterSpec,
     ParamKind,
     ParamValue,
@@ -33,7 +34,9 @@ from credit_shared.contracts.training import (
     TrainModel,
 )
 from credit_shared.evaluation import CostWeights, best_threshold, evaluate
+from training_service.families import MIN_ESTIMATORS, defaults
 from training_service.pipeline import Columns, build_pipeline
+from training_service.rounds import Lockstep, lockstep_cv
 
 Progress = Callable[[str, float, str | None], None]
 
@@ -52,12 +55,17 @@ class CandidateResult:
     threshold: float
     roc_auc: float
     fit_s: float
+    fold: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))  # validation fold of each row
+    trees: int | None = None  # LightGBM: the number of trees cross-validation chose
+    curve: list[float] = field(default_factory=list)  # LightGBM: mean validation ROC AUC per round
 
     def summary(self) -> dict[str, Any]:
         """One row of the CV results table."""
         row: dict[str, Any] = {"candidate": self.candidate, "round": self.round, "rows": self.rows}
         row.update({f"param_{k}": v for k, v in self.params.items()})
         row.update({"oof_best_cost": self.best_cost, "oof_threshold": self.threshold, "oof_roc_auc": self.roc_auc})
+        if self.trees is not None:
+            row["trees"] = self.trees
         for name in ("roc_auc", "business_cost", "pr_auc"):
             values = [m[name] for m in self.fold_metrics]
             row[f"mean_{name}"], row[f"std_{name}"] = float(np.mean(values)), float(np.std(values))
@@ -170,10 +178,35 @@ class Searcher:
         number: int,
         round_: int,
     ) -> CandidateResult:
-        """Cross-validate one candidate: out-of-fold probabilities and per-fold metrics (at the OOF threshold)."""
+        """Cross-validate one candidate: out-of-fold probabilities (uncalibrated) and per-fold metrics (at the OOF
+        threshold). LightGBM's number of trees is chosen here too (:mod:`training_service.rounds`); the result's
+        ``params`` then carry it as ``n_estimators``, the final fit's."""
         folds = StratifiedKFold(self.command.folds, shuffle=True, random_state=self.command.seed)
-        oof = np.zeros(len(y))
         splits = list(folds.split(features, y))
+        fold = np.zeros(len(y), dtype="int64")
+        for k, (_, val_idx) in enumerate(splits):
+            fold[val_idx] = k
+        if lockstep_boosting(self.command, params):
+            found = self._lockstep(features, y, params, splits, label)
+            oof, fit_s, trees, curve = found.oof, found.fit_s, found.n_estimators, found.curve
+            params = {**params, "n_estimators": trees, "validation_fraction": 0.0}
+        else:
+            oof, fit_s = self._folds(features, y, params, splits, label)
+            trees, curve = None, []
+        threshold, cost = best_threshold(y, oof, self.weights)
+        fold_metrics = [evaluate(y[v], oof[v], threshold, self.weights) for _, v in splits]
+        auc = evaluate(y, oof, threshold, self.weights)["roc_auc"]
+        return CandidateResult(number, params, round_, len(y), oof, fold_metrics, cost, threshold, auc, fit_s, fold,
+                               trees, curve)  # fmt: skip
+
+    def _tick(self, message: str) -> None:
+        share = min(1.0, self._done_units / self._total_units)
+        self.progress("cross-validation", self.span[0] + (self.span[1] - self.span[0]) * share, message)
+
+    def _folds(
+        self, features: pd.DataFrame, y: np.ndarray, params: dict[str, ParamValue], splits: list[Any], label: str
+    ) -> tuple[np.ndarray, float]:
+        oof = np.zeros(len(y))
         fit_s = 0.0
         for i, (train_idx, val_idx) in enumerate(splits, start=1):
             started = time.perf_counter()
@@ -183,13 +216,26 @@ class Searcher:
             fit_s += time.perf_counter() - started
             oof[val_idx] = model.predict_proba(features.iloc[val_idx])[:, 1]
             self._done_units += 1
-            share = self._done_units / self._total_units
-            percent = self.span[0] + (self.span[1] - self.span[0]) * share
-            self.progress("cross-validation", percent, f"{label}, fold {i} of {len(splits)}")
-        threshold, cost = best_threshold(y, oof, self.weights)
-        fold_metrics = [evaluate(y[v], oof[v], threshold, self.weights) for _, v in splits]
-        auc = evaluate(y, oof, threshold, self.weights)["roc_auc"]
-        return CandidateResult(number, params, round_, len(y), oof, fold_metrics, cost, threshold, auc, fit_s)
+            self._tick(f"{label}, fold {i} of {len(splits)}")
+        return oof, fit_s
+
+    def _lockstep(
+        self, features: pd.DataFrame, y: np.ndarray, params: dict[str, ParamValue], splits: list[Any], label: str
+    ) -> Lockstep:
+        spec = {**defaults(self.command.family), **params}
+        found = lockstep_cv(
+            lambda: build_pipeline(self.command, self.columns, params, threads=self.threads),
+            features,
+            y,
+            splits,
+            cap=int(spec["n_estimators"]),
+            patience=int(spec["early_stopping_rounds"]),
+            floor=int(spec.get(MIN_ESTIMATORS, 1)),
+            say=lambda message: self._tick(f"{label}, {message}"),
+        )
+        self._done_units += len(splits)
+        self._tick(f"{label}, {found.n_estimators} trees chosen on {len(splits)} folds")
+        return found
 
     def run(self, X: pd.DataFrame, y: np.ndarray) -> SearchOutcome:  # noqa: N803
         """Evaluate every candidate (successive halving when asked) and return the best on all rows."""
@@ -224,6 +270,11 @@ class Searcher:
 
 def _nan_to(value: float, default: float = 0.0) -> float:
     return default if math.isnan(value) else value
+
+
+def lockstep_boosting(command: TrainModel, params: dict[str, ParamValue]) -> bool:
+    """LightGBM's trees are counted by lockstep cross-validation (not for dart, whose trees are reweighted later)."""
+    return command.family is ModelFamily.LIGHTGBM and params.get("boosting_type", "gbdt") != "dart"
 
 
 def smote_neighbours_fit(command: TrainModel, y: np.ndarray) -> str | None:

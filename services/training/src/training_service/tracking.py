@@ -29,7 +29,12 @@ HEADLINE: Final = (
     "test_refusal_rate",
     "test_recall",
     "test_precision",
+    "test_brier",
+    "test_log_loss",
+    "test_ece",
+    "test_expected_observed_ratio",
 )
+EXPECTED_OBSERVED: Final = (0.8, 1.25)  # the champion gate's bounds on the test split's mean PD / default rate
 AUC_METRICS: Final = ("test_roc_auc", "roc_auc")
 REQUIREMENTS: Final = ("scikit-learn", "lightgbm", "imbalanced-learn", "pandas", "numpy", "cloudpickle", "scipy")
 
@@ -79,18 +84,8 @@ class MlflowTracker:
 
         manifest = trained.manifest
         experiment_id = self.experiment_for(manifest.dataset_id, manifest.mlflow_experiment_id)
-        headline = {k: float(trained.metrics[k]) for k in HEADLINE if k in trained.metrics}
-        tags: dict[str, str] = {
-            "request_id": command.request_id,
-            "dataset_id": manifest.dataset_id,
-            "family": command.family.value,
-            "imbalance": command.imbalance.value,
-            THRESHOLD_KEY: f"{trained.threshold:.6g}",
-            "cost_fn": f"{command.cost.fn:g}",
-            "cost_fp": f"{command.cost.fp:g}",
-            **({"baseline_run_id": manifest.baseline_run_id} if manifest.baseline_run_id else {}),
-            **{k: f"{v:.6g}" for k, v in headline.items()},
-        }
+        headline: dict[str, float] = {k: float(trained.metrics[k]) for k in HEADLINE if k in trained.metrics}
+        tags = _tags(command, trained, headline)
         with mlflow.start_run(experiment_id=experiment_id, run_name=command.run_name, tags=tags) as run:
             mlflow.log_params(_params(command, trained.params))
             mlflow.log_metrics({k: float(v) for k, v in trained.metrics.items()})
@@ -104,6 +99,7 @@ class MlflowTracker:
                 FAMILY_KEY: command.family.value,
                 "cost_fn": command.cost.fn,
                 "cost_fp": command.cost.fp,
+                **trained.metadata,  # calibration, excluded and flagged inputs, monotone constraints, fit
             }
             if trained.background is not None:
                 metadata[BACKGROUND_KEY] = trained.background
@@ -158,7 +154,8 @@ class MlflowTracker:
         """Point the alias at the version, after the champion gate (unless forced).
 
         Raises:
-            PromotionRefused: the version does not exist, has no threshold, or does not beat the baseline.
+            PromotionRefused: the version does not exist, has no threshold, does not beat the baseline, or its
+                test split's expected/observed default rate lies outside :data:`EXPECTED_OBSERVED`.
         """
         from mlflow.exceptions import MlflowException
 
@@ -170,6 +167,7 @@ class MlflowTracker:
             raise PromotionRefused("version_not_found", f"{self.name} has no version {command.version}") from exc
         run = self.client.get_run(mv.run_id) if mv.run_id else None
         test_auc = run.data.metrics.get("test_roc_auc") if run else None
+        ratio = run.data.metrics.get("test_expected_observed_ratio") if run else None
         baseline = self.baseline_auc(run) if run else None
         if command.alias == "champion" and not command.force:
             if THRESHOLD_KEY not in mv.tags:
@@ -179,6 +177,14 @@ class MlflowTracker:
                     "gate_refused",
                     f"version {command.version} test ROC AUC {_show(test_auc)} does not beat the dataset baseline "
                     f"{_show(baseline)}; an administrator may force it",
+                )
+            low, high = EXPECTED_OBSERVED
+            if ratio is None or not low <= ratio <= high:
+                raise PromotionRefused(
+                    "gate_refused",
+                    f"version {command.version} expects {_show(ratio)} times the default rate it observes on the "
+                    f"test split (mean probability / default rate, allowed {low:g} to {high:g}): its probabilities "
+                    "are not calibrated; an administrator may force it",
                 )
         previous = self._alias_version(command.alias)
         self.client.set_registered_model_alias(self.name, command.alias, command.version)
@@ -195,6 +201,7 @@ class MlflowTracker:
             forced=command.force,
             test_roc_auc=test_auc,
             baseline_roc_auc=baseline,
+            test_expected_observed_ratio=ratio,
         )
 
     def _alias_version(self, alias: str) -> str | None:
@@ -204,6 +211,23 @@ class MlflowTracker:
             return str(self.client.get_model_version_by_alias(self.name, alias).version)
         except MlflowException:
             return None
+
+
+def _tags(command: TrainModel, trained: TrainedModel, headline: dict[str, float]) -> dict[str, str]:
+    """The run's and the version's tags: request id, dataset, family, calibration, threshold, costs, headline."""
+    manifest = trained.manifest
+    return {
+        "request_id": command.request_id,
+        "dataset_id": manifest.dataset_id,
+        "family": command.family.value,
+        "imbalance": command.imbalance.value,
+        "calibration": str(trained.metadata.get("calibration", {}).get("method", "none")),
+        THRESHOLD_KEY: f"{trained.threshold:.6g}",
+        "cost_fn": f"{command.cost.fn:g}",
+        "cost_fp": f"{command.cost.fp:g}",
+        **({"baseline_run_id": manifest.baseline_run_id} if manifest.baseline_run_id else {}),
+        **{k: f"{v:.6g}" for k, v in headline.items()},
+    }
 
 
 def _show(value: float | None) -> str:
@@ -222,6 +246,12 @@ def _params(command: TrainModel, chosen: dict[str, Any]) -> dict[str, Any]:
         "cost_fp": command.cost.fp,
         "seed": command.seed,
         "dataset_id": command.dataset_id,
+        "calibration": command.calibration,
+        "refit_all_rows": command.refit_all_rows,
+        "feature_policy": json.dumps(command.feature_policy.model_dump(mode="json"))[:6000],
+        "monotone_constraints": json.dumps(command.monotone_constraints)[:6000]
+        if command.monotone_constraints
+        else "none",
         "search": json.dumps(command.search.model_dump(mode="json"))[:6000] if command.search else "none",
     }
     params.update({f"model.{k}": v for k, v in chosen.items()})

@@ -1,4 +1,14 @@
-"""Training of one command, without MLflow: split, search, threshold, final fit, metrics, artifacts in a folder.
+"""Training of one command, without MLflow: inputs, split, search, calibration, threshold, final fit, metrics.
+
+The steps, in order:
+
+1. the model inputs: the dataset's features under the command's feature policy (protected attributes kept aside);
+2. a stratified test split, held out for the report (and the promotion gate) only;
+3. the search by cross-validation on the training rows (LightGBM's number of trees chosen there, by lockstep folds);
+4. the calibrator, chosen and fitted on the chosen candidate's out-of-fold probabilities (:mod:`.calibrate`);
+5. the threshold, tuned on the calibrated out-of-fold probabilities;
+6. the final fit on every training row, with the calibrator inside the pipeline; measured on the test split;
+7. optionally (``refit_all_rows``) the registered model refitted on every labelled row, test rows included.
 
 :func:`train_model` returns a :class:`TrainedModel`; :mod:`training_service.tracking` logs and registers it.
 """
@@ -16,19 +26,18 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from credit_shared.contracts.training import TrainModel
-from credit_shared.datasets import TRAIN, DatasetManifest, dataset_dir, read_manifest
-from credit_shared.evaluation import METRICS, CostWeights, business_cost, evaluate
-from credit_shared.models import LoadedModel, source_columns
-from training_service.card import CardInputs, fairness_table, model_card, sensitive_groups
-from training_service.figures import FigureWriter, write_json
+from credit_shared.datasets import ASIDE, TRAIN, DatasetManifest, dataset_dir, read_manifest
+from credit_shared.evaluation import METRICS, CostWeights, best_threshold, business_cost, evaluate
+from training_service.artifacts import Evaluation, write_artifacts
+from training_service.calibrate import Calibrated, calibrate
+from training_service.inputs import InputError, ModelInputs, model_inputs
 from training_service.pipeline import Columns, build_pipeline
-from training_service.search import Progress, Searcher, SearchOutcome, smote_neighbours_fit
+from training_service.search import CandidateResult, Progress, Searcher, smote_neighbours_fit
 
 log = logging.getLogger(__name__)
 
 TARGET: Final = "TARGET"
 ID: Final = "SK_ID_CURR"
-SHAP_ROWS: Final = 500
 MANY_ROWS: Final = 20_000
 
 
@@ -42,11 +51,12 @@ class TrainingError(Exception):
 
 @dataclass
 class Dataset:
-    """A dataset's labelled rows and manifest."""
+    """A dataset's labelled rows, the columns it keeps aside (protected attributes) and its manifest."""
 
     manifest: DatasetManifest
     X: pd.DataFrame
     y: np.ndarray
+    aside: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass
@@ -63,10 +73,11 @@ class TrainedModel:
     background: list[float] | None
     manifest: DatasetManifest
     tags: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def load_dataset(datasets_dir: Path, dataset_id: str) -> Dataset:
-    """Read a dataset's labelled rows, features in manifest order.
+    """Read a dataset's labelled rows, features in manifest order, aside columns apart.
 
     Raises:
         TrainingError: ``dataset_not_found`` or ``invalid_dataset``.
@@ -83,173 +94,136 @@ def load_dataset(datasets_dir: Path, dataset_id: str) -> Dataset:
     y = frame[TARGET].to_numpy().astype(int)
     if len(np.unique(y)) < 2:
         raise TrainingError("invalid_dataset", f"dataset {dataset_id!r} has a single class in {TARGET}")
-    return Dataset(manifest, frame[names], y)
+    return Dataset(manifest, frame[names], y, _aside(datasets_dir, dataset_id, frame))
 
 
-def _timed_proba(pipeline: Any, X: pd.DataFrame) -> tuple[np.ndarray, float]:  # noqa: N803
+def _aside(datasets_dir: Path, dataset_id: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The protected columns the dataset keeps apart, row by row as its training part (none for older datasets)."""
+    path = dataset_dir(datasets_dir, dataset_id) / ASIDE
+    if not path.is_file():
+        return pd.DataFrame(index=frame.index)
+    aside = pd.read_parquet(path)
+    if ID in frame.columns and not np.array_equal(aside[ID].to_numpy(), frame[ID].to_numpy()):
+        raise TrainingError("invalid_dataset", f"dataset {dataset_id!r}: {ASIDE} does not match its training rows")
+    return aside.drop(columns=[ID]).set_axis(frame.index)
+
+
+def _proba(pipeline: Any, X: pd.DataFrame) -> tuple[np.ndarray, float]:  # noqa: N803
     started = time.perf_counter()
     p = pipeline.predict_proba(X)[:, 1]
     return np.asarray(p, dtype=float), (time.perf_counter() - started) * 1000 / max(len(X), 1)
 
 
-def _metrics(prefix: str, y: np.ndarray, p: np.ndarray, threshold: float, w: CostWeights) -> dict[str, float]:
+def split_metrics(prefix: str, y: np.ndarray, p: np.ndarray, threshold: float, w: CostWeights) -> dict[str, float]:
+    """Every metric of one population, prefixed, with the costs of deciding at 0.5 and of accepting everybody."""
     out = {f"{prefix}_{k}": v for k, v in evaluate(y, p, threshold, w).items()}
     out[f"{prefix}_cost_at_0_5"] = business_cost(y, p >= 0.5, w)
     out[f"{prefix}_cost_accept_all"] = business_cost(y, np.zeros(len(y), bool), w)
     return out
 
 
-@dataclass
-class _Split:
-    X_train: pd.DataFrame
-    X_test: pd.DataFrame
-    y_train: np.ndarray
-    y_test: np.ndarray
+def _inputs_and_split(
+    command: TrainModel, data: Dataset, y: np.ndarray
+) -> tuple[ModelInputs, tuple[np.ndarray, np.ndarray]]:
+    """The model inputs under the policy, and the positions of the training and the (stratified) test rows."""
+    minority = int(min(np.bincount(y, minlength=2)))
+    if minority < 2 * command.folds:
+        raise TrainingError("too_few_rows", f"{minority} rows of the rarer class cannot fill {command.folds} folds")
+    try:
+        inputs = model_inputs(command, data.X, data.aside, dataset_excluded=data.manifest.excluded,
+                              dataset_flagged=data.manifest.flagged)  # fmt: skip
+    except InputError as exc:
+        raise TrainingError("invalid_command", str(exc)) from exc
+    train_idx, test_idx = train_test_split(np.arange(len(y)), test_size=command.test_share, stratify=y,
+                                           random_state=command.seed)  # fmt: skip
+    if reason := smote_neighbours_fit(command, y[train_idx]):
+        raise TrainingError("invalid_command", reason)
+    return inputs, (train_idx, test_idx)
+
+
+def _measured(  # noqa: PLR0917 - a private step of train_model
+    command: TrainModel,
+    best: CandidateResult,
+    calibrated: Calibrated,
+    threshold: float,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+) -> dict[str, float]:
+    """Every metric of the run: per fold and out of fold (calibrated out-of-fold probabilities), train and test."""
+    (y_train, p_train), (y_test, p_test) = train, test
+    weights = CostWeights(command.cost.fn, command.cost.fp)
+    metrics: dict[str, float] = {"train_rows": float(len(y_train)), "test_rows": float(len(y_test))}
+    for name in METRICS:  # per fold, on the calibrated out-of-fold probabilities at the chosen threshold
+        values = [evaluate(y_train[best.fold == k], calibrated.oof[best.fold == k], threshold, weights)[name]
+                  for k in range(command.folds)]  # fmt: skip
+        metrics[f"cv_{name}"], metrics[f"cv_{name}_std"] = float(np.mean(values)), float(np.std(values))
+    metrics.update(split_metrics("oof", y_train, calibrated.oof, threshold, weights))
+    metrics.update(split_metrics("train", y_train, p_train, threshold, weights))
+    metrics.update(split_metrics("test", y_test, p_test, threshold, weights))
+    metrics["test_constant_brier"] = float(np.mean((y_test - y_train.mean()) ** 2))
+    metrics.update({f"oof_log_loss_{m}": v for m, v in calibrated.log_loss.items()})
+    if best.trees is not None:
+        metrics["trees"] = float(best.trees)
+    return metrics
 
 
 def train_model(command: TrainModel, data: Dataset, out: Path, progress: Progress, *, threads: int = 1) -> TrainedModel:
-    """Train, tune and evaluate ``command`` on ``data``; write the artifacts under ``out``.
+    """Train, calibrate, tune and evaluate ``command`` on ``data``; write the artifacts under ``out``.
 
     ``threads`` is used from :data:`MANY_ROWS` rows on; below, one thread is faster (less contention).
 
     Raises:
-        TrainingError: when the data cannot support the command (too few defaults for the folds or SMOTE).
+        TrainingError: when the data cannot support the command (too few defaults for the folds or SMOTE, a policy
+            that leaves no input, monotone constraints on features the model does not take).
     """
-    data = Dataset(data.manifest, data.X, np.asarray(data.y).astype(int))
-    minority = int(min(np.bincount(data.y, minlength=2)))
-    if minority < 2 * command.folds:
-        raise TrainingError("too_few_rows", f"{minority} rows of the rarer class cannot fill {command.folds} folds")
-    split = _Split(*train_test_split(data.X, data.y, test_size=command.test_share, stratify=data.y,
-                                     random_state=command.seed))  # fmt: skip
-    if reason := smote_neighbours_fit(command, split.y_train):
-        raise TrainingError("invalid_command", reason)
-    columns = Columns.of(data.X)
-    threads = threads if len(data.y) >= MANY_ROWS else 1
+    y = np.asarray(data.y).astype(int)
+    inputs, (train_idx, test_idx) = _inputs_and_split(command, data, y)
+    X_train, X_test = inputs.X.iloc[train_idx], inputs.X.iloc[test_idx]  # noqa: N806
+    y_train, y_test = y[train_idx], y[test_idx]
+    columns = Columns.of(inputs.X)
+    threads = threads if len(y) >= MANY_ROWS else 1
     started = time.perf_counter()
-    searcher = Searcher(command, columns, progress, span=(5.0, 80.0), threads=threads)
-    outcome = searcher.run(split.X_train, split.y_train)
+    outcome = Searcher(command, columns, progress, span=(5.0, 78.0), threads=threads).run(X_train, y_train)
     search_s = time.perf_counter() - started
     best = outcome.best
     assert best is not None
 
-    progress("final fit", 80.0, "fitting the chosen candidate on every training row")
-    started = time.perf_counter()
-    pipeline = build_pipeline(command, columns, best.params, threads=threads).fit(split.X_train, split.y_train)
-    fit_s = time.perf_counter() - started
-    p_train, _ = _timed_proba(pipeline, split.X_train)
-    p_test, ms_per_row = _timed_proba(pipeline, split.X_test)
-    metrics = {
-        "threshold": best.threshold,
-        "training_time_s": fit_s,
-        "search_time_s": search_s,
-        "inference_ms_per_row": ms_per_row,
-        "candidates": float(len(outcome.results)),
-    }
+    progress("calibration", 78.0, "calibrating the out-of-fold probabilities")
+    calibrated = calibrate(best.oof, y_train, command.calibration, command.seed)
     weights = CostWeights(command.cost.fn, command.cost.fp)
-    for name in METRICS:
-        values = [m[name] for m in best.fold_metrics]
-        metrics[f"cv_{name}"], metrics[f"cv_{name}_std"] = float(np.mean(values)), float(np.std(values))
-    metrics.update(_metrics("oof", split.y_train, best.oof, best.threshold, weights))
-    metrics.update(_metrics("train", split.y_train, p_train, best.threshold, weights))
-    metrics.update(_metrics("test", split.y_test, p_test, best.threshold, weights))
+    threshold, _ = best_threshold(y_train, calibrated.oof, weights)
+
+    progress("final fit", 80.0, f"fitting the chosen candidate on all {len(y_train)} training rows")
+    started = time.perf_counter()
+    pipeline = build_pipeline(command, columns, best.params, threads=threads).fit(X_train, y_train)
+    pipeline.calibrator = calibrated.calibrator
+    fit_s = time.perf_counter() - started
+    p_train, _ = _proba(pipeline, X_train)
+    p_test, ms_per_row = _proba(pipeline, X_test)
+    metrics = {"threshold": threshold, "training_time_s": fit_s, "search_time_s": search_s,
+               "inference_ms_per_row": ms_per_row, "candidates": float(len(outcome.results))}  # fmt: skip
+    metrics.update(_measured(command, best, calibrated, threshold, (y_train, p_train), (y_test, p_test)))
+
+    registered = pipeline
+    if command.refit_all_rows:
+        progress("final fit", 86.0, f"refitting on all {len(y)} labelled rows for production")
+        registered = build_pipeline(command, columns, best.params, threads=threads).fit(inputs.X, y)
+        registered.calibrator = calibrated.calibrator
+    metrics["registered_fit_rows"] = float(len(y) if command.refit_all_rows else len(y_train))
 
     progress("artifacts", 88.0, "figures, importance, model card")
-    background = None
-    if hasattr(pipeline.named_steps["classifier"], "coef_") and "pca" not in pipeline.named_steps:
-        background = [float(v) for v in pipeline[:-1].transform(split.X_train).mean(axis=0)]
-    names = [str(c) for c in data.X.columns]
-    loaded = LoadedModel(pipeline, best.threshold, "candidate", "0", names, family=command.family.value,
-                         background=None if background is None else np.asarray(background))  # fmt: skip
-    _write_artifacts(command, data, split, outcome, loaded, (p_train, p_test), metrics, out)
+    evaluation = Evaluation(command, data.manifest, inputs, (train_idx, test_idx), y, outcome, calibrated,
+                            threshold, (p_train, p_test), metrics)  # fmt: skip
+    written = write_artifacts(evaluation, registered, out)
     return TrainedModel(
-        pipeline=pipeline,
-        threshold=best.threshold,
+        pipeline=registered,
+        threshold=threshold,
         params=best.params,
         metrics=metrics,
         artifacts=out,
-        feature_names=names,
-        input_example=loaded.frame(split.X_test.head(5)),
-        background=background,
+        feature_names=[str(c) for c in inputs.X.columns],
+        input_example=written.input_example,
+        background=written.background,
         manifest=data.manifest,
+        metadata=written.metadata,
     )
-
-
-def _write_artifacts(  # noqa: PLR0917 - a private step of train_model
-    command: TrainModel,
-    data: Dataset,
-    split: _Split,
-    outcome: SearchOutcome,
-    loaded: LoadedModel,
-    probabilities: tuple[np.ndarray, np.ndarray],
-    metrics: dict[str, float],
-    out: Path,
-) -> None:
-    best = outcome.best
-    assert best is not None
-    threshold, weights = best.threshold, CostWeights(command.cost.fn, command.cost.fp)
-    p_train, p_test = probabilities
-    figures = FigureWriter(out)
-    curves = {"train": (split.y_train, p_train), "test": (split.y_test, p_test)}
-    figures.roc(curves, {"train": metrics["train_roc_auc"], "test": metrics["test_roc_auc"]})
-    figures.precision_recall(curves)
-    figures.confusion("train", split.y_train, p_train, threshold)
-    figures.confusion("test", split.y_test, p_test, threshold)
-    figures.cost_vs_threshold({"out_of_fold": (split.y_train, best.oof), "test": curves["test"]}, threshold, weights)
-    figures.calibration(split.y_test, p_test)
-    shap_mean = _importances(loaded, split.X_test, figures, command.seed)
-
-    table = pd.DataFrame([r.summary() for r in outcome.results])
-    table["chosen"] = (table["candidate"] == best.candidate) & (table["round"] == best.round)
-    table.to_csv(out / "cv_results.csv", index=False)
-    write_json(out / "cv_results.json", table.to_dict(orient="records"))
-    write_json(out / "features.json", [f.model_dump() for f in data.manifest.features])
-    fairness = fairness_table(sensitive_groups(split.X_test), split.y_test, p_test >= threshold)
-    write_json(out / "fairness.json", fairness)
-    write_json(out / "metrics.json", metrics)
-    # The served model's own probabilities on held-out rows: monitoring's reference for prediction drift.
-    write_json(out / "reference_probabilities.json", [round(float(p), 6) for p in p_test])
-    dataset_info = {"rows": len(data.y), "features": len(loaded.feature_names), "target_rate": float(data.y.mean()),
-                    "source_kind": data.manifest.source_kind}  # fmt: skip
-    ranked = [k for k, _ in sorted(shap_mean.items(), key=lambda kv: -kv[1])]
-    card = CardInputs(command.run_name, command.family.value, data.manifest.dataset_id, dataset_info, best.params,
-                      metrics, threshold, weights.fn, weights.fp, fairness, ranked)  # fmt: skip
-    (out / "model_card.md").write_text(model_card(card))
-
-
-def _importances(loaded: LoadedModel, X_test: pd.DataFrame, figures: FigureWriter, seed: int) -> dict[str, float]:  # noqa: N803
-    """Mean |SHAP| on a test sample and the model's own importance, both by input feature; returns the former."""
-    sample = X_test.sample(min(SHAP_ROWS, len(X_test)), random_state=seed)
-    contributions, _ = loaded.contributions(sample)
-    shap_mean = {str(k): float(v) for k, v in contributions.abs().mean().items()}
-    figures.importance("importance_shap", shap_mean, "Mean |SHAP| (test sample)")
-    codes = loaded.frame(sample).reindex(columns=contributions.columns)
-    numeric = pd.DataFrame(
-        {
-            str(c): pd.to_numeric(codes[c], errors="coerce") if c in loaded.numeric else pd.factorize(codes[c])[0]
-            for c in codes.columns
-        }
-    )
-    figures.shap_summary(contributions.to_numpy(), numeric.to_numpy(dtype=float), [str(c) for c in contributions])
-    own = _own_importance(loaded)
-    if own:
-        figures.importance("importance_model", own, "Model's own importance")
-    return shap_mean
-
-
-def _own_importance(loaded: LoadedModel) -> dict[str, float]:
-    clf = loaded.classifier
-    if hasattr(clf, "booster_"):
-        raw = clf.booster_.feature_importance(importance_type="gain")
-    elif hasattr(clf, "feature_importances_"):
-        raw = clf.feature_importances_
-    elif hasattr(clf, "coef_"):
-        raw = np.abs(np.ravel(clf.coef_))
-    else:
-        return {}
-    names = [str(n) for n in getattr(clf, "feature_names_in_", range(len(raw)))]
-    mapping = {} if "pca" in loaded.pipeline.named_steps else source_columns(loaded.pipeline.named_steps["preprocess"])
-    totals: dict[str, float] = {}
-    for name, value in zip(names, raw, strict=True):
-        key = mapping.get(name, name)
-        totals[key] = totals.get(key, 0.0) + float(value)
-    return totals

@@ -11,6 +11,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, Field
 
 from credit_shared.contracts.common import Name, RequestId, Text
+from credit_shared.contracts.quality import FeaturePolicy
 
 BUILD: Final = "dataset.build"
 PROGRESS: Final = "dataset.progress"
@@ -65,6 +66,11 @@ class BuildDataset(BaseModel):
         le=1,
         description="Drop a feature that alone predicts the target with ROC AUC above this; null = no guard",
     )
+    feature_policy: FeaturePolicy = Field(
+        default_factory=FeaturePolicy,
+        description="Protected attributes kept aside (stored for the fairness table, never features), flagged and "
+        "excluded features",
+    )
 
 
 class DatasetBuilt(BaseModel):
@@ -80,3 +86,7 @@ class DatasetBuilt(BaseModel):
     mlflow_experiment_id: str | None
     baseline_run_id: str | None
     duration_s: float
+    absent_tables: list[str] = Field(
+        default_factory=list, description="Side tables the source lacked (their history features are missing)"
+    )
+    aside: list[str] = Field(default_factory=list, description="Protected columns kept aside, never features")

@@ -286,7 +286,8 @@ class LoanDecision(BaseModel):
 class Explanation(BaseModel):
     """Every feature's contribution to one application's score, and the base value (a reply to ``explain: full``).
 
-    ``base_value + sum(contributions)`` is the model's raw score, the log-odds of ``probability``.
+    ``base_value + sum(contributions)`` is the log-odds of ``probability`` (a sigmoid-calibrated model's contributions
+    are those of its calibrated log-odds); for an isotonic-calibrated model, the raw score (see docs/models.md).
     """
 
     request_id: str = Field(description="The request id of the explanation request")

@@ -142,5 +142,7 @@ class ScoredRow(BaseModel):
     probability: float = Field(ge=0, le=1, examples=[0.137])
     decision: Decision = Field(description="approved or refused", examples=["refused"])
     reasons: list[Reason] = Field(
-        description="Reason codes of a refusal: the (at most four) features that pushed the probability up the most"
+        description="Reasons of a refusal: the (at most four) factor groups that pushed the probability up the most"
     )
+    score: int | None = Field(None, description="Credit score (scorecard points, higher is safer)", examples=[587])
+    grade: str | None = Field(None, description="Risk grade: the band of probability of default", examples=["E"])

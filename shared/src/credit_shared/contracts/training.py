@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, Field, StrictBool, StrictFloat, model_validator
 
 from credit_shared.contracts.common import DatasetId, JsonInt, ModelVersion, Name, RequestId, Text
+from credit_shared.contracts.quality import TrainingOptions
 
 TRAIN: Final = "model.train"
 PROMOTE: Final = "model.promote"
@@ -133,7 +134,8 @@ FAMILIES: Final[dict[ModelFamily, FamilySpec]] = {
         early_stopping=True,
         default_scaling=False,
         parameters=[
-            _num("n_estimators", INT, 2000, 10, 20_000, True, "Maximum boosting rounds (early stopping picks fewer)"),
+            _num("n_estimators", INT, 2000, 10, 20_000, True, "Most boosting rounds (cross-validation picks fewer)"),
+            _num("min_estimators", INT, 50, 1, 20_000, True, "Fewest boosting rounds cross-validation may pick"),
             _num("learning_rate", FLT, 0.03, 1e-4, 1.0, True, "Shrinkage"),
             _num("num_leaves", INT, 31, 2, 4096, True, "Maximum leaves per tree"),
             _num("max_depth", INT, -1, -1, 64, False, "Maximum tree depth (-1 = unlimited)"),
@@ -146,10 +148,8 @@ FAMILIES: Final[dict[ModelFamily, FamilySpec]] = {
             _num("reg_alpha", FLT, 0.0, 0.0, 1e3, False, "L1 regularisation"),
             _num("reg_lambda", FLT, 0.0, 0.0, 1e3, False, "L2 regularisation"),
             _cat("boosting_type", "gbdt", ["gbdt", "dart", "rf"], "Boosting algorithm"),
-            _num("early_stopping_rounds", INT, 200, 5, 2000, True, "Rounds without ROC AUC gain before stopping"),
-            _num(
-                "validation_fraction", FLT, 0.15, 0.05, 0.5, False, "Share of the fit rows held out for early stopping"
-            ),
+            _num("early_stopping_rounds", INT, 200, 5, 2000, True, "Rounds without mean CV ROC AUC gain: stop"),
+            _num("validation_fraction", FLT, 0.15, 0.05, 0.5, False, "dart only: rows held out for early stopping"),
         ],
     ),
     ModelFamily.HIST_GRADIENT_BOOSTING: FamilySpec(
@@ -227,7 +227,7 @@ class CostWeightsModel(BaseModel):
     fp: StrictFloat = Field(1.0, ge=1e-3, le=1e6, description="Cost of a false positive (good client refused)")
 
 
-class TrainModel(BaseModel):
+class TrainModel(TrainingOptions):
     """Train, tune and register a model on a dataset (validated against :data:`FAMILIES` when built)."""
 
     request_id: RequestId = Field(description="Idempotency key: the same id trains once")
@@ -335,7 +335,7 @@ class PromoteModel(BaseModel):
     request_id: RequestId = Field(description="Idempotency key")
     version: ModelVersion = Field(description="Registered version", examples=["3"])
     alias: Literal["champion", "challenger"] = Field("champion", description="Alias to move")
-    force: StrictBool = Field(False, description="Skip the champion gate (administrators only, checked by the gateway)")
+    force: StrictBool = Field(False, description="Skip the champion gate (AUC, calibration): administrators only")
     requested_by: str | None = Field(None, max_length=120, description="Who asked (for the audit trail)")
 
 
@@ -368,3 +368,4 @@ class ModelPromoted(BaseModel):
     forced: bool = Field(description="The gate was skipped by an administrator")
     test_roc_auc: float | None
     baseline_roc_auc: float | None
+    test_expected_observed_ratio: float | None = Field(None, description="Mean PD / default rate on the test split")

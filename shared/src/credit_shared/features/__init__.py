@@ -21,7 +21,7 @@ Choices, all mirrored by the pandas oracle in ``tests/oracle``:
 from credit_shared.features.application import APPLICATION_COLUMNS, application_features, application_parts
 from credit_shared.features.build import FEATURE_COLUMNS, build_features
 from credit_shared.features.history import history_features
-from credit_shared.features.sources import find_tables
+from credit_shared.features.sources import find_tables, present_tables
 from credit_shared.features.spec import HISTORY_COLUMNS
 
 __all__ = [
@@ -33,4 +33,5 @@ __all__ = [
     "build_features",
     "find_tables",
     "history_features",
+    "present_tables",
 ]

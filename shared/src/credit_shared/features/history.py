@@ -207,8 +207,10 @@ def history_features(
     Returns:
         ``SK_ID_CURR`` (int64) then :data:`HISTORY_COLUMNS` (float64), always the same columns in the same order.
 
+    A side table without a file (or absent from the mapping) counts as empty: its features are missing for every
+    client (:func:`~credit_shared.features.sources.present_tables` says which tables a folder lacks).
+
     Raises:
-        FileNotFoundError: when a side table has no file.
         ValueError: when a table lacks its key column.
         duckdb.Error: when a file cannot be parsed (the message names the file, line and column).
     """

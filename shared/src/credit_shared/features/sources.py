@@ -87,6 +87,27 @@ def find_tables(data_dir: Path) -> dict[str, Path]:
     return found
 
 
+def present_tables(data_dir: Path) -> tuple[dict[str, Path], list[str]]:
+    """The side tables of a folder that have a file, and those that have none (their features are then missing).
+
+    A lender may hold only the application tables: every side table is optional for a build.
+    """
+    found: dict[str, Path] = {}
+    absent: list[str] = []
+    for table in SIDE_TABLES:
+        try:
+            found[table] = find_table_file(data_dir, table, mode="sample")
+        except SchemaError:
+            absent.append(table)
+    return found, absent
+
+
+def empty_view_sql(table: str) -> str:
+    """``SELECT`` of no rows with every typed column of a table that is absent."""
+    parts = [f'CAST(NULL AS {t}) AS "{c}"' for c, t in _wanted(table)]
+    return f"SELECT {', '.join(parts)} FROM (SELECT 1) AS nothing WHERE FALSE"  # noqa: S608
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -127,19 +148,22 @@ def typed_view_sql(table: str, relation: str, present: list[str]) -> str:
 
 
 def register_tables(con: duckdb.DuckDBPyConnection, source: Source, prefix: str) -> None:
-    """Create one typed temporary view ``<prefix><table>`` per side table.
+    """Create one typed temporary view ``<prefix><table>`` per side table (an empty one for a table without a file).
 
     Args:
         con: the connection the views are created in.
-        source: a data folder, a mapping table -> file, or a connection holding relations named like the tables
-            (then ``con`` must be that connection).
+        source: a data folder, a mapping table -> file (a table not in it is absent), or a connection holding
+            relations named like the tables (then ``con`` must be that connection).
         prefix: prefix of the view names.
     """
     if isinstance(source, duckdb.DuckDBPyConnection):
         relations = {t: f'"{t}"' for t in SIDE_TABLES}
     else:
-        files = find_tables(source) if isinstance(source, Path) else {t: Path(source[t]) for t in SIDE_TABLES}
-        relations = {t: _file_relation(con, t, p) for t, p in files.items()}
+        files = present_tables(source)[0] if isinstance(source, Path) else {t: Path(p) for t, p in source.items()}
+        relations = {t: _file_relation(con, t, p) for t, p in files.items() if t in SIDE_TABLES}
+    for table in SIDE_TABLES:
+        if table not in relations:
+            con.execute(f'CREATE OR REPLACE TEMP VIEW "{prefix}{table}" AS {empty_view_sql(table)}')
     for table, relation in relations.items():
         present = _columns(con, relation)
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{prefix}{table}" AS {typed_view_sql(table, relation, present)}')

@@ -35,7 +35,10 @@ class PromoteRequest(BaseModel):
 
     version: ModelVersion = Field(description="Registered version", examples=["3"])
     force: bool = Field(
-        False, strict=True, description="Skip the champion gate (the challenger must beat the baseline)"
+        False,
+        strict=True,
+        description="Skip the champion gate (test ROC AUC above the dataset baseline, test expected/observed default "
+        "rate within [0.8, 1.25]); the route is for administrators only",
     )
 
 
