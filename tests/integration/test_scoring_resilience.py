@@ -49,7 +49,16 @@ from credit_shared.features import application_features
 from credit_shared.models import load_model
 from credit_shared.settings import MlflowSettings
 from scoring_service.scorer import application_frame
-from tests.integration.live_scoring import Scoring, Tail, delta, publish, sample, scoring, start_group_at_end
+from tests.integration.live_scoring import (
+    Metrics,
+    Scoring,
+    Tail,
+    delta,
+    publish,
+    sample,
+    scoring,
+    start_group_at_end,
+)
 from tests.scoring_models import register, train_lightgbm
 
 pytestmark = pytest.mark.integration
@@ -187,6 +196,21 @@ async def wait_audited(setup: Setup, prefix: str, count: int, timeout_s: float =
     while (found := await asyncio.to_thread(audit_count, setup, prefix)) < count:
         assert time.monotonic() < deadline, f"{found} audit rows of {count} after {timeout_s:.0f} s"
         await asyncio.sleep(0.5)
+
+
+def read_once(before: Metrics, after: Metrics) -> int:
+    """Messages read, less those already decided before (another test's, read again because tansu's end offsets can
+    trail its latest records by a few when a group or a tail is started at the end: seen in CI). A message of this
+    test read twice is caught by the exact counts of decisions and dead letters, which are published again."""
+    received = delta(before, after, "scoring_messages_received_total")
+    return int(received - delta(before, after, "scoring_redelivered_decisions_total"))
+
+
+def original_text(letter: DeadLetter) -> str:
+    """The dead-lettered message as text (a base64 original decoded, undecodable bytes replaced)."""
+    if letter.original_encoding == "utf-8":
+        return letter.original
+    return base64.b64decode(letter.original).decode(errors="replace")
 
 
 def unique(kind: str) -> str:
@@ -347,7 +371,7 @@ async def test_malformed_messages_mixed_into_a_stream_are_dead_lettered_and_the_
     by_reason = Counter(reason for reason, _ in bad)
     counted = {r: delta(before, after, "scoring_dead_letters_total", reason=r) for r in by_reason}
     assert counted == by_reason, "dead letters are counted by reason"
-    assert delta(before, after, "scoring_messages_received_total") == COUNT + POISON, "each message read once"
+    assert read_once(before, after) == COUNT + POISON, "each message read once"
     assert delta(before, after, "scoring_batch_failures_total") == 0
     print(f"\npoison: {dict(by_reason)} dead-lettered beside {COUNT} decisions; {time.monotonic() - started:.1f} s")
 
@@ -384,8 +408,9 @@ async def test_a_champion_promoted_mid_stream_takes_over_without_a_failed_reques
     decided = decisions_of(decisions.records, prefix)
     assert len(decided) == COUNT, "no failed or repeated request"
     assert {d.request_id for d in decided} == set(ids)
-    assert not letters.records, f"dead letters: {[r.value[:300] for r in letters.records[:3]]}"
-    assert delta(before, after, "scoring_messages_received_total") == COUNT, "each application read once"
+    ours = [r for r in letters.records if prefix in original_text(DeadLetter.model_validate_json(r.value))]
+    assert not ours, f"dead letters: {[r.value[:300] for r in ours[:3]]}"
+    assert read_once(before, after) == COUNT, "each application read once"
     assert sample(after, "scoring_model_version", alias="champion") == float(setup.v2), "the gauge follows the swap"
     assert delta(before, after, "scoring_batch_failures_total") == 0
     row_of = {request_id: k % len(setup.applications) for k, request_id in enumerate(ids)}
