@@ -81,6 +81,10 @@ def received(outcomes: list[LoanOutcome], first_offset: int = 0) -> list[Receive
         ),
         (b'{"request_id": "x", "sk_id_curr": 1, "outcome": "repaid", "observed_at": "2027-01-01"}', "invalid"),
         (b'{"request_id": "x", "pad": "' + b"a" * MAX_OUTCOME_BYTES + b'"}', "too_large"),
+        (
+            b'{"request_id": "x", "sk_id_curr": 1, "outcome": "repaid", "observed_at": "9999-12-31T23:00:00-05:00"}',
+            "invalid",
+        ),
     ],
 )
 def test_an_unusable_outcome_is_refused_with_its_reason(raw: bytes, reason: str) -> None:

@@ -36,9 +36,12 @@ def parse_outcome(raw: bytes) -> LoanOutcome:
         known = " or ".join(repr(o.value) for o in Outcome)
         raise Unusable("unknown_outcome", f"outcome must be {known}, got {str(outcome)[:64]!r}", request_id)
     try:
-        return LoanOutcome.model_validate(data)
+        outcome = LoanOutcome.model_validate(data)
+        return outcome.model_copy(update={"observed_at": outcome.observed_at.astimezone(UTC)})
     except ValidationError as exc:
         raise Unusable("invalid", errors_in_words(exc), request_id) from exc
+    except OverflowError as exc:  # 9999-12-31T23:00:00-05:00 is no time in UTC
+        raise Unusable("invalid", "observed_at: out of range once in UTC", request_id) from exc
 
 
 @dataclass(frozen=True)

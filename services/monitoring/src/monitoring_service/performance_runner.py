@@ -64,6 +64,7 @@ class PerformanceRunner:
     test_auc: TestAuc
     rules: AlertRules = field(default_factory=AlertRules)
     interval_s: float = 2.0
+    max_retry_s: float = 30.0
     _dirty: asyncio.Event = field(default_factory=asyncio.Event)
     _alerted: set[tuple[str, str]] = field(default_factory=set)
     _task: asyncio.Task[None] | None = None
@@ -72,16 +73,32 @@ class PerformanceRunner:
         """Record the champion's and the shadow challenger's facts of these decisions."""
         if not decisions:
             return
-        shadows = await asyncio.to_thread(read_shadows, self.engine, [d.request_id for d in decisions])
-        facts = [f for d in decisions for f in facts_of(d, shadows.get(d.request_id))]
-        await asyncio.to_thread(record_decisions, self.engine, facts)
+
+        def record() -> None:
+            shadows = read_shadows(self.engine, [d.request_id for d in decisions])
+            record_decisions(self.engine, [f for d in decisions for f in facts_of(d, shadows.get(d.request_id))])
+
+        await self._until_stored(record, f"{len(decisions)} decisions")
         self._dirty.set()
 
     async def add_outcomes(self, received: Sequence[Received]) -> None:
         """Record outcomes (joined now, or held until their decision lands)."""
         if received:
-            await asyncio.to_thread(record_outcomes, self.engine, received)
+            await self._until_stored(lambda: record_outcomes(self.engine, received), f"{len(received)} outcomes")
             self._dirty.set()
+
+    async def _until_stored(self, work: Callable[[], object], what: str) -> None:
+        """Run ``work`` in a thread until it succeeds: a database that does not answer holds the batch (nothing is
+        committed past it), it never drops it."""
+        pause = 0.5
+        while True:
+            try:
+                await asyncio.to_thread(work)
+                return
+            except Exception:
+                log.exception("could not record %s; retrying in %.1f s", what, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, self.max_retry_s)
 
     def recompute(self, now: datetime | None = None) -> contract.PerformanceReport:
         """Compute the report from the stored sums and outcomes, and store it."""
