@@ -70,7 +70,7 @@ class VersionPerformance(Figures):
     version: str = Field(examples=["3"])
     model_name: str = Field(examples=["credit-default"])
     alias: Role = Field(description="champion: it decided; challenger: shadow-scored beside the champion")
-    threshold: float | None = Field(description="The version's decision threshold (median over its decisions)")
+    threshold: float | None = Field(description="The version's decision threshold (mean over its decisions)")
     test_auc: float | None = Field(None, description="The version's AUC on its held-out test set (training run)")
     estimated_auc: float | None = Field(
         None, description="Label-free AUC estimate (CBPE) of its latest window of served traffic"
