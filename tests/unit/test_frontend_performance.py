@@ -69,7 +69,8 @@ def test_shows_versions_vintages_calibration_grades_and_the_comparison(gateway: 
     assert versions["Model"].tolist() == ["v1 champion (decides)", "v2 challenger (shadow)"]
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert titles == [
-        "Default rate by month of decision: observed (solid) and expected (dashed)",
+        "Default rate by month of decision: observed (solid), expected on the same loans (dashed), mean PD of all "
+        "decisions (dotted)",
         "Observed against expected default rate, by tenth of the PD",
     ]
     assert [m.label for m in at.metric][:2] == ["Cost per applicant, champion v1", "Cost per applicant, challenger v2"]

@@ -110,40 +110,56 @@ def champion_challenger(comparisons: list[Json]) -> None:
 
 
 def vintages(client: GatewayClient) -> None:
-    """Observed against expected default rate per month of decision."""
+    """Per month of decision: the mean PD of every decision, and observed against expected once outcomes come."""
     st.subheader(":material/calendar_month: Vintages")
     found = fetch("Reading the vintages…", lambda: client.get("/v1/performance/vintages", cache=False), what="vintages")
-    rows = [v for v in found or [] if v.get("outcomes")]
-    if not rows:
-        st.info("No vintage has outcomes yet: the chart fills in as lenders publish them.", icon=":material/info:")
+    if not found:
+        st.info(
+            "No vintage yet: a vintage is the month of a decision; it appears with the first decisions.",
+            icon=":material/info:",
+        )
         return
     fig = go.Figure()
-    for k, key in enumerate(sorted({(v["version"], v["alias"]) for v in rows})):
-        series = sorted((v for v in rows if (v["version"], v["alias"]) == key), key=lambda v: v["vintage"])
+    for k, key in enumerate(sorted({(v["version"], v["alias"]) for v in found})):
+        series = sorted((v for v in found if (v["version"], v["alias"]) == key), key=lambda v: v["vintage"])
         label, colour = _label(series[0]), PALETTE[k % len(PALETTE)]
         x = [v["vintage"] for v in series]
         fig.add_scatter(
             x=x,
-            y=[v["observed_default_rate"] for v in series],
-            name=f"{label}: observed",
+            y=[v["predicted_default_rate"] for v in series],
+            name=f"{label}: mean PD, all decisions",
             mode="lines+markers",
-            line={"color": colour},
+            line={"color": colour, "dash": "dot"},
         )
-        fig.add_scatter(
-            x=x,
-            y=[v["expected_default_rate"] for v in series],
-            name=f"{label}: expected",
-            mode="lines+markers",
-            line={"color": colour, "dash": "dash"},
-        )
+        done = [v for v in series if v.get("outcomes")]
+        if done:
+            x = [v["vintage"] for v in done]
+            fig.add_scatter(
+                x=x,
+                y=[v["observed_default_rate"] for v in done],
+                name=f"{label}: observed",
+                mode="lines+markers",
+                line={"color": colour},
+            )
+            fig.add_scatter(
+                x=x,
+                y=[v["expected_default_rate"] for v in done],
+                name=f"{label}: expected",
+                mode="lines+markers",
+                line={"color": colour, "dash": "dash"},
+            )
     fig.update_layout(
-        title="Default rate by month of decision: observed (solid) and expected (dashed)",
+        title="Default rate by month of decision: observed (solid), expected on the same loans "
+        "(dashed), mean PD of all decisions (dotted)",
         xaxis_title="Month of the decision",
+        xaxis_type="category",
         yaxis_title="Default rate",
         yaxis_tickformat=".0%",
         template="plotly_white",
     )
     st.plotly_chart(fig, width="stretch")
+    if not any(v.get("outcomes") for v in found):
+        st.caption("No outcome yet: only what the PDs expect is drawn; observed rates follow the outcomes.")
 
 
 def calibration(versions: list[Json]) -> None:
