@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from credit_shared import db
 from credit_shared.contracts.loans import Decision, LoanDecision, ModelRef
 from credit_shared.contracts.outcomes import MAX_OUTCOME_BYTES, LoanOutcome
-from credit_shared.db.models import LoanOutcomeHistory
+from credit_shared.db.models import LoanOutcomeHistory, LoanOutcomeRecord, PerformanceDecision
 from credit_shared.dead_lettering import Unusable
 from credit_shared.performance_view import read_performance
 from monitoring_service.outcomes import facts_of, parse_outcome
@@ -105,6 +105,19 @@ def test_an_outcome_before_its_decision_is_held_then_joined(engine: Engine) -> N
     record_decisions(engine, facts_of(make_decision(1, 0.3), None))
     assert outcome_counts(engine) == (1, 0)
     assert [r[-1] for r in load_realized(engine)] == [True]
+
+
+def test_an_outcome_recorded_while_its_decision_was_is_joined_by_the_sweep(engine: Engine) -> None:
+    record_outcomes(engine, received([make_outcome(1, True)]))
+    with engine.begin() as conn:  # the decision's transaction did not see the outcome, nor the outcome's the decision
+        conn.execute(update(LoanOutcomeRecord).values(joined=False))
+    record_decisions(engine, facts_of(make_decision(1, 0.3), None))
+    with engine.begin() as conn:
+        conn.execute(update(PerformanceDecision).values(defaulted=None))
+        conn.execute(update(LoanOutcomeRecord).values(joined=False))
+    assert outcome_counts(engine) == (1, 1)
+    report = PerformanceRunner(engine, _no_publish, lambda name, v: None).recompute(START)
+    assert (report.outcomes_held, report.versions[0].outcomes, report.versions[0].defaults) == (0, 1, 1)
 
 
 def test_a_later_outcome_replaces_an_earlier_one_and_history_keeps_both(engine: Engine) -> None:

@@ -70,3 +70,16 @@ def test_psi_bands_and_the_sample_size_aware_flag() -> None:
     assert moved.band == "act"
     assert moved.significant
     assert psi_noise(20_000, 30, 10) > psi_noise(20_000, 5000, 10)
+
+
+def test_csi_flags_the_shifted_columns_of_a_window() -> None:
+    from monitoring_service.profile import ReferenceProfile
+    from monitoring_service.stability import csi
+    from monitoring_service.synthetic import shift, synthetic_frame, synthetic_kinds
+
+    kinds = synthetic_kinds(numerical=12, categorical=3)
+    profile = ReferenceProfile.build(synthetic_frame(5000, kinds, seed=1), kinds)
+    moved = ["NUM_000", "NUM_003"]
+    found = {c.column: c for c in csi(profile, shift(synthetic_frame(3000, kinds, seed=2), moved, kinds))}
+    assert set(found) == set(kinds)
+    assert {c for c, s in found.items() if s.band == "act" and s.significant} == set(moved)

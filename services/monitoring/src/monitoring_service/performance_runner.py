@@ -34,6 +34,7 @@ from monitoring_service.performance import VersionFacts, performance_report, rea
 from monitoring_service.performance_alerts import AlertRules
 from monitoring_service.performance_store import (
     Received,
+    join_held,
     latest_windows,
     load_cells,
     load_realized,
@@ -66,6 +67,7 @@ class PerformanceRunner:
     interval_s: float = 2.0
     max_retry_s: float = 30.0
     _dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    _writing: asyncio.Lock = field(default_factory=asyncio.Lock)
     _alerted: set[tuple[str, str]] = field(default_factory=set)
     _task: asyncio.Task[None] | None = None
 
@@ -93,7 +95,8 @@ class PerformanceRunner:
         pause = 0.5
         while True:
             try:
-                await asyncio.to_thread(work)
+                async with self._writing:  # outcomes and decisions one after the other (see join_held for replicas)
+                    await asyncio.to_thread(work)
                 return
             except Exception:
                 log.exception("could not record %s; retrying in %.1f s", what, pause)
@@ -101,7 +104,10 @@ class PerformanceRunner:
                 pause = min(pause * 2, self.max_retry_s)
 
     def recompute(self, now: datetime | None = None) -> contract.PerformanceReport:
-        """Compute the report from the stored sums and outcomes, and store it."""
+        """Join what is still held though its decision landed, compute the report from the stored sums and outcomes,
+        and store it."""
+        if joined := join_held(self.engine):
+            log.info("joined %d held outcome(s) whose decision was recorded meanwhile", joined)
         cells = load_cells(self.engine)
         realized = realized_frame(load_realized(self.engine))
         received, held = outcome_counts(self.engine)

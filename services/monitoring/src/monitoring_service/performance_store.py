@@ -200,6 +200,23 @@ def _add_to_cells(conn: Connection, facts: Sequence[Fact]) -> None:
             )
 
 
+def join_held(engine: Engine) -> int:
+    """Join every held outcome whose decision is recorded by now; returns how many.
+
+    Recording an outcome and recording its decision are separate transactions (two topics, possibly two replicas):
+    when they run at the same time neither sees the other, and the outcome stays held though its decision is there.
+    This sweep, run before every report, closes that gap.
+    """
+    o, d = LoanOutcomeRecord, PerformanceDecision
+    query = select(o.request_id, o.defaulted).join(d, d.request_id == o.request_id).where(o.joined.is_(False))
+    with engine.begin() as conn:
+        found = {str(r): bool(v) for r, v in conn.execute(query)}
+        for request_id, defaulted in found.items():
+            conn.execute(update(d).where(d.request_id == request_id).values(defaulted=defaulted))
+            conn.execute(update(o).where(o.request_id == request_id).values(joined=True))
+    return len(found)
+
+
 def load_cells(engine: Engine) -> list[Cell]:
     """Every cell's sums."""
     c = PerformanceCell
