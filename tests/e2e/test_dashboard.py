@@ -36,6 +36,7 @@ PAGES = {  # url path -> the page's title
     "client": "Client decision",
     "client?client={client}": "Client decision",  # a client the champion decided (see `decided_client`)
     "monitoring": "Monitoring",
+    "performance": "Performance",
     "datasets": "Datasets",
     "experiments": "Experiments",
     "training": "Training",

@@ -210,3 +210,17 @@ def _rebuild(
             changed[0],
         )
     return out
+
+
+def read_shadows(engine: Engine, request_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The challenger's shadow score of each decision that has one, by request id: ``{"version", "probability",
+    "threshold", "decision"}`` as scoring recorded it (decisions without a shadow score are absent)."""
+    ids = list(dict.fromkeys(request_ids))
+    found: dict[str, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(ids), CHUNK):
+            query = select(DecisionRecord.request_id, DecisionRecord.shadow).where(
+                DecisionRecord.request_id.in_(ids[start : start + CHUNK])
+            )
+            found.update({str(r): dict(s) for r, s in conn.execute(query) if isinstance(s, dict)})
+    return found

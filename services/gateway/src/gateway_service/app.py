@@ -38,6 +38,7 @@ from gateway_service.routers import (
     jobs,
     monitoring,
     operations,
+    performance,
     raw,
     reasons,
     scoring,
@@ -228,6 +229,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         clients,
         decisions,
         monitoring,
+        performance,
         reasons,
     ):
         v1.include_router(module.router)

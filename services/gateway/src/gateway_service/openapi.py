@@ -43,6 +43,11 @@ TAGS: Final[list[dict[str, str]]] = [
     {"name": "decisions", "description": "The audit trail: every decision by client, time range or request id."},
     {"name": "monitoring", "description": "Drift reports of served traffic and on demand, and alerts."},
     {
+        "name": "performance",
+        "description": "Realized performance from the outcomes lenders publish: per model version (champion and "
+        "shadow challenger), vintage and grade, with intervals, calibration and alerts.",
+    },
+    {
         "name": "reasons",
         "description": "The reason catalogue: the coded factor groups a refusal's reasons are stated in.",
     },

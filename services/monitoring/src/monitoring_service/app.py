@@ -16,6 +16,7 @@ from monitoring_service.artifacts import LocalArtifactStore
 from monitoring_service.audit import fetch_features, save_report
 from monitoring_service.handlers import MonitoringMetrics, register
 from monitoring_service.mlflow_catalog import MlflowCatalog
+from monitoring_service.performance_runner import PerformanceRunner, catalog_test_auc
 from monitoring_service.reference import ModelCatalog, ReferenceStore
 from monitoring_service.service import MonitoringService
 from monitoring_service.settings import Settings, get_settings
@@ -24,7 +25,9 @@ NAME = "monitoring"
 DESCRIPTION = (
     "Compares windows of served traffic (loan-decisions, with the features recorded in the audit table) and dataset "
     "parts with the training reference of the model version that decided: per-column data drift (Evidently "
-    "methods), prediction drift (PSI, approval rate), severity and alerts; drift reports on demand."
+    "methods), prediction drift (PSI, approval rate), severity and alerts; drift reports on demand. Joins the outcomes "
+    "lenders publish on loan-outcomes with the decisions: realized performance per model version (champion and shadow "
+    "challenger), vintage and grade, and its alerts."
 )
 
 
@@ -62,7 +65,17 @@ def build(settings: Settings | None = None, *, catalog: ModelCatalog | None = No
         report_workers=settings.report_workers,
         features_max_attempts=settings.features_max_attempts,
     )
-    runner = register(broker, settings, service, CommandLedger(engine, NAME), MonitoringMetrics.create(registry))
+    test_auc = catalog_test_auc(catalog)
+    runner, realized = register(
+        broker,
+        settings,
+        service,
+        CommandLedger(engine, NAME),
+        MonitoringMetrics.create(registry),
+        performance=lambda publish: PerformanceRunner(
+            engine, publish, test_auc, settings.alert_rules(), settings.performance_interval_s
+        ),
+    )
     worker = Worker(
         name=NAME,
         title="Monitoring service",
@@ -73,7 +86,7 @@ def build(settings: Settings | None = None, *, catalog: ModelCatalog | None = No
             "database": partial(asyncio.to_thread, db.ping, engine),
             "mlflow": partial(asyncio.to_thread, mlflow_ping, settings.mlflow),
         },
-        after_startup=[runner.start],
-        on_shutdown=[runner.stop],
+        after_startup=[runner.start, realized.start],
+        on_shutdown=[runner.stop, realized.stop],
     )
     return worker, settings

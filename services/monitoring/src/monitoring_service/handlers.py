@@ -25,6 +25,7 @@ from credit_shared.contracts.common import Failed, Progress
 from credit_shared.contracts.envelope import Envelope, envelope
 from credit_shared.contracts.loans import LoanDecision
 from credit_shared.kafka import documented_batch, documented_bytes, raw_decoder
+from monitoring_service.performance_runner import PerformanceRunner, Publish, subscribe_outcomes
 from monitoring_service.service import MonitoringService
 from monitoring_service.settings import Settings
 from monitoring_service.windows import Served, Window, WindowBuffer
@@ -135,18 +136,35 @@ class WindowRunner:
             await self.publish(outcome.alert, contract.ALERT, None)
 
 
+def read_decisions(body: list[bytes], metrics: MonitoringMetrics) -> list[LoanDecision]:
+    """The decisions of a batch (a message that is not one is counted and skipped)."""
+    decisions = []
+    for raw in body:
+        try:
+            decisions.append(LoanDecision.model_validate_json(raw))
+        except ValidationError as exc:
+            metrics.invalid.inc()
+            log.warning("skipped a decision message that is not a LoanDecision: %s", exc.errors()[:1])
+    metrics.decisions.inc(len(decisions))
+    return decisions
+
+
 def register(
     broker: KafkaBroker,
     settings: Settings,
     service: MonitoringService,
     ledger: CommandLedger,
     metrics: MonitoringMetrics,
-) -> WindowRunner:
-    """Subscribe the monitoring handlers to ``broker``; returns the window runner to start and stop with it."""
+    *,
+    performance: Callable[[Publish], PerformanceRunner],
+) -> tuple[WindowRunner, PerformanceRunner]:
+    """Subscribe the monitoring handlers to ``broker``; returns the window and performance runners to start and stop
+    with it (``performance`` makes the latter from the events publisher)."""
     events = broker.publisher(
         topics.MONITORING_EVENTS.name,
         title="monitoring.events.v1",
-        description="drift.reported, drift.alert, drift.progress, drift.report_ready, drift.failed (in an envelope).",
+        description="drift.reported, drift.alert, drift.progress, drift.report_ready, drift.failed, performance.alert "
+        "(in an envelope).",
         schema=Envelope[contract.DriftReported],
     )
 
@@ -160,6 +178,7 @@ def register(
         publish,
         metrics,
     )
+    subscribe_outcomes(broker, settings, realized := performance(publish))
 
     @broker.subscriber(
         topics.LOAN_DECISIONS.name,
@@ -175,15 +194,10 @@ def register(
         heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
     )
     async def on_decisions(body: DecisionBatch) -> None:
-        for raw in body:
-            try:
-                decision = LoanDecision.model_validate_json(raw)
-            except ValidationError as exc:
-                metrics.invalid.inc()
-                log.warning("skipped a decision message that is not a LoanDecision: %s", exc.errors()[:1])
-                continue
-            metrics.decisions.inc()
+        decisions = read_decisions(body, metrics)
+        for decision in decisions:
             runner.add(decision)
+        await realized.add_decisions(decisions)
 
     @broker.subscriber(
         topics.MONITORING_COMMANDS.name,
@@ -241,4 +255,4 @@ def register(
         await asyncio.to_thread(ledger.finish, request_id, "failed", {"reason": reason, "detail": detail})
         await publish(Failed(request_id=request_id, reason=reason, detail=detail), contract.FAILED, correlation)
 
-    return runner
+    return runner, realized

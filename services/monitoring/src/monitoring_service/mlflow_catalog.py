@@ -85,7 +85,17 @@ class MlflowCatalog:
             run_id=run_id,
             importances=importances,
             reference_probabilities=[float(p) for p in probabilities] if isinstance(probabilities, list) else None,
+            test_auc=self._metric(run_id, "test_roc_auc"),
         )
+
+    def _metric(self, run_id: str | None, key: str) -> float | None:
+        if not run_id:
+            return None
+        try:
+            value = self._client.get_run(run_id).data.metrics.get(key)
+        except Exception:  # noqa: BLE001 - a run without the metric, or unreadable: no figure
+            return None
+        return None if value is None else float(value)
 
     def _importances(self, run_id: str | None) -> dict[str, float]:
         for path in IMPORTANCE_ARTIFACTS:

@@ -43,6 +43,7 @@ class ModelInfo:
     run_id: str | None = None
     importances: dict[str, float] = field(default_factory=dict)
     reference_probabilities: list[float] | None = None  # e.g. the model's out-of-fold probabilities
+    test_auc: float | None = None  # ROC AUC on the held-out test set of its training run
 
 
 class ModelCatalog(Protocol):

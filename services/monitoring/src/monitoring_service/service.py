@@ -27,8 +27,11 @@ from credit_shared.datasets import PRODUCTION, TRAIN, dataset_dir
 from monitoring_service.artifacts import LocalArtifactStore
 from monitoring_service.domain import DriftResult, SeverityRules, at_least, rank_drifted
 from monitoring_service.evidently_report import run_report
+from monitoring_service.performance import expected_costs
 from monitoring_service.profile import psi
 from monitoring_service.reference import ModelCatalog, ModelInfo, Reference, ReferenceStore, sample_parquet
+from monitoring_service.stability import Stability, csi, pd_stability
+from monitoring_service.statistics import cbpe_auc
 from monitoring_service.windows import Served, Window
 
 log = logging.getLogger(__name__)
@@ -105,7 +108,10 @@ class MonitoringService:
             rendered = run_report(reference.sample, frame, reference.profile, columns, workers=self.report_workers)
             rendered.save_html(self.artifacts.html_path(report_id))
             report = report.model_copy(update={"html": True})
-        self._store(report, result, reference.model.importances)
+        stable = csi(reference.profile, frame)
+        unstable = [c.column for c in stable if c.band == "act" and c.significant]
+        report = report.model_copy(update={"unstable_columns": unstable})
+        self._store(report, result, reference.model.importances, stable)
         log.info(
             "window %s: %d rows, %d/%d drifted, %s (%.2f s)",
             report_id,
@@ -162,32 +168,44 @@ class MonitoringService:
         return report
 
     def prediction_drift(self, model: ModelInfo, decisions: list[Served]) -> PredictionDriftSummary:
-        """PSI of the window's probabilities and the shift of its approval rate against the model's reference.
+        """PSI of the window's probabilities and the shift of its approval rate against the model's reference, and
+        what the calibrated PDs say before any outcome: expected default rate, expected cost, estimated AUC (CBPE).
 
         The reference probabilities are the model's own (from its training run) when it logged some; otherwise
         the first window of a model version becomes its reference (its own PSI is then null).
         """
-        probabilities = [d.probability for d in decisions]
-        approval = float(np.mean([d.approved for d in decisions]))
+        probabilities = np.asarray([d.probability for d in decisions], dtype=np.float64)
+        approved = np.asarray([d.approved for d in decisions], dtype=bool)
+        approval = float(approved.mean())
+        expected = {
+            "expected_default_rate": float(probabilities.mean()),
+            "expected_cost_per_applicant": float(expected_costs(approved, probabilities).mean()),
+            "estimated_auc": cbpe_auc(probabilities),
+        }
         found = self.references.prediction_reference(model)
         if found is None:
-            self.references.freeze_predictions(model, probabilities)
+            self.references.freeze_predictions(model, probabilities.tolist())
             return PredictionDriftSummary(
                 psi=None,
                 reference="first_window",
                 approval_rate=approval,
                 reference_approval_rate=approval,
                 approval_rate_shift=0.0,
+                **expected,
             )
         reference, source = found
         threshold = float(np.median([d.threshold for d in decisions]))
         reference_approval = float(np.mean(np.asarray(reference) < threshold))
+        stable = pd_stability(np.asarray(reference, dtype=np.float64), probabilities)
         return PredictionDriftSummary(
             psi=psi(reference, probabilities),
             reference=source,
             approval_rate=approval,
             reference_approval_rate=reference_approval,
             approval_rate_shift=approval - reference_approval,
+            psi_band=stable.band if stable else None,
+            psi_significant=stable.significant if stable else None,
+            **expected,
         )
 
     def _html_columns(self, result: DriftResult, importances: dict[str, float]) -> list[str]:
@@ -247,8 +265,16 @@ class MonitoringService:
             html=html,
         )
 
-    def _store(self, report: DriftReported, result: DriftResult, importances: dict[str, float]) -> None:
+    def _store(
+        self,
+        report: DriftReported,
+        result: DriftResult,
+        importances: dict[str, float],
+        stable: list[Stability] | None = None,
+    ) -> None:
         summary = report.model_dump(mode="json")
+        if stable is not None:
+            summary["stability"] = [c.as_dict() for c in stable]
         summary["all_columns"] = [
             {
                 "column": c.column,

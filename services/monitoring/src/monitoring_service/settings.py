@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from credit_shared.settings import ServiceSettings
 from monitoring_service.domain import Method, MethodChoice, Severity, SeverityRules
+from monitoring_service.performance_alerts import AlertRules
 
 
 class Settings(ServiceSettings):
@@ -62,6 +63,13 @@ class Settings(ServiceSettings):
         2, ge=1, description="Processes computing an Evidently report, 40 columns at a time (1: in the service)"
     )
 
+    performance_interval_s: float = Field(
+        2.0, gt=0, description="Shortest time between two recomputations of the realized-performance report"
+    )
+    performance_min_outcomes: int = Field(
+        100, ge=1, description="Outcomes a version needs before its realized figures can raise an alert"
+    )
+
     @model_validator(mode="after")
     def _orange_before_red(self) -> Settings:
         if self.orange_at > self.red_at:
@@ -81,6 +89,10 @@ class Settings(ServiceSettings):
     def rules(self) -> SeverityRules:
         """The severity rules."""
         return SeverityRules(self.orange_at, self.red_at, self.important_top_k)
+
+    def alert_rules(self) -> AlertRules:
+        """When realized performance raises an alert."""
+        return AlertRules(min_outcomes=self.performance_min_outcomes)
 
     def method_choice(self) -> MethodChoice:
         """The drift methods per column type."""

@@ -1,4 +1,5 @@
-"""The dead-letter contract of ``loan-applications.dlq``: every message that cannot be decided, and why.
+"""The dead-letter contract of ``loan-applications.dlq`` and ``loan-outcomes.dlq``: every message that cannot be
+decided (or, for an outcome, used), and why.
 
 Part of the public contract (re-exported by :mod:`credit_shared.contracts.loans`); it changes by addition only.
 """
@@ -20,13 +21,14 @@ DeadLetterReason = Literal[
     "missing_sk_id_curr",
     "invalid",
     "too_large",
+    "unknown_outcome",  # an outcome other than defaulted or repaid (loan-outcomes)
     "processing_failed",  # valid, but a later step failed on this message alone (``step`` says which)
 ]
 DeadLetterStep = Literal["validation", "features", "scoring", "explanation", "publishing", "audit"]
 
 
 class DeadLetter(BaseModel):
-    """A message that cannot be decided, published on ``loan-applications.dlq``."""
+    """A message that cannot be decided (or used), published on ``loan-applications.dlq`` (``loan-outcomes.dlq``)."""
 
     model_config = ConfigDict(
         json_schema_extra={

@@ -78,6 +78,21 @@ class PredictionDriftSummary(BaseModel):
     approval_rate: float = Field(description="Share of approvals in the window", examples=[0.91])
     reference_approval_rate: float | None = Field(description="Share of approvals at the same threshold, reference")
     approval_rate_shift: float | None = Field(description="approval_rate - reference_approval_rate")
+    psi_band: Literal["stable", "watch", "act"] | None = Field(
+        None, description="Band of the PSI: below 0.1 stable, up to 0.25 watch, above act"
+    )
+    psi_significant: bool | None = Field(
+        None, description="The PSI exceeds what chance gives at these sample sizes (99 %): small windows inflate it"
+    )
+    expected_default_rate: float | None = Field(
+        None, description="Mean calibrated PD of the window: the default rate expected before any outcome"
+    )
+    expected_cost_per_applicant: float | None = Field(
+        None, description="Expected business cost per decision from the PDs (10 PD if approved, 1 - PD if refused)"
+    )
+    estimated_auc: float | None = Field(
+        None, description="Label-free ROC AUC estimate from the calibrated PDs (CBPE), before outcomes arrive"
+    )
 
 
 class DriftReported(BaseModel):
@@ -96,6 +111,9 @@ class DriftReported(BaseModel):
     columns: int = Field(description="Columns compared")
     drifted: int = Field(description="Columns that drifted")
     drift_share: float = Field(description="drifted / columns")
+    unstable_columns: list[str] = Field(
+        default_factory=list, description="Columns whose CSI is above 0.25 and significant for the window's size"
+    )
     severity: Severity
     important_drifted: list[str] = Field(default_factory=list, description="Drifted top-k important features")
     top_drifted: list[ColumnDriftSummary] = Field(

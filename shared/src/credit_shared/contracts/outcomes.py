@@ -7,6 +7,7 @@ replaces an earlier one. Changes are additive only.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -49,3 +50,6 @@ class LoanOutcome(BaseModel):
     def defaulted(self) -> bool:
         """True when the loan defaulted."""
         return self.outcome is Outcome.DEFAULTED
+
+
+MAX_OUTCOME_BYTES: Final = 16 * 1024  # an outcome is about 120 bytes; a larger message is a dead letter

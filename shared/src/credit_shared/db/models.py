@@ -177,3 +177,78 @@ class DriftReport(Base):
 
 
 Index("ix_decisions_client_time", DecisionRecord.sk_id_curr, DecisionRecord.decided_at)
+
+
+class LoanOutcomeRecord(Base):
+    """The current outcome of a request id (the latest observed); owned by monitoring."""
+
+    __tablename__ = "loan_outcomes"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sk_id_curr: Mapped[int] = mapped_column(BigInteger)
+    defaulted: Mapped[bool] = mapped_column(Boolean)
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    joined: Mapped[bool] = mapped_column(Boolean, default=False, index=True)  # False: held until its decision lands
+
+
+class LoanOutcomeHistory(Base):
+    """Every outcome message received, by its position on ``loan-outcomes``; owned by monitoring."""
+
+    __tablename__ = "loan_outcome_history"
+
+    source_partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    sk_id_curr: Mapped[int] = mapped_column(BigInteger)
+    defaulted: Mapped[bool] = mapped_column(Boolean)
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PerformanceDecision(Base):
+    """One decision as one version made (champion) or shadow-scored (challenger) it, with its outcome once joined;
+    owned by monitoring."""
+
+    __tablename__ = "performance_decisions"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))  # champion, challenger
+    vintage: Mapped[str] = mapped_column(String(7))  # YYYY-MM of the decision
+    grade: Mapped[str] = mapped_column(String(8))
+    probability: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    approved: Mapped[bool] = mapped_column(Boolean)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    defaulted: Mapped[bool | None] = mapped_column(Boolean, nullable=True, index=True)
+
+
+class PerformanceCell(Base):
+    """Sufficient statistics of the decisions of one version, vintage and grade (updated as decisions land);
+    owned by monitoring."""
+
+    __tablename__ = "performance_cells"
+
+    model_version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    vintage: Mapped[str] = mapped_column(String(7), primary_key=True)
+    grade: Mapped[str] = mapped_column(String(8), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(128))
+    decisions: Mapped[int] = mapped_column(BigInteger, default=0)
+    approved: Mapped[int] = mapped_column(BigInteger, default=0)
+    pd_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    expected_cost_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    threshold_sum: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class PerformanceSnapshot(Base):
+    """The latest realized-performance report (:class:`credit_shared.contracts.performance.PerformanceReport`),
+    written by monitoring, read through :mod:`credit_shared.performance_view`."""
+
+    __tablename__ = "performance_reports"
+
+    report_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
