@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from credit_shared.homecredit.application import TARGET
+from credit_shared.homecredit.application import FULL_APPLICANTS, TARGET
 from credit_shared.homecredit.schema import Kind, TableSpec
 from credit_shared.homecredit.synthetic_application import application_rows, default_draw, traits
 from credit_shared.homecredit.synthetic_history import bureau_tables, previous_table
@@ -54,8 +54,7 @@ Progress = Callable[[int, int], None]
 Array = np.ndarray[Any, Any]
 
 CHUNK_APPLICANTS: Final = 20_000
-FULL_APPLICANTS: Final = 356_255
-TEST_SHARE: Final = 48_744 / 356_255
+TEST_SHARE: Final = 48_744 / FULL_APPLICANTS
 FIRST_CURR: Final = 100_002
 FIRST_BUREAU: Final = 5_000_000
 FIRST_PREV: Final = 1_000_000
