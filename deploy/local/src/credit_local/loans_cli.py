@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from credit_local.outcomes_cli import outcomes
 from credit_shared import topics
 
 if TYPE_CHECKING:
@@ -222,3 +223,6 @@ def tail(
     except KeyboardInterrupt:
         return
     _console().print(f"{seen} message(s)")
+
+
+loans_app.command()(outcomes)
