@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
-from credit_shared.homecredit.readers import SchemaError, find_table_file, validate_table
-from credit_shared.homecredit.synthetic import FULL_APPLICANTS, generate
-from credit_shared.homecredit.tables import TABLES
+from credit_shared.homecredit.application import FULL_APPLICANTS
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 data_app = typer.Typer(
     help="Home Credit tables: generate synthetic ones (same schema, any scale) and validate a folder.",
     no_args_is_help=True,
 )
-console = Console()
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console()
 
 
 @data_app.command()
@@ -33,7 +36,20 @@ def synth(
 ) -> None:
     """Write synthetic application_train/test, bureau, bureau_balance, previous_application, POS_CASH_balance,
     installments_payments and credit_card_balance tables."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.table import Table
+
+    from credit_shared.homecredit.synthetic import generate
+
     logging.basicConfig(level=logging.WARNING)
+    console = _console()
     if fmt not in ("csv", "parquet"):
         console.print(f"[bold red]--format must be csv or parquet, got {fmt!r}[/]")
         raise typer.Exit(2)
@@ -69,7 +85,13 @@ def validate(
     ] = False,
 ) -> None:
     """Validate every table of a folder against the schema (streamed, bounded memory); exit 1 on any problem."""
+    from rich.table import Table
+
+    from credit_shared.homecredit.readers import SchemaError, find_table_file, validate_table
+    from credit_shared.homecredit.tables import TABLES
+
     logging.basicConfig(level=logging.WARNING)
+    console = _console()
     mode: Literal["strict", "sample"] = "sample" if sample else "strict"
     table = Table(title=f"Validation of {folder}")
     for heading in ("table", "file", "rows", "result"):

@@ -254,10 +254,10 @@ def up(platform: PlatformSettings, local: LocalSettings, report: Report = log.in
         alive = running(layout)
         if alive:
             exited = sorted({r.name for r in records(layout.run)} - {r.name for r in alive})
-            note = f"; exited: {', '.join(exited)} (`credit logs NAME` shows why)" if exited else ""
+            note = f"; exited: {', '.join(exited)} (`./credit logs NAME` shows why)" if exited else ""
             raise AlreadyRunningError(
                 f"the platform is already running from {layout.home} ({', '.join(r.name for r in alive)}{note}); "
-                "`make status` shows it, `make down` stops it"
+                "`./credit status` (or `make status`) shows it, `make down` stops it"
             )
         ensure_ports_free(local.ports())
         for folder in (layout.logs, layout.mlflow / "artifacts"):
@@ -411,7 +411,7 @@ def start_process(
 def _start_one(layout: Layout, name: str, report: Report, timeout_s: float | None) -> ProcessRecord:
     alive = next((r for r in running(layout) if r.name == name), None)
     if alive is not None:
-        raise AlreadyRunningError(f"{name} is already running (pid {alive.pid}); `credit restart {name}` restarts it")
+        raise AlreadyRunningError(f"{name} is already running (pid {alive.pid}); `./credit restart {name}` restarts it")
     local = _local_of(layout, name)
     wait_s = local.start_timeout_s if timeout_s is None else timeout_s
     for stale in [r for r in records(layout.run) if r.name == name]:  # dead, maybe with children left behind

@@ -1,6 +1,8 @@
 """``credit loans``: a lending-application simulator that publishes applications and tails the decisions.
 
 It is an outside client of the public contract: plain aiokafka, the JSON of ARCHITECTURE.md, keys = applicant ids.
+aiokafka, pandas and the contracts are imported by the commands that use them (``credit --help`` stays fast). The
+broker is ``KAFKA_BOOTSTRAP_SERVERS`` when set, else the one the embedded platform under ``CREDIT_HOME`` runs.
 """
 
 from __future__ import annotations
@@ -8,26 +10,53 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import random
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from rich.console import Console
-from rich.progress import Progress
 
+from credit_local.outcomes_cli import outcomes
 from credit_shared import topics
-from credit_shared.contracts.loans import EXAMPLE_APPLICATION
-from credit_shared.datasets import PRODUCTION, dataset_dir, list_manifests
-from credit_shared.homecredit.application import APPLICATION
-from credit_shared.settings import KafkaSettings, PlatformSettings
 
-loans_app = typer.Typer(help="Publish loan applications and watch the decisions (a lending-application simulator).")
-console = Console()
+if TYPE_CHECKING:
+    from rich.console import Console
+
+loans_app = typer.Typer(
+    help="Publish loan applications and watch the decisions (a lending-application simulator).", no_args_is_help=True
+)
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console()
+
+
+def home() -> Path:
+    """The platform's state folder (``CREDIT_HOME``)."""
+    from credit_shared.settings import PlatformSettings
+
+    return PlatformSettings().home
+
+
+def bootstrap_servers(state: Path) -> str:
+    """``KAFKA_BOOTSTRAP_SERVERS`` when set, else the broker of the embedded platform under ``state``, else the
+    default: the commands reach a platform `make up` started on other ports without any setting."""
+    from credit_shared.settings import KafkaSettings
+
+    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
+        try:
+            port = json.loads((state / "run" / "ports.json").read_text())["kafka_port"]
+            return f"127.0.0.1:{int(port)}"
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return KafkaSettings().bootstrap_servers
+
 
 MALFORMED: tuple[bytes, ...] = (
     b"\xff\xfe not utf-8",
@@ -40,6 +69,9 @@ MALFORMED: tuple[bytes, ...] = (
 
 def production_applications(home: Path, dataset_id: str | None) -> list[dict[str, Any]]:
     """Application rows of a dataset's production part (raw application columns only), or [] if none exists."""
+    from credit_shared.datasets import PRODUCTION, dataset_dir, list_manifests
+    from credit_shared.homecredit.application import APPLICATION
+
     manifests = list_manifests(home / "datasets")
     if dataset_id is None and not manifests:
         return []
@@ -57,6 +89,8 @@ def production_applications(home: Path, dataset_id: str | None) -> list[dict[str
 
 def synthetic_application(rng: random.Random, sk_id_curr: int) -> dict[str, Any]:
     """A plausible application around the contract's example (for a platform without data)."""
+    from credit_shared.contracts.loans import EXAMPLE_APPLICATION
+
     app = dict(EXAMPLE_APPLICATION)
     app["SK_ID_CURR"] = sk_id_curr
     app["AMT_INCOME_TOTAL"] = round(rng.lognormvariate(11.8, 0.5), 2)
@@ -89,7 +123,10 @@ def messages(
         yield str(application["SK_ID_CURR"]).encode(), json.dumps(body).encode()
 
 
-async def _publish(bootstrap: str, batch: list[tuple[bytes, bytes]], rate: float) -> float:
+async def _publish(bootstrap: str, batch: list[tuple[bytes, bytes]], rate: float, console: Console) -> float:
+    from aiokafka import AIOKafkaProducer
+    from rich.progress import Progress
+
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     started = time.monotonic()
@@ -119,55 +156,73 @@ def publish(
     seed: Annotated[int, typer.Option(help="Seed of the choices")] = 0,
 ) -> None:
     """Publish loan applications on `loan-applications`, exactly as a lending application would."""
-    rows = [] if synthetic else production_applications(PlatformSettings().home, dataset)
+    console, state = _console(), home()
+    rows = [] if synthetic else production_applications(state, dataset)
     source = "synthetic applications" if not rows else f"{len(rows)} production applications"
     batch = list(messages(rows, count, malformed, seed))
     console.print(f"publishing {count} messages from {source} at {rate or 'max'} per second")
-    elapsed = asyncio.run(_publish(KafkaSettings().bootstrap_servers, batch, rate))
-    console.print(f"published {count} in {elapsed:.1f} s; watch them with `credit loans tail`")
+    elapsed = asyncio.run(_publish(bootstrap_servers(state), batch, rate, console))
+    console.print(
+        f"published {count} in {elapsed:.1f} s; watch them with `./credit loans tail --from-beginning --idle 10`"
+    )
 
 
-async def _tail(bootstrap: str, topic: str, limit: int, timeout_s: float) -> int:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest")
+async def _tail(bootstrap: str, topic: str, start: tuple[str, int], stop: tuple[int, float, float]) -> int:
+    """Print ``topic``'s records from ``start`` (``end``, ``beginning`` or ``last`` N per partition) until ``stop``
+    (most records, seconds in all, seconds without a record; 0 = no limit)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from credit_local.loans_lines import describe
+
+    console, (limit, timeout_s, idle_s) = _console(), stop
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
-    seen = 0
-    deadline = time.monotonic() + timeout_s if timeout_s else math.inf
+    seen, now = 0, time.monotonic()
+    deadline, last_seen = now + timeout_s if timeout_s else math.inf, now
     try:
-        while seen < limit and time.monotonic() < deadline:
+        await consumer.topics()
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+        consumer.assign(parts)
+        ends = await consumer.end_offsets(parts)
+        firsts = await consumer.beginning_offsets(parts)
+        for part in parts:
+            mode, count = start
+            offset = {"end": ends[part], "beginning": firsts[part]}.get(mode, max(firsts[part], ends[part] - count))
+            consumer.seek(part, offset)
+        while seen < limit and time.monotonic() < deadline and not (idle_s and time.monotonic() - last_seen > idle_s):
             batches = await consumer.getmany(timeout_ms=500)
-            for record in (r for records in batches.values() for r in records):
+            for record in sorted((r for rs in batches.values() for r in rs), key=lambda r: r.timestamp):
                 if seen >= limit:
                     break
-                console.print(_describe(topic, record.value or b""))
-                seen += 1
+                console.print(describe(topic, record.value or b""), highlight=False, soft_wrap=True)
+                seen, last_seen = seen + 1, time.monotonic()
     finally:
         await consumer.stop()
     return seen
 
 
-def _describe(topic: str, raw: bytes) -> str:
-    data = json.loads(raw)
-    if topic == topics.LOAN_APPLICATIONS_DLQ.name:
-        return f"[red]dead letter[/] {data.get('reason')}: {data.get('error')}"
-    colour = "red" if data["decision"] == "refused" else "green"
-    reasons = ", ".join(r["label"] for r in data.get("reasons", []))
-    return (
-        f"[{colour}]{data['decision']:8}[/] client {data['sk_id_curr']} p={data['probability']:.3f} "
-        f"(threshold {data['threshold']:.3f}, v{data['model']['version']}) {reasons}"
-    )
-
-
 @loans_app.command()
 def tail(
     dead_letters: Annotated[bool, typer.Option("--dead-letters", help="Show the dead-letter topic instead")] = False,
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", help="Read the topic from its first record, not only new ones")
+    ] = False,
+    last: Annotated[int, typer.Option(min=0, help="Start with the last N records of each partition (0: none)")] = 0,
     limit: Annotated[int, typer.Option(min=1, help="Stop after this many messages")] = 1_000_000,
     timeout: Annotated[float, typer.Option(min=0, help="Stop after this many seconds (0 = never)")] = 0.0,
+    idle: Annotated[float, typer.Option(min=0, help="Stop after this many seconds without a record (0 = never)")] = 0.0,
 ) -> None:
-    """Print decisions (or dead letters) as they arrive."""
+    """Print decisions (or dead letters) as they arrive, with their reasons (or what failed, for which request)."""
     topic = topics.LOAN_APPLICATIONS_DLQ.name if dead_letters else topics.LOAN_DECISIONS.name
-    console.print(f"following {topic} (Ctrl-C to stop)")
+    start = ("beginning", 0) if from_beginning else (("last", last) if last else ("end", 0))
+    bounds = [f"{idle:g} s without a record" if idle else "", f"{timeout:g} s" if timeout else ""]
+    until = " or ".join(b for b in bounds if b) or "Ctrl-C"
+    _console().print(f"reading {topic} from its {'last ' + str(last) if last else start[0]} until {until}")
     try:
-        seen = asyncio.run(_tail(KafkaSettings().bootstrap_servers, topic, limit, timeout))
+        seen = asyncio.run(_tail(bootstrap_servers(home()), topic, start, (limit, timeout, idle)))
     except KeyboardInterrupt:
         return
-    console.print(f"{seen} message(s)")
+    _console().print(f"{seen} message(s)")
+
+
+loans_app.command()(outcomes)

@@ -12,6 +12,7 @@ from credit_shared.homecredit.schema import TableSpec, cat_col, float_col, int_c
 
 TARGET: Final = "TARGET"
 ID: Final = "SK_ID_CURR"
+FULL_APPLICANTS: Final = 356_255  # applicants of the Kaggle download: 307,511 in application_train, 48,744 in test
 
 APPLICATION: Final = TableSpec(
     name="application",

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from credit_shared.homecredit.application import TARGET
+from credit_shared.homecredit.application import FULL_APPLICANTS, TARGET
 from credit_shared.homecredit.schema import Kind, TableSpec
 from credit_shared.homecredit.synthetic_application import application_rows, default_draw, traits
 from credit_shared.homecredit.synthetic_history import bureau_tables, previous_table
@@ -54,8 +54,7 @@ Progress = Callable[[int, int], None]
 Array = np.ndarray[Any, Any]
 
 CHUNK_APPLICANTS: Final = 20_000
-FULL_APPLICANTS: Final = 356_255
-TEST_SHARE: Final = 48_744 / 356_255
+TEST_SHARE: Final = 48_744 / FULL_APPLICANTS
 FIRST_CURR: Final = 100_002
 FIRST_BUREAU: Final = 5_000_000
 FIRST_PREV: Final = 1_000_000
@@ -147,13 +146,33 @@ def _generators(seed: int, chunk: int) -> dict[str, np.random.Generator]:
     }
 
 
-def _chunk(writers: _Writers, seed: int, chunk: int, first: int, n: int) -> None:
-    rng = _generators(seed, chunk)
+def _applications(rng: dict[str, np.random.Generator], first: int, n: int) -> tuple[dict[str, Array], Array, Array]:
+    """One chunk's application columns with ``TARGET``, which rows go to ``application_test``, and the traits."""
     ids = FIRST_CURR + first + np.arange(n, dtype=np.int64)
     q, late = traits(rng["traits"], n)
     application, logit = application_rows(rng["application"], ids, q, late)
     test = rng["split"].random(n) < TEST_SHARE
     application[TARGET] = default_draw(rng["target"], logit)
+    return application, test, late
+
+
+def labels(applicants: int, seed: int = 0) -> dict[int, int]:
+    """``SK_ID_CURR`` -> ``TARGET`` of every applicant of ``generate(out, applicants, seed)``, the test part's too.
+
+    The generator draws every applicant's outcome and writes it for ``application_train`` only: this is the truth a
+    lender learns later about the applicants the models never saw (``credit loans outcomes`` publishes it).
+    """
+    out: dict[int, int] = {}
+    for chunk, first in enumerate(range(0, applicants, CHUNK_APPLICANTS)):
+        application, _, _ = _applications(_generators(seed, chunk), first, min(CHUNK_APPLICANTS, applicants - first))
+        out.update(zip(application["SK_ID_CURR"].tolist(), application[TARGET].tolist(), strict=True))
+    return out
+
+
+def _chunk(writers: _Writers, seed: int, chunk: int, first: int, n: int) -> None:
+    rng = _generators(seed, chunk)
+    application, test, late = _applications(rng, first, n)
+    ids = application["SK_ID_CURR"]
     writers.write(APPLICATION_TRAIN, to_arrow(TABLES[APPLICATION_TRAIN], application, np.flatnonzero(~test)))
     writers.write(APPLICATION_TEST, to_arrow(TABLES[APPLICATION_TEST], application, np.flatnonzero(test)))
     del application
