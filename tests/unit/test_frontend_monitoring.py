@@ -147,7 +147,7 @@ def test_shows_alerts_with_severity_in_words_and_drift_over_time(gateway: FakeGa
     over_time = charts[titles.index("Share of drifted model inputs per report (label = severity)")]["data"][0]
     assert over_time["y"] == [2.0, 20.0]  # oldest first
     assert over_time["text"] == ["green", "red"]  # severity in words: emoji alone are boxes without an emoji font
-    assert "Important features drifted: EXT_SOURCE_3" in texts(at, "warning")
+    assert "these drifted: EXT_SOURCE_3" in texts(at, "warning")
 
 
 def test_lists_only_drifted_columns_until_asked_and_embeds_the_evidently_html(gateway: FakeGateway) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 import streamlit.components.v1 as components
@@ -105,6 +106,7 @@ def over_time(reports: list[Json], details: dict[str, Json]) -> None:
         yaxis_title="Drifted columns (%)",
         template="plotly_white",
     )
+    time_axis(fig, times)
     st.plotly_chart(fig, width="stretch")
     with_prediction = [(t, r["prediction"]) for t, r in zip(times, ordered, strict=True) if r.get("prediction")]
     if with_prediction:
@@ -124,14 +126,23 @@ def over_time(reports: list[Json], details: dict[str, Json]) -> None:
             line={"color": charts.GREEN, "dash": "dash"},
         )
         fig.add_hline(y=0.2, line_dash="dot", annotation_text="PSI 0.2: significant shift")
+        time_axis(fig, [t for t, _ in with_prediction])
         fig.update_layout(
             title="Prediction drift: PSI of the probabilities and approval rate",
             xaxis_title="Window end",
             yaxis_title="PSI / approval rate",
             template="plotly_white",
         )
-        fig.update_xaxes(tickformat="%b %d %H:%M", nticks=8)  # windows minutes apart, not milliseconds
         st.plotly_chart(fig, width="stretch")
+
+
+def time_axis(fig: go.Figure, times: list[Any]) -> None:
+    """Ticks in minutes, and an hour either side of a lone report (plotly would zoom to milliseconds around it)."""
+    fig.update_xaxes(tickformat="%b %d %H:%M", nticks=8)
+    moments = sorted(pd.to_datetime([t for t in times if t], utc=True))
+    if moments and moments[-1] - moments[0] < pd.Timedelta(minutes=10):
+        middle = moments[0] + (moments[-1] - moments[0]) / 2
+        fig.update_xaxes(range=[middle - pd.Timedelta(hours=1), middle + pd.Timedelta(hours=1)])
 
 
 def _label(report: Json) -> str:
@@ -159,7 +170,9 @@ def report_detail(client: GatewayClient, reports: list[Json]) -> None:
         delta=pct(prediction.get("approval_rate_shift")) if prediction.get("approval_rate_shift") else None,
     )
     if detail.get("important_drifted"):
-        st.warning("Important features drifted: " + ", ".join(map(str, detail["important_drifted"])), icon="⚠️")
+        named = feature_labels(client, detail.get("dataset_id"))
+        shown = ", ".join(named.get(str(c), str(c)) for c in detail["important_drifted"])
+        st.warning(f"Among the model's most important inputs, these drifted: {shown}.", icon="⚠️")
     weighted = detail.get("weighted_drift_share")
     if weighted is not None:
         st.caption(f"The drifted inputs carry {pct(weighted)} of the model's importance: orange from 50 %, red from "
