@@ -111,6 +111,8 @@ def metric_table(runs: list[Json], labels: dict[str, str]) -> None:
     if not rows:
         st.info("No run of the chosen families.", icon=":material/info:")
         return
+    headers = list(dict.fromkeys(k for r in rows for k in r))
+    rows = [{h: r.get(h, "not computed") for h in headers} for r in rows]  # a run without a metric: said, not None
     st.dataframe(rows, hide_index=True, width="stretch")
     numeric = sorted({metric_label(m) for r in runs for m, v in (r.get("metrics") or {}).items()
                       if SPLIT.sub("", m) in metrics and is_number(v) and not m.endswith("_std")})  # fmt: skip
