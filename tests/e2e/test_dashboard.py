@@ -2,8 +2,10 @@
 session's ``embedded_platform``: synthetic data, a dataset and a LightGBM champion, so the decision pages show a real
 decision, its explanation and a comparison).
 
-Each page is opened over the DevTools protocol, waited for until its script has finished, screenshotted into the
-git-ignored ``artifacts/screenshots/`` and checked for Streamlit exceptions and error elements.
+Each page is opened over the DevTools protocol, waited for until its script has finished, screenshotted into
+``docs/notes/wave-2/screenshots/`` (committed: a person looks at each) and checked for what a person sees: no
+Streamlit exception or error, every chart with data, no raw identifier (``param_``, an engineered column's code,
+``None``) in headings and tables, and the drift figures the page shows equal to the API's.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from tests.e2e.conftest import Running
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
+SHOTS = ROOT / "docs" / "notes" / "wave-2" / "screenshots"
+RAW = ("param_", "EXT_SOURCES_MEAN", "EXT_SOURCES_MIN", "test_roc_auc", "None", "days before application")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGES = {  # url path -> the page's title
     "": "Credit-scoring platform",
@@ -52,6 +55,21 @@ STATE = """(() => {
     exceptions: [...document.querySelectorAll('[data-testid="stException"]')].map(e => e.innerText),
     errors: [...document.querySelectorAll('[data-testid="stAlertContentError"]')].map(e => e.innerText),
     height: document.querySelector('[data-testid="stMainBlockContainer"]')?.scrollHeight || 0,
+    // what a person reads in headings, metrics and tables (data grids draw on a canvas: their cells are read from
+    // the grid's accessible table)
+    headings: [...document.querySelectorAll(
+      'h1, h2, h3, [data-testid="stMetricLabel"], [data-testid="stMetricValue"]')].map(e => e.innerText),
+    cells: [...document.querySelectorAll(['[data-testid="stDataFrame"] [role="gridcell"]',
+      '[data-testid="stDataFrame"] [role="columnheader"]', '[data-testid="stTable"] td'].join(', '))]
+      .map(e => e.innerText),
+    // plotly charts without any trace holding data
+    empty_charts: [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
+      .filter(c => !(c.data || []).some(t => (t.x && t.x.length) || (t.y && t.y.length)
+        || t.value !== undefined || (t.z && t.z.length)))
+      .map(c => (c.layout && c.layout.title && c.layout.title.text) || 'untitled').length,
+    metrics: Object.fromEntries([...document.querySelectorAll('[data-testid="stMetric"]')].map(m => [
+      m.querySelector('[data-testid="stMetricLabel"]')?.innerText,
+      m.querySelector('[data-testid="stMetricValue"]')?.innerText])),
     // elements still drawing: placeholders of lazily loaded elements, plotly charts without their SVG yet
     undrawn: document.querySelectorAll('[data-testid="stSkeleton"], [data-testid="stSkeletonElement"]').length
       + [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
@@ -140,18 +158,38 @@ def platform(embedded_platform: Running) -> launcher.Platform:
 def decided_client(platform: launcher.Platform) -> int:
     """A client of the production applicants, decided once through the gateway as a lending application would."""
     api, headers = platform.urls["api"], {"X-API-Key": platform.keys["analyst"]}
-    row = httpx.get(f"{api}/v1/raw/tables/application_test/rows", params={"limit": 1}, headers=headers).json()
-    application = row["rows"][0]
-    deadline = time.monotonic() + 180  # the scoring service's first decisions wait for its consumer group to form
-    while True:
-        response = httpx.post(f"{api}/v1/scoring/decisions", json={"application": application}, headers=headers,
-                              timeout=60)  # fmt: skip
-        if response.status_code not in (503, 504) or time.monotonic() > deadline:
+    rows = httpx.get(f"{api}/v1/raw/tables/application_test/rows", params={"limit": 60}, headers=headers).json()
+    sk_id = 0
+    for application in rows["rows"]:  # a refusal, so the what-if is built around stated reasons
+        deadline = time.monotonic() + 180  # the scoring service's first decisions wait for its consumer group to form
+        while True:
+            response = httpx.post(f"{api}/v1/scoring/decisions", json={"application": application},
+                                  headers=headers, timeout=60)  # fmt: skip
+            if response.status_code not in (503, 504) or time.monotonic() > deadline:
+                break
+            time.sleep(2.0)
+        assert response.status_code == 200, response.text
+        sk_id = application["SK_ID_CURR"]
+        if response.json()["decision"] == "refused":
             break
-        time.sleep(2.0)
-    assert response.status_code == 200, response.text
-    sk_id: int = application["SK_ID_CURR"]
     return sk_id
+
+
+@pytest.fixture(scope="module")
+def drift_report(platform: launcher.Platform) -> dict[str, Any]:
+    """An on-demand drift report of the production part of the champion's own dataset, as the API gives it."""
+    api, headers = platform.urls["api"], {"X-API-Key": platform.keys["analyst"]}
+    job = httpx.post(f"{api}/v1/monitoring/reports", json={"part": "production"}, headers=headers, timeout=30)
+    assert job.status_code == 202, job.text
+    deadline = time.monotonic() + 600
+    while (state := httpx.get(f"{api}/v1/jobs/{job.json()['job_id']}", headers=headers).json())["status"] not in (
+        "succeeded", "failed"):  # fmt: skip
+        assert time.monotonic() < deadline, state
+        time.sleep(2.0)
+    assert state["status"] == "succeeded", state
+    reports = httpx.get(f"{api}/v1/monitoring/reports", headers=headers).json()
+    found: dict[str, Any] = httpx.get(f"{api}/v1/monitoring/reports/{reports[0]['report_id']}", headers=headers).json()
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -192,8 +230,8 @@ def shot_name(path: str) -> str:
 
 
 @pytest.mark.parametrize("path", list(PAGES), ids=[shot_name(p) for p in PAGES])
-def test_every_page_draws_without_exception_or_error(
-    platform: launcher.Platform, decided_client: int, browser: DevTools, path: str
+def test_every_page_draws_what_a_person_can_read(
+    platform: launcher.Platform, decided_client: int, drift_report: dict[str, Any], browser: DevTools, path: str
 ) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     url = f"{platform.urls['dashboard']}/{path.format(client=decided_client)}"
@@ -202,3 +240,15 @@ def test_every_page_draws_without_exception_or_error(
     assert state["exceptions"] == []
     assert state["errors"] == []
     assert drawn["undrawn"] == 0, f"{drawn['undrawn']} element(s) of {path or 'home'} never finished drawing"
+    assert drawn["empty_charts"] == 0, f"{drawn['empty_charts']} chart(s) of {path or 'home'} have no data"
+    readable = [*drawn["headings"], *drawn["cells"]]
+    raw = [text for text in readable for token in RAW if token in text and not text.startswith("-")]
+    assert raw == [], f"raw identifiers on {path or 'home'}: {raw[:10]}"
+    if path == "monitoring":  # the report the page opens on is the newest: the on-demand one
+        shown = drawn["metrics"].get("Drifted model inputs")
+        assert shown == f"{drift_report['summary']['drifted']:,} of {drift_report['summary']['columns']:,}"
+        assert drift_report["summary"]["html_columns"] == drift_report["summary"]["columns"]  # the HTML's counts
+
+
+def test_the_production_part_of_the_training_dataset_raises_no_alert(drift_report: dict[str, Any]) -> None:
+    assert drift_report["severity"] == "green", drift_report["summary"].get("weighted_drift_share")

@@ -25,8 +25,24 @@ def make_decision(**overrides: Any) -> dict[str, Any]:
         "threshold": 0.091,
         "decision": "refused",
         "reasons": [
-            {"feature": "EXT_SOURCE_3", "label": "External credit score 3", "value": 0.12, "contribution": 0.41},
-            {"feature": "DAYS_EMPLOYED", "label": "Days employed", "value": -200, "contribution": 0.2},
+            {
+                "feature": "EXT_SOURCE_3",
+                "label": "External credit score 3",
+                "value": 0.12,
+                "contribution": 0.41,
+                "code": "R01",
+                "group": "External credit scores",
+                "text": "External credit scores are low",
+            },
+            {
+                "feature": "DAYS_EMPLOYED",
+                "label": "Days employed",
+                "value": -200,
+                "contribution": 0.2,
+                "code": "R10",
+                "group": "Employment",
+                "text": "Length or type of employment",
+            },
         ],
         "model": {"name": "credit-default", "version": "3", "alias": "champion", "run_id": "r"},
         "scored_at": "2026-11-24T10:00:00Z",
@@ -67,6 +83,23 @@ def full_gateway(gateway: FakeGateway) -> FakeGateway:
         {"feature": "AMT_CREDIT", "label": "Credit amount", "value": 568800.0, "contribution": -0.1},
     ]
     gateway.on("GET", f"/v1/clients/{CLIENT}/explanation", make_explanation(contributions))
+    groups = [
+        {"code": "R01", "group": "External credit scores", "text": "External credit scores are low",
+         "columns": ["EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3"]},
+        {"code": "R10", "group": "Employment", "text": "Length or type of employment", "columns": ["DAYS_EMPLOYED"]},
+    ]  # fmt: skip
+    gateway.on("GET", "/v1/reasons", {"version": "1", "max_reasons": 4, "groups": groups})
+    columns = [
+        {"name": "EXT_SOURCE_3", "type": "float", "nullable": True, "label": "External credit score 3"},
+        {
+            "name": "DAYS_EMPLOYED",
+            "type": "int",
+            "nullable": True,
+            "label": "Employment length (days before application)",
+        },
+        {"name": "CNT_CHILDREN", "type": "int", "nullable": True, "label": "Number of children"},
+    ]
+    gateway.on("GET", "/v1/raw/tables/application_test/columns", columns)
     features = [
         {
             "feature": "EXT_SOURCE_3",
@@ -107,7 +140,8 @@ def test_explains_a_refusal_in_plain_words_with_gauge_and_waterfall(gateway: Fak
     assert "**13.7 %**" in words
     assert "**9.1 %**" in words
     assert "**refused**" in words
-    assert "**External credit score 3** is 0.12: this raises the estimated risk." in words
+    assert "External credit score 3 is 0.12; this raises the estimated risk by 0.41 log-odds." in words
+    assert "**External credit scores are low** (R01)" in words
     assert any("⛔ Refused" in s.value for s in at.subheader)
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     kinds = [c["data"][0]["type"] for c in charts]
@@ -122,7 +156,10 @@ def test_explains_a_refusal_in_plain_words_with_gauge_and_waterfall(gateway: Fak
     gauge = charts[0]["data"][0]
     assert gauge["value"] == pytest.approx(13.7)
     assert gauge["gauge"]["threshold"]["value"] == pytest.approx(9.1)
-    assert at.dataframe[0].value["Percentile"].tolist() == ["8th", "90th"]
+    assert at.dataframe[0].value["Percentile"].tolist() == [
+        "8th",
+        "10th",
+    ]  # days before the application read as years: the ranking turns over
     assert at.number_input[0].value == CLIENT
 
 
@@ -143,14 +180,37 @@ def test_what_if_scores_the_edited_values(gateway: FakeGateway) -> None:
     full_gateway(gateway)
     gateway.on("POST", f"/v1/clients/{CLIENT}/what-if", make_decision(probability=0.05, decision="approved"))
     at = look_up()
-    edited = next(n for n in at.number_input if n.label == "EXT_SOURCE_3")
+    edited = next(n for n in at.number_input if n.label == "External credit score 3")
     edited.set_value(0.7)
-    next(b for b in at.button if b.label == "Score the edited client").click()
+    next(b for b in at.button if b.label == "Score the edited application").click()
     at.run()
     assert not at.exception
     assert gateway.sent("POST", f"/v1/clients/{CLIENT}/what-if") == [{"changes": {"EXT_SOURCE_3": 0.7}}]
-    assert at.metric[0].value == "5.0 %"
-    assert "✅ Approved" in texts(at, "markdown")
+    assert "5.0 %" in [m.value for m in at.metric]
+    assert "13.7 %" in [m.value for m in at.metric]  # the original decision beside the new one
+    assert "Approved" in [m.value for m in at.metric]
+
+
+def test_what_if_edits_day_counts_in_years_and_sends_whole_days(gateway: FakeGateway) -> None:
+    full_gateway(gateway)
+    gateway.on("POST", f"/v1/clients/{CLIENT}/what-if", make_decision(probability=0.05, decision="approved"))
+    at = look_up()
+    employed = next(n for n in at.number_input if n.label == "Years employed")
+    assert employed.value == 0.5  # -200 days
+    employed.set_value(3.0)
+    next(b for b in at.button if b.label == "Score the edited application").click()
+    at.run()
+    assert gateway.sent("POST", f"/v1/clients/{CLIENT}/what-if") == [{"changes": {"DAYS_EMPLOYED": -1096}}]
+
+
+def test_integer_columns_take_whole_numbers_within_bounds() -> None:
+    from credit_frontend.units import input_spec
+
+    children = input_spec("CNT_CHILDREN", "int", "Number of children")
+    assert (children.widget, children.step, children.minimum) == ("int", 1, 0)
+    assert children.to_column(2.0) == 2
+    assert isinstance(children.to_column(2.0), int)
+    assert input_spec("DAYS_BIRTH", "int", "Age (days before application)").label == "Age (years)"
 
 
 def test_an_unknown_client_is_a_message_not_a_crash(gateway: FakeGateway) -> None:
@@ -166,7 +226,7 @@ def test_falls_back_to_the_audit_trail_when_the_gateway_has_no_client_resource(g
     assert not at.exception
     assert "**refused**" in texts(at, "markdown")
     assert "Not available yet" in texts(at, "info")  # explanation, comparison
-    assert "What-if needs the client's data" in texts(at, "info")
+    assert "What-if needs the client's application" in texts(at, "info")
 
 
 def test_a_client_without_decision_says_so(gateway: FakeGateway) -> None:
@@ -180,8 +240,8 @@ def test_a_slow_scoring_service_is_explained(gateway: FakeGateway) -> None:
     full_gateway(gateway)
     gateway.on("POST", f"/v1/clients/{CLIENT}/what-if", problem(504, "no decision within 5 s"))
     at = look_up()
-    next(n for n in at.number_input if n.label == "AMT_CREDIT").set_value(100000.0)
-    next(b for b in at.button if b.label == "Score the edited client").click()
+    next(n for n in at.number_input if n.label == "External credit score 3").set_value(0.5)
+    next(b for b in at.button if b.label == "Score the edited application").click()
     at.run()
     assert not at.exception
     assert "did not answer in time" in texts(at, "error")

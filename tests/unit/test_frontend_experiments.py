@@ -118,7 +118,8 @@ def test_metric_table_by_family_and_a_bar_chart_of_one_metric(gateway: FakeGatew
     assert not at.exception
     table = at.dataframe[0].value
     assert table["Run"].tolist() == ["lightgbm-run · lightgbm", "logistic_regression-run · logistic_regression"]
-    assert {"test_roc_auc", "train_roc_auc"} <= set(table.columns)
+    assert {"Test ROC AUC", "Training ROC AUC"} <= set(table.columns)  # names for people, not test_roc_auc
+    assert not any(str(v) == "None" for v in table.to_numpy().ravel())
     next(m for m in at.multiselect if m.label == "Model families").set_value(["lightgbm"]).run()
     assert at.dataframe[0].value["Run"].tolist() == ["lightgbm-run · lightgbm"]
 
@@ -133,7 +134,9 @@ def test_overlays_the_curves_of_the_chosen_runs(gateway: FakeGateway) -> None:
     assert [t["name"] for t in roc["data"]] == [
         "lightgbm-run · lightgbm (AUC 0.770)",
         "logistic_regression-run · logistic_regression (AUC 0.740)",
+        "chance",
     ]
+    assert roc["layout"]["showlegend"]
     assert roc["layout"]["xaxis"]["title"]["text"] == "False positive rate"
     assert "Precision-recall curves (test split)" in charts
 
@@ -148,7 +151,7 @@ def test_one_run_shows_its_other_figures_cv_results_and_model_card(gateway: Fake
     assert "Business cost against the decision threshold" in titles
     assert "Mean |SHAP| (test sample)" in titles
     assert "SHAP summary (2 test rows): right of 0 raises the risk" in titles
-    assert "mean_test_score against param_num_leaves" in titles
+    assert "mean test score against num leaves" in titles  # no param_ prefix
     assert "# Model card" in texts(at, "markdown")
 
 

@@ -151,20 +151,23 @@ def names(*drifted: str) -> list[str]:
     return list(drifted)
 
 
-def test_severity_follows_the_original_rules() -> None:
+def test_severity_is_the_share_of_the_model_importance_that_drifted() -> None:
     rules = SeverityRules()
-    assert rules.severity(names(*[f"c{i}" for i in range(4)]), {}) == ("green", [])
-    assert rules.severity(names(*[f"c{i}" for i in range(5)]), {})[0] == "orange"
-    assert rules.severity(names(*[f"c{i}" for i in range(14)]), {})[0] == "orange"
-    assert rules.severity(names(*[f"c{i}" for i in range(15)]), {})[0] == "red"
+    columns = [f"c{i}" for i in range(100)]
+    assert rules.severity([f"c{i}" for i in range(49)], {}, columns) == ("green", [])  # plain share without importances
+    assert rules.severity([f"c{i}" for i in range(50)], {}, columns)[0] == "orange"
+    assert rules.severity([f"c{i}" for i in range(75)], {}, columns)[0] == "red"
 
 
-def test_severity_is_red_whenever_an_important_feature_drifts() -> None:
-    importances = {f"f{i}": float(100 - i) for i in range(30)}
-    rules = SeverityRules(important_top_k=10)
-    assert rules.severity(["f3"], importances) == ("red", ["f3"])
-    assert rules.severity(["f12"], importances) == ("green", [])
-    assert SeverityRules(orange_at=1, red_at=2, important_top_k=0).severity(["f0"], importances)[0] == "orange"
+def test_columns_the_model_ignores_never_raise_the_severity() -> None:
+    importances = {"f0": 6.0, "f1": 3.0, "f2": 1.0} | {f"z{i}": 0.0 for i in range(400)}
+    rules = SeverityRules(important_top_k=2)
+    columns = list(importances)
+    assert rules.severity([f"z{i}" for i in range(400)], importances, columns) == ("green", [])  # the old rule: red
+    assert rules.severity(["f1", "f2"], importances, columns) == ("green", ["f1"])  # 40 % of the weight
+    assert rules.severity(["f0"], importances, columns) == ("orange", ["f0"])
+    assert rules.severity(["f0", "f1"], importances, columns) == ("red", ["f0", "f1"])
+    assert rules.weighted_share(["f1", "z3"], importances, columns) == pytest.approx(0.3)
 
 
 def test_alert_levels_are_ordered() -> None:

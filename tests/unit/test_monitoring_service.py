@@ -79,7 +79,7 @@ def make_platform(tmp_path: Path, **service_options: Any) -> Platform:
     options: dict[str, Any] = {
         "html_every_windows": 0,
         "html_max_columns": 4,
-        "rules": SeverityRules(important_top_k=3),
+        "rules": SeverityRules(orange_share=0.02, red_share=0.05, important_top_k=3),  # one input weighs 0.2 % - 5 %
     } | service_options
     service = MonitoringService(
         references=references,
@@ -163,7 +163,7 @@ def test_a_shift_of_an_important_feature_raises_a_red_alert_with_an_html_report(
 
 def test_the_alert_level_is_configurable(tmp_path: Path) -> None:
     platform = make_platform(
-        tmp_path, alert_level="red", rules=SeverityRules(orange_at=2, red_at=10, important_top_k=0)
+        tmp_path, alert_level="red", rules=SeverityRules(orange_share=0.1, red_share=0.5, important_top_k=0)
     )
     frame = shift(synthetic_frame(1000, KINDS, seed=13), ["NUM_005", "NUM_006", "NUM_007"], KINDS)
     outcome = platform.service.check_window(served_window(platform.audit, frame, "o"))

@@ -10,6 +10,7 @@ import plotly.io as pio
 
 from credit_frontend.client import Json
 from credit_frontend.ui import is_number
+from credit_frontend.units import label_for_people
 
 # Okabe-Ito: distinguishable with colour-vision deficiencies; meaning is also always written out
 BLUE: Final = "#0072B2"
@@ -89,7 +90,7 @@ def waterfall(base_value: float, contributions: list[Json], *, top: int = 12) ->
     """From the base value to the client's score, the largest contributions as steps (log-odds)."""
     ordered = sorted(contributions, key=lambda c: abs(float(c.get("contribution") or 0.0)), reverse=True)
     shown, rest = ordered[:top], ordered[top:]
-    labels = [str(c.get("label") or c.get("feature")) for c in shown]
+    labels = [label_for_people(str(c.get("feature")), c.get("label")) for c in shown]
     values = [float(c.get("contribution") or 0.0) for c in shown]
     if rest:
         labels.append(f"{len(rest)} other features")

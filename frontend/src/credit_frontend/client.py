@@ -289,6 +289,11 @@ class GatewayClient:
         result: Json = self.send("POST", f"/v1/registry/aliases/{alias}", {"version": version, "force": force})
         return result
 
+    def reasons(self) -> Json:
+        """The reason catalogue: factor groups with their codes, texts and application columns."""
+        result: Json = self.get("/v1/reasons")
+        return result
+
     # --- clients and decisions
     def applicant(self, sk_id_curr: int) -> Json:
         """A known client: its data and latest decision."""

@@ -18,8 +18,8 @@ HINTS: Final[dict[int, str]] = {
     422: "Correct the values named in the message and try again.",
     429: "Too many requests in a short time: wait a few seconds and try again.",
     502: "A service behind the gateway answered wrongly: see its logs.",
-    503: "A service behind the gateway is not reachable: check the platform with `credit status`, then try again.",
-    504: "It did not answer in time: the platform may be busy or a service down (`credit status`); try again.",
+    503: "A service behind the gateway is not reachable: check the platform with `./credit status`, then try again.",
+    504: "It did not answer in time: the platform may be busy or a service down (`./credit status`); try again.",
 }
 
 
@@ -80,7 +80,7 @@ class GatewayDown(GatewayError):
     @property
     def hint(self) -> str:
         """What the user can do about it."""
-        return "Start the platform (`make up` or `credit up`) or set FRONTEND_GATEWAY_URL to the gateway's address."
+        return "Start the platform (`make up` or `./credit up`) or set FRONTEND_GATEWAY_URL to the gateway's address."
 
 
 def from_response(response: httpx.Response) -> GatewayError:

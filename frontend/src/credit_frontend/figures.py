@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import plotly.graph_objects as go
@@ -58,6 +59,10 @@ def overlay(figures: dict[str, Json], split: str = "test") -> go.Figure | None:
             fig = _layout(go.Figure(), f"{default_title} ({split} split)", x_title, y_title)
         name = f"{run} (AUC {series['auc']:.3f})" if isinstance(series.get("auc"), float) else run
         fig.add_scatter(x=series.get(x_key), y=series.get(y_key), mode="lines", name=name)
+    if fig is not None:
+        if "ROC" in str(fig.layout.title.text):
+            fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot", "color": GREY})
+        fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.2})
     return fig
 
 
@@ -74,21 +79,23 @@ def confusion(data: Json) -> go.Figure:
     return fig
 
 
-def importance(data: Json, top: int = 25) -> go.Figure:
-    """The ``top`` largest importances as horizontal bars."""
-    pairs = list(zip(data.get("features") or [], data.get("values") or [], strict=False))[:top]
+def importance(data: Json, top: int = 25, labels: dict[str, str] | None = None) -> go.Figure:
+    """The ``top`` largest importances as horizontal bars, features by their glossary names."""
+    names = [(labels or {}).get(str(f), str(f)) for f in data.get("features") or []]
+    pairs = list(zip(names, data.get("values") or [], strict=False))[:top]
     fig = go.Figure(go.Bar(x=[v for _, v in pairs], y=[f for f, _ in pairs], orientation="h", marker_color=BLUE))
     fig = _layout(fig, str(data.get("title") or "Feature importance"), "Importance", "", height=60 + 22 * len(pairs))
     fig.update_yaxes(autorange="reversed")
     return fig
 
 
-def shap_summary(data: Json) -> go.Figure:
+def shap_summary(data: Json, labels: dict[str, str] | None = None) -> go.Figure:
     """Each feature's per-row contributions (a strip per feature), coloured by the feature's value."""
     fig = go.Figure()
     features = data.get("features") or []
     missing_shown = False
-    for item in features:
+    for index, raw_item in enumerate(features):
+        item = {**raw_item, "name": (labels or {}).get(str(raw_item["name"]), str(raw_item["name"]))}
         contributions = item.get("contribution") or []
         raw = list(item.get("value") or [None] * len(contributions))
         values = [v for v in raw if v is not None]
@@ -99,7 +106,7 @@ def shap_summary(data: Json) -> go.Figure:
             x=[c for c, _ in known], y=[item["name"]] * len(known), mode="markers",
             marker={"color": [v for _, v in known], "colorscale": [[0, BLUE], [1, ORANGE]], "cmin": 0, "cmax": 1,
                     "size": 5, "opacity": 0.6, "colorbar": {"title": {"text": "value<br>low→high"}}
-                    if item is features[0] else None, "showscale": item is features[0]},
+                    if index == 0 else None, "showscale": index == 0},
             name=str(item["name"]), showlegend=False,
         )  # fmt: skip
         unknown = [c for c, v in zip(contributions, raw, strict=False) if v is None]
@@ -128,15 +135,19 @@ def calibration(data: Json) -> go.Figure:
     return _layout(fig, "Calibration (test split)", "Mean predicted probability", "Observed default rate")
 
 
-def figure(data: Any, name: str) -> go.Figure | None:
+def figure(data: Any, name: str, labels: dict[str, str] | None = None) -> go.Figure | None:
     """The plotly figure of a run's figure data, or None for a kind this dashboard does not draw."""
     if not isinstance(data, dict):
         return None
     kind = str(data.get("kind"))
     if kind in AXES:
         return series_figure(data)
-    builders = {"confusion_matrix": confusion, "importance": importance, "shap_summary": shap_summary,
-                "calibration": calibration}  # fmt: skip
+    builders: dict[str, Any] = {
+        "confusion_matrix": confusion,
+        "importance": partial(importance, labels=labels),
+        "shap_summary": partial(shap_summary, labels=labels),
+        "calibration": calibration,
+    }
     builder = builders.get(kind)
     if builder is not None:
         return builder(data)

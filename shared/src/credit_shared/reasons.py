@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from credit_shared.contracts.loans import Reason
 from credit_shared.features.spec import AGGREGATES_BY_NAME
+from credit_shared.homecredit.application import APPLICATION, ID
 
 CATALOGUE_VERSION: Final = "2026-12.1"
 MAX_REASONS: Final = 4
@@ -39,6 +40,12 @@ class ReasonGroup(BaseModel):
     text: str = Field(description="The reason as an applicant reads it", examples=["External credit scores are low"])
     protected: bool = Field(False, description="A protected attribute: never stated as a reason")
     flagged: bool = Field(False, description="Allowed but under legal review (age)")
+    columns: list[str] = Field(
+        default_factory=list,
+        description="The application columns in this group: what a what-if on this reason can change (empty for a "
+        "group drawn from the credit history, which an application does not carry)",
+        examples=[["EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3"]],
+    )
 
 
 class ReasonCatalogue(BaseModel):
@@ -163,9 +170,15 @@ def _history_group(table: str, column: str) -> str:
     return _TABLES[table]
 
 
+@lru_cache(maxsize=1)
 def catalogue() -> ReasonCatalogue:
-    """The catalogue as served by the gateway."""
-    return ReasonCatalogue(version=CATALOGUE_VERSION, max_reasons=MAX_REASONS, groups=list(GROUPS))
+    """The catalogue as served by the gateway, each group with the application columns it holds."""
+    columns: dict[str, list[str]] = {}
+    for name in APPLICATION.names:
+        if name != ID:
+            columns.setdefault(group_of(name), []).append(name)
+    groups = [g.model_copy(update={"columns": columns.get(g.code, [])}) for g in GROUPS]
+    return ReasonCatalogue(version=CATALOGUE_VERSION, max_reasons=MAX_REASONS, groups=groups)
 
 
 class ReasonIndex:

@@ -9,6 +9,8 @@ import streamlit as st
 from credit_frontend import charts
 from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
 from credit_frontend.ui import DECISION, fetch, is_number, num, pct, show_error
+from credit_frontend.units import DAYS_PER_YEAR, is_days, label_for_people, shown, years
+from credit_frontend.what_if import what_if
 
 GLOSSARY: Final[dict[str, str]] = {
     "Probability of default": "The model's estimate of the chance that the client does not repay the loan.",
@@ -71,11 +73,12 @@ def show_client(client: GatewayClient, sk_id: int) -> None:
         st.warning(f"No decision recorded for client {sk_id} yet.", icon="🔎")
         if data is None:
             return
-    else:
+    explanation: Json | None = None
+    if decision is not None:
         verdict(decision)
-        explain(client, sk_id, decision)
+        explanation = explain(client, sk_id, decision)
     compare(client, sk_id, data)
-    what_if(client, sk_id, data, decision)
+    what_if(client, sk_id, data, decision, explanation)
 
 
 def verdict(decision: Json) -> None:
@@ -98,14 +101,15 @@ def verdict(decision: Json) -> None:
 
 
 def _reason_sentence(reason: Json) -> str:
-    label = reason.get("label") or reason.get("feature")
-    value = reason.get("value")
-    shown = num(value, 3) if is_number(value) else ("missing" if value is None else str(value))
+    feature = str(reason.get("feature") or "")
+    label = label_for_people(feature, reason.get("label"))
     effect = "raises" if float(reason.get("contribution") or 0) > 0 else "lowers"
-    return f"- **{label}** is {shown}: this {effect} the estimated risk."
+    told = f"**{reason['text']}** ({reason.get('code')}): " if reason.get("text") else ""
+    return (f"- {told}{label} is {shown(feature, reason.get('value'))}; this {effect} the estimated risk by "
+            f"{abs(float(reason.get('contribution') or 0)):.2f} log-odds.")  # fmt: skip
 
 
-def explain(client: GatewayClient, sk_id: int, decision: Json) -> None:
+def explain(client: GatewayClient, sk_id: int, decision: Json) -> Json | None:
     """The reasons in plain words and the waterfall from the base value."""
     st.subheader("Why")
     reasons = decision.get("reasons") or []
@@ -123,13 +127,14 @@ def explain(client: GatewayClient, sk_id: int, decision: Json) -> None:
             values = [float(r.get("contribution") or 0) for r in reasons]
             title = "Main reasons (contribution to the log-odds of default)"
             st.plotly_chart(charts.bars(labels, values, title, "Contribution", "", horizontal=True))
-        return
+        return None
     contributions = explanation.get("contributions") or []
     base = explanation.get("base_value")
     if is_number(base) and contributions:
         st.plotly_chart(charts.waterfall(float(base), contributions), width="stretch")
         st.caption("▲ orange steps raise the risk, ▼ blue steps lower it; grey bars are the start and the end.")
         st.caption(_explained_by(explanation, decision))
+    return explanation
 
 
 def _explained_by(explanation: Json, decision: Json) -> str:
@@ -165,7 +170,7 @@ def compare(client: GatewayClient, sk_id: int, data: Json | None) -> None:
     )
     if result is None:
         return
-    features: list[Json] = result.get("features") or []
+    features: list[Json] = [for_people(f) for f in result.get("features") or []]
     if not features:
         st.info("No feature to compare.", icon=":material/info:")
         return
@@ -174,9 +179,9 @@ def compare(client: GatewayClient, sk_id: int, data: Json | None) -> None:
     rows = [
         {
             "Feature": f.get("label") or f.get("feature"),
-            "This client": num(f.get("value"), 3),
+            "This client": f["shown"],
             "Percentile": _percentile(f.get("percentile"), f.get("same_share")),
-            "Group median": num(f.get("median"), 3),
+            "Group median": shown(str(f["feature"]), f.get("median")) if is_number(f.get("median")) else "—",
         }
         for f in features
     ]
@@ -187,6 +192,7 @@ def compare(client: GatewayClient, sk_id: int, data: Json | None) -> None:
         title = "Where the client stands on the top features (percentile, 50 = median)"
         fig = charts.bars([n for n, _ in known], [p for _, p in known], title, "Percentile", "", horizontal=True)
         fig.add_vline(x=50, line_dash="dot", annotation_text="median")
+        fig.update_xaxes(range=[0, 100])
         st.plotly_chart(fig, width="stretch")
     names = [str(f["feature"]) for f in features if f.get("distribution")]
     if names:
@@ -194,47 +200,21 @@ def compare(client: GatewayClient, sk_id: int, data: Json | None) -> None:
         chosen = st.selectbox("Feature to show", names, key="compare_feature", format_func=labels.__getitem__)
         feature = next(f for f in features if f["feature"] == chosen)
         title = f"{feature.get('label') or chosen}: {GROUPS[group].lower()}, the client marked"
-        st.plotly_chart(charts.distribution(feature["distribution"], title, marker=feature.get("value")))
+        marker = years(chosen, feature.get("value")) if is_days(chosen) else feature.get("value")
+        st.plotly_chart(charts.distribution(feature["distribution"], title, marker=marker))
 
 
-def _editable(data: Json, decision: Json | None) -> list[str]:
-    first = [str(r["feature"]) for r in (decision or {}).get("reasons") or [] if r.get("feature") in data]
-    numeric = [k for k, v in data.items() if is_number(v) and k != "SK_ID_CURR" and k not in first]
-    return (first + numeric)[:8]
-
-
-def what_if(client: GatewayClient, sk_id: int, data: Json | None, decision: Json | None) -> None:
-    """Edit some of the client's values and see the new decision."""
-    st.subheader("What if…")
-    if data is None:
-        st.info(
-            "What-if needs the client's data, which this version of the gateway does not give.", icon=":material/info:"
-        )
-        return
-    editable = _editable(data, decision)
-    if not editable:
-        st.info("This client has no numeric value to edit.", icon=":material/info:")
-        return
-    with st.form("what_if"):
-        changes: dict[str, Any] = {}
-        cols = st.columns(2)
-        for i, name in enumerate(editable):
-            current = data.get(name)
-            value = cols[i % 2].number_input(name, value=float(current) if is_number(current) else None, format="%g")
-            if value is not None and value != current:
-                changes[name] = value
-        submitted = st.form_submit_button("Score the edited client")
-    if not submitted:
-        return
-    if not changes:
-        st.info("Change at least one value first.", icon=":material/info:")
-        return
-    new = fetch("Scoring the edited client…", lambda: client.what_if(sk_id, changes), what="what-if")
-    if new is None:
-        return
-    before = float(decision["probability"]) if decision else None
-    after = float(new["probability"])
-    name = str(new.get("decision", ""))
-    delta = None if before is None else f"{(after - before) * 100:+.1f} points"
-    st.metric("New probability of default", pct(after), delta=delta, delta_color="inverse")
-    st.markdown(f"With these values the application would be **{DECISION.get(name, name)}** (nothing is recorded).")
+def for_people(feature: Json) -> Json:
+    """A compared feature in the units people read: a day count as years (its percentile and histogram too)."""
+    name = str(feature.get("feature"))
+    out = {**feature, "label": label_for_people(name, feature.get("label")), "shown": shown(name, feature.get("value"))}
+    if not is_days(name):
+        out["distribution"] = {**(feature.get("distribution") or {}), "column": out["label"]}
+        return out
+    if is_number(feature.get("percentile")):  # more days before the application is older: the ranking turns over
+        out["percentile"] = 100.0 - float(feature["percentile"])
+    dist = dict(feature.get("distribution") or {})
+    bins = [{"left": -b["right"] / DAYS_PER_YEAR, "right": -b["left"] / DAYS_PER_YEAR, "count": b["count"]}
+            for b in reversed(dist.get("bins") or []) if b["left"] <= 0]  # fmt: skip
+    out["distribution"] = {**dist, "bins": bins, "column": out["label"]}
+    return out

@@ -12,6 +12,8 @@ import streamlit as st
 
 from credit_frontend import charts, figures
 from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
+from credit_frontend.names import metric_label, param_label
+from credit_frontend.pages.monitoring import feature_labels
 from credit_frontend.ui import fetch, follow_job, is_number, num, show_error, when
 
 PREFERRED_METRICS = ("roc_auc", "business_cost", "recall", "precision")  # shown first when a run has them
@@ -93,7 +95,7 @@ def metric_table(runs: list[Json], labels: dict[str, str]) -> None:
     left, right = st.columns(2)
     shown = left.multiselect("Model families", model_families, default=model_families)
     preferred = [f for f in PREFERRED_METRICS if f in families] or families[:4]
-    metrics = right.multiselect("Metric families", families, default=preferred)
+    metrics = right.multiselect("Metrics", families, default=preferred, format_func=metric_label)
     rows: list[dict[str, Any]] = []
     for run in runs:
         if _family(run) not in shown:
@@ -103,20 +105,24 @@ def metric_table(runs: list[Json], labels: dict[str, str]) -> None:
             "Started": when(run.get("started_at") or run.get("start_time")),
         }
         for name, value in sorted((run.get("metrics") or {}).items()):
-            if SPLIT.sub("", name) in metrics:
-                row[name] = round(value, 4) if is_number(value) else value
+            if SPLIT.sub("", name) in metrics and not name.endswith("_std"):
+                row[metric_label(name)] = num(value, 4) if is_number(value) else "not computed"
         rows.append(row)
     if not rows:
         st.info("No run of the chosen families.", icon=":material/info:")
         return
+    headers = list(dict.fromkeys(k for r in rows for k in r))
+    rows = [{h: r.get(h, "not computed") for h in headers} for r in rows]  # a run without a metric: said, not None
     st.dataframe(rows, hide_index=True, width="stretch")
-    numeric = sorted({k for r in rows for k, v in r.items() if k not in ("Run", "Started") and is_number(v)})
+    numeric = sorted({metric_label(m) for r in runs for m, v in (r.get("metrics") or {}).items()
+                      if SPLIT.sub("", m) in metrics and is_number(v) and not m.endswith("_std")})  # fmt: skip
+    by_label = {metric_label(m): m for r in runs for m in r.get("metrics") or {}}
     if numeric:
         metric = st.selectbox("Metric to chart", numeric)
-        kept = [r for r in rows if is_number(r.get(str(metric)))]
-        fig = charts.bars(
-            [r["Run"] for r in kept], [r[str(metric)] for r in kept], f"{metric} by run", "Run", str(metric)
-        )
+        key = by_label[str(metric)]
+        kept = [r for r in runs if _family(r) in shown and is_number((r.get("metrics") or {}).get(key))]
+        fig = charts.bars([labels[str(r["run_id"])] for r in kept], [r["metrics"][key] for r in kept],
+                          f"{metric} by run", "Run", str(metric))  # fmt: skip
         st.plotly_chart(fig, width="stretch")
 
 
@@ -160,13 +166,18 @@ def details(client: GatewayClient, run_id: str, labels: dict[str, str]) -> None:
         return
     with st.expander("Parameters"):
         st.dataframe(
-            [{"Parameter": k, "Value": str(v)} for k, v in sorted((run.get("params") or {}).items())], hide_index=True
+            [
+                {"Parameter": param_label(k), "Value": "—" if v in (None, "None") else str(v)}
+                for k, v in sorted((run.get("params") or {}).items())
+            ],
+            hide_index=True,
         )
     names = [str(f.get("name") if isinstance(f, dict) else f) for f in run.get("figures") or []]
     others = [n for n in names if not _is_curve(n)]
+    labels = feature_labels(client, (run.get("params") or {}).get("dataset_id"))
     for name in others:
         data = fetch(f"Reading {name}…", partial(client.run_figure, run_id, name), what=name)
-        fig = figures.figure(data, name) if data is not None else None
+        fig = figures.figure(data, name, labels) if data is not None else None
         if fig is not None:
             st.plotly_chart(fig, width="stretch")
     cross_validation(client, run_id)
@@ -201,13 +212,14 @@ def cross_validation(client: GatewayClient, run_id: str) -> None:
         st.info("This run has no cross-validation results (it made no search).", icon=":material/info:")
         return
     st.markdown("**Cross-validation results**")
-    st.dataframe(rows, hide_index=True, width="stretch")
+    st.dataframe([{param_label(k): ("—" if v is None else v) for k, v in r.items()} for r in rows], hide_index=True,
+                 width="stretch")  # fmt: skip
     params = sorted({k for r in rows for k in r if k.startswith("param")})
     scores = sorted({k for r in rows for k in r if "score" in k or "cost" in k})
-    if params and scores:
+    if params and scores and len(rows) > 1:  # one candidate is no relation to draw
         left, right = st.columns(2)
-        param = left.selectbox("Parameter", params)
-        score = right.selectbox("Metric", scores)
+        param = left.selectbox("Parameter", params, format_func=param_label)
+        score = right.selectbox("Metric", scores, format_func=param_label)
         fig = go.Figure(
             go.Scatter(
                 x=[r.get(str(param)) for r in rows],
@@ -217,7 +229,10 @@ def cross_validation(client: GatewayClient, run_id: str) -> None:
             )
         )
         fig.update_layout(
-            title=f"{score} against {param}", xaxis_title=str(param), yaxis_title=str(score), template="plotly_white"
+            title=f"{param_label(str(score))} against {param_label(str(param))}",
+            xaxis_title=param_label(str(param)),
+            yaxis_title=param_label(str(score)),
+            template="plotly_white",
         )
         st.plotly_chart(fig, width="stretch")
 

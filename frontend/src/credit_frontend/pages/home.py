@@ -44,7 +44,7 @@ def status(client: GatewayClient) -> None:
         st.success("Everything the gateway needs is reachable.", icon="✅")
     else:
         down = ", ".join(n for n, ok in checks.items() if not ok) or "a dependency"
-        st.warning(f"Not ready: {down} does not answer. Check it with `credit status`.", icon="⚠️")
+        st.warning(f"Not ready: {down} does not answer. Check it with `./credit status`.", icon="⚠️")
 
 
 def _headline(metrics: dict[str, Any]) -> list[tuple[str, Any]]:

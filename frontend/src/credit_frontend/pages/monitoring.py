@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 import streamlit.components.v1 as components
@@ -11,8 +12,6 @@ import streamlit.components.v1 as components
 from credit_frontend import charts
 from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
 from credit_frontend.ui import DECISION, SEVERITY, fetch, follow_job, num, pct, when
-
-SEVERITY_ICON = {"green": "🟢", "orange": "🟠", "red": "🔴"}
 
 
 def render() -> None:
@@ -93,7 +92,7 @@ def over_time(reports: list[Json], details: dict[str, Json]) -> None:
         x=times,
         y=[100 * float(r.get("drift_share") or 0) for r in ordered],
         mode="lines+markers+text",
-        text=[SEVERITY_ICON.get(s, s) for s in severities],
+        text=list(severities),
         textposition="top center",
         hovertext=[
             f"{r.get('drifted')} of {r.get('columns')} columns · {s}" for r, s in zip(ordered, severities, strict=True)
@@ -102,11 +101,12 @@ def over_time(reports: list[Json], details: dict[str, Json]) -> None:
         line={"color": charts.BLUE},
     )
     fig.update_layout(
-        title="Share of drifted columns per report (icon = severity)",
+        title="Share of drifted model inputs per report (label = severity)",
         xaxis_title="Window end",
         yaxis_title="Drifted columns (%)",
         template="plotly_white",
     )
+    time_axis(fig, times)
     st.plotly_chart(fig, width="stretch")
     with_prediction = [(t, r["prediction"]) for t, r in zip(times, ordered, strict=True) if r.get("prediction")]
     if with_prediction:
@@ -126,6 +126,7 @@ def over_time(reports: list[Json], details: dict[str, Json]) -> None:
             line={"color": charts.GREEN, "dash": "dash"},
         )
         fig.add_hline(y=0.2, line_dash="dot", annotation_text="PSI 0.2: significant shift")
+        time_axis(fig, [t for t, _ in with_prediction])
         fig.update_layout(
             title="Prediction drift: PSI of the probabilities and approval rate",
             xaxis_title="Window end",
@@ -135,10 +136,19 @@ def over_time(reports: list[Json], details: dict[str, Json]) -> None:
         st.plotly_chart(fig, width="stretch")
 
 
+def time_axis(fig: go.Figure, times: list[Any]) -> None:
+    """Ticks in minutes, and an hour either side of a lone report (plotly would zoom to milliseconds around it)."""
+    fig.update_xaxes(tickformat="%b %d %H:%M", nticks=8)
+    moments = sorted(pd.to_datetime([t for t in times if t], utc=True))
+    if moments and moments[-1] - moments[0] < pd.Timedelta(minutes=10):
+        middle = moments[0] + (moments[-1] - moments[0]) / 2
+        fig.update_xaxes(range=[middle - pd.Timedelta(hours=1), middle + pd.Timedelta(hours=1)])
+
+
 def _label(report: Json) -> str:
     severity = str(report.get("severity", ""))
     kind = "served traffic" if report.get("kind") == "window" else f"on demand ({report.get('part') or 'dataset'})"
-    return f"{when(_moment(report))} · {kind} · {SEVERITY_ICON.get(severity, '')} {severity}"
+    return f"{when(_moment(report))} · {kind} · {severity}"
 
 
 def report_detail(client: GatewayClient, reports: list[Json]) -> None:
@@ -150,7 +160,8 @@ def report_detail(client: GatewayClient, reports: list[Json]) -> None:
     detail = flat(fetch("Reading the report…", lambda: client.drift_report(report_id), what="drift report") or chosen)
     cols = st.columns(4)
     cols[0].metric("Severity", SEVERITY.get(str(detail.get("severity")), "—").split(":")[0])
-    cols[1].metric("Drifted columns", f"{num(detail.get('drifted'))} of {num(detail.get('columns'))}")
+    cols[1].metric("Drifted model inputs", f"{num(detail.get('drifted'))} of {num(detail.get('columns'))}",
+                   help="Counted over the model's input columns, as the Evidently report counts them")  # fmt: skip
     cols[2].metric("Rows compared", num(detail.get("rows")))
     prediction = detail.get("prediction") or {}
     cols[3].metric(
@@ -159,20 +170,25 @@ def report_detail(client: GatewayClient, reports: list[Json]) -> None:
         delta=pct(prediction.get("approval_rate_shift")) if prediction.get("approval_rate_shift") else None,
     )
     if detail.get("important_drifted"):
-        st.warning("Important features drifted: " + ", ".join(map(str, detail["important_drifted"])), icon="⚠️")
-    top = detail.get("top_drifted") or []
-    if top:
-        labels = [str(c["column"]) for c in top]
-        values = [float(c.get("importance") or 0) for c in top]
-        title = "Top drifted features, by their importance in the model"
-        st.plotly_chart(charts.bars(labels, values, title, "Importance", "", horizontal=True), width="stretch")
+        named = feature_labels(client, detail.get("dataset_id"))
+        shown = ", ".join(named.get(str(c), str(c)) for c in detail["important_drifted"])
+        st.warning(f"Among the model's most important inputs, these drifted: {shown}.", icon="⚠️")
+    weighted = detail.get("weighted_drift_share")
+    if weighted is not None:
+        st.caption(f"The drifted inputs carry {pct(weighted)} of the model's importance: orange from 50 %, red from "
+                   "75 % (a count of columns would alarm on columns the model ignores).")  # fmt: skip
+    html_columns = detail.get("html_columns")
+    if html_columns is not None and html_columns != detail.get("columns"):
+        st.caption(f"The Evidently report shows {num(html_columns)} of these columns: every drifted one first.")
+    top_drifted(client, detail)
     columns = detail.get("all_columns") or detail.get("top_drifted")
     if isinstance(columns, list) and columns:
         only = st.checkbox("Only drifted columns", value=True)
+        labels = feature_labels(client, detail.get("dataset_id"))
         rows = [
             {
-                "Column": c.get("column"),
-                "Drifted": "⚠️ yes" if c.get("drifted") else "no",
+                "Column": labels.get(str(c.get("column")), c.get("column")),
+                "Drifted": "yes" if c.get("drifted") else "no",
                 "Method": c.get("method"),
                 "Score": num(c.get("score"), 4),
                 "Threshold": num(c.get("threshold"), 3),
@@ -184,7 +200,36 @@ def report_detail(client: GatewayClient, reports: list[Json]) -> None:
     if detail.get("html", True) and st.toggle("Show the full Evidently report", key=f"html-{report_id}"):
         html = fetch("Loading the Evidently report…", lambda: client.drift_report_html(report_id), what="HTML report")
         if html is not None:
-            components.html(html, height=900, scrolling=True)
+            components.html(html, height=1200, scrolling=True)
+
+
+def top_drifted(client: GatewayClient, detail: Json) -> None:
+    """The drifted inputs that weigh in the model, by importance, with their glossary names; or why there are none."""
+    top = detail.get("top_drifted") or []
+    weighing = [c for c in top if float(c.get("importance") or 0) > 0]
+    if not top:
+        st.info("No column drifted in this report.", icon=":material/info:")
+        return
+    if not weighing:
+        st.info(f"None of the {len(top)} drifted columns weighs in the model (importance 0): no chart of their "
+                "importance to draw.", icon=":material/info:")  # fmt: skip
+        return
+    labels = feature_labels(client, detail.get("dataset_id"))
+    names = [labels.get(str(c["column"]), str(c["column"])) for c in weighing]
+    values = [float(c["importance"]) for c in weighing]
+    title = "Drifted inputs, by their importance in the model"
+    st.plotly_chart(charts.bars(names, values, title, "Importance", "", horizontal=True), width="stretch")
+
+
+def feature_labels(client: GatewayClient, dataset_id: Any) -> dict[str, str]:
+    """The glossary label of every feature of a dataset (empty when it cannot be read)."""
+    if not dataset_id:
+        return {}
+    try:
+        manifest = client.dataset(str(dataset_id))
+    except GatewayError:
+        return {}
+    return {str(f["name"]): str(f.get("label") or f["name"]) for f in manifest.get("features") or []}
 
 
 def on_demand(client: GatewayClient) -> None:

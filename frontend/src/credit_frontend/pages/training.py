@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
-from credit_frontend.ui import fetch, field_error, follow_job, is_number, show_error
+from credit_frontend.ui import fetch, field_error, follow_job, is_number, num, show_error
 
 FALLBACK_ENUMS: dict[str, list[str]] = {  # only when the gateway's OpenAPI does not list them
     "Imbalance": ["none", "class_weight", "smote", "random_under"],
@@ -117,7 +117,8 @@ def form(client: GatewayClient, datasets: list[Json], families: list[Json]) -> N
     dataset = st.selectbox("Dataset", list(names), format_func=names.__getitem__)
     field_error(errors, "dataset_id")
     labels = {str(f["family"]): str(f.get("label") or f["family"]) for f in families}
-    family_name = str(st.selectbox("Model family", list(labels), format_func=labels.__getitem__))
+    preferred = list(labels).index("lightgbm") if "lightgbm" in labels else 0  # the first start's recipe
+    family_name = str(st.selectbox("Model family", list(labels), index=preferred, format_func=labels.__getitem__))
     family = next(f for f in families if f["family"] == family_name)
     notes = ["handles missing values" if family.get("handles_missing") else "needs imputed values"]
     notes += ["stops early on a validation split"] if family.get("early_stopping") else []
@@ -148,11 +149,7 @@ def form(client: GatewayClient, datasets: list[Json], families: list[Json]) -> N
     st.session_state["training_error"] = None
     final = follow_job(client, job, f"Training {labels[family_name]}")
     if final is not None and final.get("status") == "succeeded":
-        result = final.get("result") or {}
-        st.markdown(
-            f"Registered as version **{result.get('version', '?')}**; compare it with the others on the "
-            "**Experiments** page."
-        )
+        outcome(client, final.get("result") or {})
 
 
 def pipeline(client: GatewayClient, searched: Json, errors: dict[str, str]) -> Json:
@@ -161,13 +158,20 @@ def pipeline(client: GatewayClient, searched: Json, errors: dict[str, str]) -> J
     cols = st.columns(3)
     methods = enum(client, "SearchMethod")
     preferred = methods.index("random") if "random" in methods else 0  # the command's default
-    method = cols[0].selectbox("Search method", methods, index=preferred, disabled=not searched)
+    why = None if searched else "Choose **search** for at least one parameter above to search its values."
+    method = cols[0].selectbox("Search method", methods, index=preferred, disabled=not searched, help=why)
     budget = cols[1].number_input("Candidates to evaluate", min_value=1, max_value=500, value=8, disabled=not searched)
+    if not searched:
+        st.caption("Search method and candidates are off: every parameter keeps its default or a fixed value. "
+                   "Choose **search** for a parameter above to search it by cross-validation.")  # fmt: skip
     folds = cols[2].number_input("Cross-validation folds", min_value=2, max_value=20, value=5, step=1)
     field_error(errors, "folds")
     cols = st.columns(3)
     imbalances = enum(client, "Imbalance")
-    imbalance = cols[0].selectbox("Class imbalance", imbalances, format_func=lambda v: IMBALANCE_LABELS.get(v, v))
+    weighted = imbalances.index("class_weight") if "class_weight" in imbalances else 0  # 8 % defaults: weigh them
+    imbalance = cols[0].selectbox(
+        "Class imbalance", imbalances, index=weighted, format_func=lambda v: IMBALANCE_LABELS.get(v, v)
+    )
     field_error(errors, "imbalance")
     scaling = cols[1].selectbox("Scaling", list(SCALING), format_func=SCALING.__getitem__)
     test_share = cols[2].slider("Share of rows held out for the test", 0.05, 0.5, 0.2, 0.05)
@@ -187,3 +191,28 @@ def pipeline(client: GatewayClient, searched: Json, errors: dict[str, str]) -> J
         "pca_variance": pca,
         "cost": {"fn": cost_fn, "fp": cost_fp},
     }
+
+
+METRICS = {"test_roc_auc": "Test ROC AUC", "test_business_cost": "Test business cost per applicant",
+           "test_brier": "Test Brier score", "cv_roc_auc": "Cross-validated ROC AUC"}  # fmt: skip
+
+
+def outcome(client: GatewayClient, result: Json) -> None:
+    """The new version's metrics against the champion's, and a link to compare them in full."""
+    version = str(result.get("version") or "?")
+    st.markdown(f"Registered as version **{version}**.")
+    try:
+        registry = client.registry()
+    except GatewayError as error:
+        show_error(error, "registry")
+        registry = {}
+    versions = {str(v.get("version")): v for v in registry.get("versions") or []}
+    champion_id = str((registry.get("aliases") or {}).get("champion") or "")
+    new, champion = versions.get(version) or {}, versions.get(champion_id) or {}
+    rows = [
+        {"Metric": label, f"Version {version} (new)": num((new.get("metrics") or {}).get(key), 4),
+         f"Version {champion_id or '—'} (champion)": num((champion.get("metrics") or {}).get(key), 4)}
+        for key, label in METRICS.items()
+    ]  # fmt: skip
+    st.dataframe(rows, hide_index=True)
+    st.markdown("[:material/science: Compare it with the other runs on the Experiments page](/experiments)")

@@ -91,14 +91,18 @@ class DriftResult:
 
 @dataclass(frozen=True, slots=True)
 class SeverityRules:
-    """How a count of drifted columns becomes green / orange / red.
+    """How drift becomes green / orange / red: the share of the model's importance its drifted inputs carry.
 
-    The original's rules by default: fewer than 5 drifted columns is green, fewer than 15 orange, else red; red
-    whenever one of the ``important_top_k`` most important features drifts.
+    An absolute count of drifted columns alarms on the training population itself: a few hundred rows compared on
+    ~500 columns drift by chance, and a column the model ignores counts as much as its first input. So the
+    severity is the importance-weighted share of drifted model inputs (each input weighs its share of the summed
+    absolute importance; with no importance known, every input weighs the same): orange from ``orange_share``
+    (0.5, Evidently's dataset-drift share, weighted by importance), red from ``red_share`` (0.75). The
+    ``important_top_k`` most important inputs that drifted are named, not counted twice.
     """
 
-    orange_at: int = 5
-    red_at: int = 15
+    orange_share: float = 0.5
+    red_share: float = 0.75
     important_top_k: int = 10
 
     def important(self, importances: Mapping[str, float]) -> list[str]:
@@ -106,13 +110,24 @@ class SeverityRules:
         ranked = sorted(importances.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
         return [name for name, _ in ranked[: self.important_top_k]]
 
-    def severity(self, drifted: Sequence[str], importances: Mapping[str, float]) -> tuple[Severity, list[str]]:
-        """The severity of a set of drifted columns and the important features among them."""
+    @staticmethod
+    def weighted_share(drifted: Sequence[str], importances: Mapping[str, float], columns: Sequence[str]) -> float:
+        """The share of the summed absolute importance of ``columns`` that the ``drifted`` ones carry (0 to 1)."""
+        total = sum(abs(importances.get(c, 0.0)) for c in columns)
+        if total <= 0:
+            return len(set(drifted) & set(columns)) / len(columns) if columns else 0.0
+        return sum(abs(importances.get(c, 0.0)) for c in set(drifted) & set(columns)) / total
+
+    def severity(
+        self, drifted: Sequence[str], importances: Mapping[str, float], columns: Sequence[str]
+    ) -> tuple[Severity, list[str]]:
+        """The severity of a set of drifted columns among ``columns`` and the important features among them."""
         important = set(self.important(importances))
         hit = [c for c in drifted if c in important]
-        if hit or len(drifted) >= self.red_at:
+        share = self.weighted_share(drifted, importances, columns)
+        if share >= self.red_share:
             return "red", hit
-        if len(drifted) >= self.orange_at:
+        if share >= self.orange_share:
             return "orange", hit
         return "green", hit
 

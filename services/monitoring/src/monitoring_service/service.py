@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,13 @@ log = logging.getLogger(__name__)
 FeatureLookup = Callable[[list[str]], dict[str, dict[str, Any]]]
 SaveRow = Callable[[DriftReported, dict[str, Any]], object]
 ProgressFn = Callable[[str, float, str | None], None]
+
+
+def with_verdicts(result: DriftResult, evidently: DriftResult) -> DriftResult:
+    """``result`` with Evidently's verdict on every column it compared (the HTML report and the summary then agree)."""
+    found = evidently.by_column()
+    columns = tuple(found.get(c.column, c) for c in result.columns)
+    return DriftResult(columns, result.rows, result.reference_rows)
 
 
 @dataclass(frozen=True)
@@ -92,14 +100,15 @@ class MonitoringService:
         digest = hashlib.sha256("".join(sorted(d.request_id for d in ready)).encode()).hexdigest()[:8]
         report_id = f"w-{window.model_version}-{end:%Y%m%dT%H%M%S}-{digest}"
         prediction = self.prediction_drift(reference.model, ready)  # retried decisions count once, later
-        report = self._report(
+        build = partial(
+            self._report,
             report_id,
             "window",
             reference,
-            result,
             prediction=prediction,
             window=(min(d.decided_at for d in ready), end),
         )
+        report, html_columns = build(result), None
         want_html = (self.html_on_alert and at_least(report.severity, self.alert_level)) or (
             self.html_every_windows > 0 and (self._windows_seen[key] - 1) % self.html_every_windows == 0
         )
@@ -107,11 +116,12 @@ class MonitoringService:
             columns = self._html_columns(result, reference.model.importances)
             rendered = run_report(reference.sample, frame, reference.profile, columns, workers=self.report_workers)
             rendered.save_html(self.artifacts.html_path(report_id))
-            report = report.model_copy(update={"html": True})
+            result, html_columns = with_verdicts(result, rendered.result), len(columns)  # the HTML's own verdicts
+            report = build(result, html=True)
         stable = csi(reference.profile, frame)
         unstable = [c.column for c in stable if c.band == "act" and c.significant]
         report = report.model_copy(update={"unstable_columns": unstable})
-        self._store(report, result, reference.model.importances, stable)
+        self._store(report, result, reference.model.importances, html_columns, stable)
         log.info(
             "window %s: %d rows, %d/%d drifted, %s (%.2f s)",
             report_id,
@@ -163,7 +173,7 @@ class MonitoringService:
             part=command.part,
             html=True,
         )
-        self._store(report, rendered.result, reference.model.importances)
+        self._store(report, rendered.result, reference.model.importances, len(columns))
         progress("stored", 100.0, report_id)
         return report
 
@@ -231,7 +241,7 @@ class MonitoringService:
         html: bool = False,
     ) -> DriftReported:
         importances = reference.model.importances
-        severity, important = self.rules.severity(result.drifted, importances)
+        severity, important = self.rules.severity(result.drifted, importances, [c.column for c in result.columns])
         top = [
             ColumnDriftSummary(
                 column=r.drift.column,
@@ -270,11 +280,17 @@ class MonitoringService:
         report: DriftReported,
         result: DriftResult,
         importances: dict[str, float],
+        html_columns: int | None,
         stable: list[Stability] | None = None,
     ) -> None:
         summary = report.model_dump(mode="json")
         if stable is not None:
             summary["stability"] = [c.as_dict() for c in stable]
+        summary["population"] = "model_inputs"  # every count is over the model's input columns
+        summary["weighted_drift_share"] = self.rules.weighted_share(
+            result.drifted, importances, [c.column for c in result.columns]
+        )
+        summary["html_columns"] = html_columns  # the columns the Evidently HTML compares (None: no HTML)
         summary["all_columns"] = [
             {
                 "column": c.column,

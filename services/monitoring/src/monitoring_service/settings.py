@@ -47,9 +47,11 @@ class Settings(ServiceSettings):
         default_factory=dict, description='Thresholds overriding a method\'s default, e.g. {"wasserstein": 0.15}'
     )
 
-    orange_at: int = Field(5, ge=1, description="Severity is orange from this many drifted columns")
-    red_at: int = Field(15, ge=1, description="Severity is red from this many drifted columns")
-    important_top_k: int = Field(10, ge=0, description="Red whenever one of the k most important features drifts")
+    orange_share: float = Field(
+        0.5, gt=0, le=1, description="Severity is orange from this share of the model's importance drifting"
+    )
+    red_share: float = Field(0.75, gt=0, le=1, description="Severity is red from this share of the model's importance")
+    important_top_k: int = Field(10, ge=0, description="The k most important features are named when they drift")
     alert_level: Severity = Field("orange", description="A drift-alert event is published from this severity")
 
     html_every_windows: int = Field(
@@ -57,7 +59,10 @@ class Settings(ServiceSettings):
     )
     html_on_alert: bool = Field(True, description="Render the Evidently HTML of every window that raises an alert")
     html_max_columns: int = Field(
-        100, ge=1, description="Columns of a window's HTML report: drifted first, then by importance"
+        1000,
+        ge=1,
+        description="Most columns of a window's HTML report (drifted first, then by importance); with at most this "
+        "many model inputs it covers them all, so its counts are the summary's",
     )
     report_workers: int = Field(
         2, ge=1, description="Processes computing an Evidently report, 40 columns at a time (1: in the service)"
@@ -72,8 +77,8 @@ class Settings(ServiceSettings):
 
     @model_validator(mode="after")
     def _orange_before_red(self) -> Settings:
-        if self.orange_at > self.red_at:
-            raise ValueError("MONITORING_ORANGE_AT must not exceed MONITORING_RED_AT")
+        if self.orange_share > self.red_share:
+            raise ValueError("MONITORING_ORANGE_SHARE must not exceed MONITORING_RED_SHARE")
         return self
 
     @property
@@ -88,7 +93,7 @@ class Settings(ServiceSettings):
 
     def rules(self) -> SeverityRules:
         """The severity rules."""
-        return SeverityRules(self.orange_at, self.red_at, self.important_top_k)
+        return SeverityRules(self.orange_share, self.red_share, self.important_top_k)
 
     def alert_rules(self) -> AlertRules:
         """When realized performance raises an alert."""

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from credit_shared.reasons import BY_CODE, ReasonCatalogue, ReasonGroup, catalogue
+from credit_shared.reasons import ReasonCatalogue, ReasonGroup, catalogue
 from gateway_service.deps import Viewer
 from gateway_service.problems import not_found, responses
 
@@ -26,7 +26,7 @@ async def get_catalogue(_: Viewer) -> ReasonCatalogue:
 
 @router.get("/{code}", summary="One factor group of the reason catalogue", responses=responses(404))
 async def get_group(_: Viewer, code: Annotated[str, Path(pattern=r"^[A-Z][0-9]{2}$", examples=["R01"])]) -> ReasonGroup:
-    found = BY_CODE.get(code)
+    found = next((g for g in catalogue().groups if g.code == code), None)
     if found is None:
         raise not_found(f"the reason catalogue has no code {code!r}")
     return found
