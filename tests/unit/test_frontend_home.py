@@ -70,7 +70,7 @@ def test_shows_every_component_status_and_the_champion_with_its_threshold(gatewa
     assert set(status["Status"]) == {"✅ up"}
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Decision threshold"] == "9.1 %"
-    assert metrics["test roc auc"] == "0.771"
+    assert metrics["Test ROC AUC"] == "0.771"
     assert "version **2**" in texts(at, "markdown")
     assert "🔴 Red" in texts(at, "markdown")
     assert "17 of 798 columns drifted" in texts(at, "markdown")
@@ -103,7 +103,7 @@ def test_a_registry_error_is_a_message_with_what_to_do(gateway: FakeGateway) -> 
     at = open_page("home")
     assert not at.exception
     assert "MLflow" in texts(at, "error")
-    assert "credit status" in texts(at, "error")
+    assert "./credit status" in texts(at, "error")
 
 
 def test_a_gateway_that_is_down_gives_one_banner(gateway: FakeGateway) -> None:

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from credit_frontend.charts import BLUE, GREY, ORANGE, PALETTE
 from credit_frontend.client import Json
+from credit_frontend.names import split_label
 
 AXES: dict[str, tuple[str, str, str, str]] = {  # kind -> title, x key, y key ... of its series
     "roc": ("ROC curves", "fpr", "tpr", "False positive rate|True positive rate"),
@@ -33,7 +34,8 @@ def series_figure(data: Json, title: str | None = None) -> go.Figure:
     x_title, y_title = axes.split("|")
     fig = go.Figure()
     for split, series in (data.get("series") or {}).items():
-        name = f"{split} (AUC {series['auc']:.3f})" if isinstance(series.get("auc"), float) else str(split)
+        label = split_label(str(split))
+        name = f"{label} (AUC {series['auc']:.3f})" if isinstance(series.get("auc"), float) else label
         fig.add_scatter(x=series.get(x_key), y=series.get(y_key), mode="lines", name=name)
     if kind == "roc":
         fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot", "color": GREY})
@@ -56,7 +58,7 @@ def overlay(figures: dict[str, Json], split: str = "test") -> go.Figure | None:
             continue
         if fig is None:
             x_title, y_title = axes.split("|")
-            fig = _layout(go.Figure(), f"{default_title} ({split} split)", x_title, y_title)
+            fig = _layout(go.Figure(), f"{default_title} ({split_label(split).lower()} split)", x_title, y_title)
         name = f"{run} (AUC {series['auc']:.3f})" if isinstance(series.get("auc"), float) else run
         fig.add_scatter(x=series.get(x_key), y=series.get(y_key), mode="lines", name=name)
     if fig is not None:

@@ -31,6 +31,14 @@ def metric_label(name: str) -> str:
     return text[0].upper() + text[1:] + std
 
 
+def split_label(split: str) -> str:
+    """A split as a legend says it: ``out_of_fold`` -> ``Out-of-fold (training rows)``, ``test`` -> ``Test``."""
+    if split == "out_of_fold":
+        return "Out-of-fold (training rows)"
+    text = SPLITS.get(split, split.replace("_", " "))
+    return text[0].upper() + text[1:] if text else text
+
+
 def param_label(name: str) -> str:
     """A parameter without its machine prefixes: ``param_model__colsample_bytree`` -> ``colsample bytree``."""
     return PREFIXES.sub("", name).replace("__", " ").replace("_", " ")

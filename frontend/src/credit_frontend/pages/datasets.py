@@ -9,6 +9,7 @@ import streamlit as st
 
 from credit_frontend import charts
 from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
+from credit_frontend.names import param_label
 from credit_frontend.ui import fetch, field_error, follow_job, num, pct, show_error, when
 
 IMPUTATIONS = {
@@ -136,7 +137,12 @@ def browse(client: GatewayClient, found: list[Json]) -> None:
     if manifest is None:
         return
     with st.expander("Cleaning parameters and what was dropped"):
-        st.json(manifest.get("parameters") or {})
+        parameters: dict[str, object] = manifest.get("parameters") or {}
+        if parameters:
+            rows = [{"Parameter": param_label(k), "Value": _plain(v)} for k, v in parameters.items()]
+            st.dataframe(rows, hide_index=True)
+        else:
+            st.write("No cleaning parameters recorded.")
         dropped: dict[str, str] = manifest.get("dropped") or {}
         if dropped:
             reasons = Counter(r.split(":")[0].split("(")[0].strip() for r in dropped.values())
@@ -177,3 +183,12 @@ def browse(client: GatewayClient, found: list[Json]) -> None:
             charts.distribution(dist, f"Distribution of {labels.get(str(column), column)}"), width="stretch"
         )
         st.caption(f"{num(dist.get('count'))} values, {num(dist.get('missing'))} missing.")
+
+
+def _plain(value: object) -> str:
+    """A parameter's value as a person reads it (lists joined, missing as a dash)."""
+    if value is None:
+        return "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "—"
+    return str(value)

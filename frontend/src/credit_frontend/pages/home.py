@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
+from credit_frontend.names import metric_label
 from credit_frontend.ui import SEVERITY, fetch, is_number, num, pct, show_error, when
 
 HEADLINE_HINTS = ("roc_auc", "auc", "cost", "recall", "precision", "f1", "accuracy")
@@ -97,7 +98,7 @@ def champion(client: GatewayClient) -> None:
                 show_error(error, "champion's run")
     threshold = _threshold(version, run)
     shown = [("Decision threshold", pct(threshold) if threshold is not None else "—")]
-    shown += [(name.replace("_", " "), num(value, 3)) for name, value in _headline((run or {}).get("metrics") or {})]
+    shown += [(metric_label(name), num(value, 3)) for name, value in _headline((run or {}).get("metrics") or {})]
     for start in range(0, len(shown), METRICS_PER_ROW):  # rows of a few: five in half a page cut the values short
         row = shown[start : start + METRICS_PER_ROW]
         for col, (label, value) in zip(st.columns(METRICS_PER_ROW)[: len(row)], row, strict=True):
