@@ -152,7 +152,7 @@ def names(*drifted: str) -> list[str]:
 
 
 def test_severity_is_the_share_of_the_model_importance_that_drifted() -> None:
-    rules = SeverityRules()
+    rules = SeverityRules(orange_share=0.5, red_share=0.75)
     columns = [f"c{i}" for i in range(100)]
     assert rules.severity([f"c{i}" for i in range(49)], {}, columns) == ("green", [])  # plain share without importances
     assert rules.severity([f"c{i}" for i in range(50)], {}, columns)[0] == "orange"
@@ -161,13 +161,32 @@ def test_severity_is_the_share_of_the_model_importance_that_drifted() -> None:
 
 def test_columns_the_model_ignores_never_raise_the_severity() -> None:
     importances = {"f0": 6.0, "f1": 3.0, "f2": 1.0} | {f"z{i}": 0.0 for i in range(400)}
-    rules = SeverityRules(important_top_k=2)
+    rules = SeverityRules(orange_share=0.5, red_share=0.75, important_top_k=2)
     columns = list(importances)
     assert rules.severity([f"z{i}" for i in range(400)], importances, columns) == ("green", [])  # the old rule: red
     assert rules.severity(["f1", "f2"], importances, columns) == ("green", ["f1"])  # 40 % of the weight
     assert rules.severity(["f0"], importances, columns) == ("orange", ["f0"])
     assert rules.severity(["f0", "f1"], importances, columns) == ("red", ["f0", "f1"])
     assert rules.weighted_share(["f1", "z3"], importances, columns) == pytest.approx(0.3)
+
+
+def drift(column: str, score: float, method: str = "wasserstein", threshold: float = 0.1) -> ColumnDrift:
+    return ColumnDrift(column, "numerical", method, threshold, score, is_drifted(method, score, threshold))
+
+
+def test_only_material_drift_sets_the_severity_noise_just_past_a_threshold_does_not() -> None:
+    rules = SeverityRules()  # orange from 20 % of the importance drifting materially (twice a distance's threshold)
+    importances = {"ext_mean": 0.18, "ext_min": 0.14, "ext_2": 0.09, "other": 0.59}
+    columns = list(importances)
+    noise = [drift("ext_mean", 0.102), drift("ext_min", 0.104), drift("ext_2", 0.095), drift("other", 0.02)]
+    assert rules.material(noise) == []  # the production part of the training data: just past the threshold
+    drifted = [c.column for c in noise if c.drifted]
+    assert rules.severity(drifted, importances, columns, rules.material(noise)) == ("green", ["ext_mean", "ext_min"])
+    broken = [drift("ext_mean", 2.3), drift("ext_min", 1.7), drift("ext_2", 2.1), drift("other", 0.05)]
+    assert rules.material(broken) == ["ext_mean", "ext_min", "ext_2"]  # a broken feed: many times past it
+    assert rules.severity(["ext_mean", "ext_min", "ext_2"], importances, columns, rules.material(broken))[0] == "orange"
+    tests = [drift("a", 0.01, "ks", 0.05), drift("b", 0.0001, "ks", 0.05), drift("c", 0.2, "ks", 0.05)]
+    assert rules.material(tests) == ["b"]  # a p-value below 0.05 / 100
 
 
 def test_alert_levels_are_ordered() -> None:

@@ -143,7 +143,9 @@ async def test_decisions_become_window_reports_and_a_shift_raises_an_alert(tmp_p
                 await hook()
     first, second = (contract.DriftReported.model_validate(p) for p in of_type(events, contract.REPORTED))
     assert (first.severity, first.rows, first.columns) == ("green", WINDOW, len(KINDS))
-    assert second.severity == "orange"  # the two moved inputs carry over half of the model's importance
+    assert (
+        second.severity == "red"
+    )  # the two moved inputs, far past their thresholds, carry over half of the importance
     assert second.important_drifted == ["NUM_000"]
     assert {"NUM_000", "NUM_005"} <= {c.column for c in second.top_drifted}
     alert = contract.DriftAlert.model_validate(of_type(events, contract.ALERT)[0])
@@ -152,7 +154,7 @@ async def test_decisions_become_window_reports_and_a_shift_raises_an_alert(tmp_p
         assert session.scalar(select(func.count()).select_from(DriftReport)) == 2
         stored = session.get(DriftReport, second.report_id)
     assert stored is not None
-    assert (stored.kind, stored.severity, stored.model_version) == ("window", "orange", "1")
+    assert (stored.kind, stored.severity, stored.model_version) == ("window", "red", "1")
     assert (settings.reports_dir / second.report_id / "summary.json").is_file()
 
 

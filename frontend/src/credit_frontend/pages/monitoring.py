@@ -173,10 +173,12 @@ def report_detail(client: GatewayClient, reports: list[Json]) -> None:
         named = feature_labels(client, detail.get("dataset_id"))
         shown = ", ".join(named.get(str(c), str(c)) for c in detail["important_drifted"])
         st.warning(f"Among the model's most important inputs, these drifted: {shown}.", icon="⚠️")
-    weighted = detail.get("weighted_drift_share")
-    if weighted is not None:
-        st.caption(f"The drifted inputs carry {pct(weighted)} of the model's importance: orange from 50 %, red from "
-                   "75 % (a count of columns would alarm on columns the model ignores).")  # fmt: skip
+    weighted, material = detail.get("weighted_drift_share"), detail.get("material_drift_share")
+    if weighted is not None and material is not None:
+        st.caption(f"The drifted inputs carry {pct(weighted)} of the model's importance; those drifted materially "
+                   f"(at least twice their threshold) carry {pct(material)}, which sets the severity: orange from "
+                   "20 %, red from 50 % (a count of columns would alarm on noise and on columns the model "
+                   "ignores).")  # fmt: skip
     html_columns = detail.get("html_columns")
     if html_columns is not None and html_columns != detail.get("columns"):
         st.caption(f"The Evidently report shows {num(html_columns)} of these columns: every drifted one first.")

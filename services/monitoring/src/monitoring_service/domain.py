@@ -91,19 +91,36 @@ class DriftResult:
 
 @dataclass(frozen=True, slots=True)
 class SeverityRules:
-    """How drift becomes green / orange / red: the share of the model's importance its drifted inputs carry.
+    """How drift becomes green / orange / red: the share of the model's importance carried by the inputs that drifted
+    materially.
 
     An absolute count of drifted columns alarms on the training population itself: a few hundred rows compared on
-    ~500 columns drift by chance, and a column the model ignores counts as much as its first input. So the
-    severity is the importance-weighted share of drifted model inputs (each input weighs its share of the summed
-    absolute importance; with no importance known, every input weighs the same): orange from ``orange_share``
-    (0.5, Evidently's dataset-drift share, weighted by importance), red from ``red_share`` (0.75). The
-    ``important_top_k`` most important inputs that drifted are named, not counted twice.
+    ~500 columns drift by chance, and a column the model ignores counts as much as its first input. A verdict just
+    past its threshold is what such noise looks like (the production part of the champion's own dataset: the external
+    scores at 1.0-1.3 times the Wasserstein threshold), while a broken feed moves a column many times past it (the
+    external scores pushed to the bottom: 17-23 times). So the severity is the importance-weighted share of the inputs
+    whose drift is material: a distance at least ``material_factor`` times its threshold, a test's p-value below its
+    threshold divided by ``10 ** material_factor`` (each input weighs its share of the summed absolute importance; with
+    no importance known, every input weighs the same): orange from ``orange_share`` (0.2), red from ``red_share``
+    (0.5). The ``important_top_k`` most important inputs that drifted at all are named.
     """
 
-    orange_share: float = 0.5
-    red_share: float = 0.75
+    orange_share: float = 0.2
+    red_share: float = 0.5
     important_top_k: int = 10
+    material_factor: float = 2.0
+
+    def material(self, columns: Sequence[ColumnDrift]) -> list[str]:
+        """The drifted columns whose score is far past their threshold (see the class)."""
+
+        def far(c: ColumnDrift) -> bool:
+            if c.score is None or not c.drifted:
+                return False
+            if c.method in P_VALUE_METHODS:
+                return c.score < c.threshold / 10**self.material_factor
+            return c.score >= c.threshold * self.material_factor
+
+        return [c.column for c in columns if far(c)]
 
     def important(self, importances: Mapping[str, float]) -> list[str]:
         """The top-k features by importance (ties broken by name, so the choice is stable)."""
@@ -119,12 +136,17 @@ class SeverityRules:
         return sum(abs(importances.get(c, 0.0)) for c in set(drifted) & set(columns)) / total
 
     def severity(
-        self, drifted: Sequence[str], importances: Mapping[str, float], columns: Sequence[str]
+        self,
+        drifted: Sequence[str],
+        importances: Mapping[str, float],
+        columns: Sequence[str],
+        material: Sequence[str] | None = None,
     ) -> tuple[Severity, list[str]]:
-        """The severity of a set of drifted columns among ``columns`` and the important features among them."""
+        """The severity of the ``material`` drift among ``columns`` (every drifted column when not given) and the
+        important features among the ``drifted``."""
         important = set(self.important(importances))
         hit = [c for c in drifted if c in important]
-        share = self.weighted_share(drifted, importances, columns)
+        share = self.weighted_share(drifted if material is None else material, importances, columns)
         if share >= self.red_share:
             return "red", hit
         if share >= self.orange_share:

@@ -241,7 +241,10 @@ class MonitoringService:
         html: bool = False,
     ) -> DriftReported:
         importances = reference.model.importances
-        severity, important = self.rules.severity(result.drifted, importances, [c.column for c in result.columns])
+        names = [c.column for c in result.columns]
+        severity, important = self.rules.severity(
+            result.drifted, importances, names, self.rules.material(result.columns)
+        )
         top = [
             ColumnDriftSummary(
                 column=r.drift.column,
@@ -287,8 +290,10 @@ class MonitoringService:
         if stable is not None:
             summary["stability"] = [c.as_dict() for c in stable]
         summary["population"] = "model_inputs"  # every count is over the model's input columns
-        summary["weighted_drift_share"] = self.rules.weighted_share(
-            result.drifted, importances, [c.column for c in result.columns]
+        names = [c.column for c in result.columns]
+        summary["weighted_drift_share"] = self.rules.weighted_share(result.drifted, importances, names)
+        summary["material_drift_share"] = self.rules.weighted_share(
+            self.rules.material(result.columns), importances, names
         )
         summary["html_columns"] = html_columns  # the columns the Evidently HTML compares (None: no HTML)
         summary["all_columns"] = [

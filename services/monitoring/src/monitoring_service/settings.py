@@ -48,9 +48,16 @@ class Settings(ServiceSettings):
     )
 
     orange_share: float = Field(
-        0.5, gt=0, le=1, description="Severity is orange from this share of the model's importance drifting"
+        0.2, gt=0, le=1, description="Severity is orange from this share of the model's importance drifting materially"
     )
-    red_share: float = Field(0.75, gt=0, le=1, description="Severity is red from this share of the model's importance")
+    red_share: float = Field(0.5, gt=0, le=1, description="Severity is red from this share of the model's importance")
+    material_factor: float = Field(
+        2.0,
+        ge=1,
+        le=10,
+        description="A drift is material from this many times a distance's threshold (a test: "
+        "its p-value below the threshold divided by 10 to this power)",
+    )
     important_top_k: int = Field(10, ge=0, description="The k most important features are named when they drift")
     alert_level: Severity = Field("orange", description="A drift-alert event is published from this severity")
 
@@ -93,7 +100,7 @@ class Settings(ServiceSettings):
 
     def rules(self) -> SeverityRules:
         """The severity rules."""
-        return SeverityRules(self.orange_share, self.red_share, self.important_top_k)
+        return SeverityRules(self.orange_share, self.red_share, self.important_top_k, self.material_factor)
 
     def alert_rules(self) -> AlertRules:
         """When realized performance raises an alert."""
