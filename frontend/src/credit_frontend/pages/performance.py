@@ -155,6 +155,7 @@ def vintages(client: GatewayClient) -> None:
         xaxis_type="category",
         yaxis_title="Default rate",
         yaxis_tickformat=".0%",
+        yaxis_rangemode="tozero",  # a rate is never negative: no axis below 0 % around a lone point
         template="plotly_white",
     )
     st.plotly_chart(fig, width="stretch")
