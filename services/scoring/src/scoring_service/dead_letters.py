@@ -9,17 +9,13 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from credit_shared.contracts.dead_letters import MAX_DEAD_LETTER_ORIGINAL_BYTES
 from credit_shared.contracts.loans import (
     MAX_MESSAGE_BYTES,
     REPLY_TOPICS,
-    DeadLetter,
     DeadLetterReason,
-    DeadLetterStep,
     LoanApplicationMessage,
 )
-from credit_shared.dead_lettering import Unusable, errors_in_words, read_object, text_field
-from credit_shared.dead_lettering import dead_letter as letter_of
+from credit_shared.dead_lettering import Unusable, dead_letter, errors_in_words, read_object, text_field
 from credit_shared.homecredit.application import ID
 
 __all__ = ["Rejected", "dead_letter", "errors_in_words", "parse_application"]
@@ -63,18 +59,3 @@ def parse_application(raw: bytes) -> LoanApplicationMessage:
         if request_id is None and not isinstance(data.get("request_id"), str):  # absent, not only unusable
             raise Rejected("missing_request_id", errors_in_words(exc), **reply) from exc
         raise Rejected("invalid", errors_in_words(exc), request_id, **reply) from exc
-
-
-def dead_letter(
-    raw: bytes,
-    rejected: Rejected,
-    *,
-    topic: str,
-    partition: int | None,
-    offset: int | None,
-    step: DeadLetterStep = "validation",
-    max_original: int = MAX_DEAD_LETTER_ORIGINAL_BYTES,
-) -> DeadLetter:
-    """The dead-letter record of a rejected message (see :func:`credit_shared.dead_lettering.dead_letter`)."""
-    return letter_of(raw, rejected, topic=topic, partition=partition, offset=offset, step=step,
-                     max_original=max_original)  # fmt: skip
