@@ -1,12 +1,18 @@
 """Benchmark of the scoring service: one ``python -m scoring_service`` process on a real tansu broker.
 
-    uv run python bench/scoring.py            # 20,000 synthetic applicants, ~500 trees, 20,000 decisions, 30 s paced
-    uv run python bench/scoring.py --quick    # 3,000 applicants, 100 trees, 2,000 decisions, 5 s paced
+    uv run python bench/scoring.py              # 20,000 synthetic applicants, 20,000 decisions, 30 s paced
+    uv run python bench/scoring.py --quick      # 3,000 applicants, 2,000 decisions, 5 s paced
+    uv run python bench/scoring.py --trees 500  # a heavier champion, 500 trees of 31 leaves: scoring.trees-500.json
+
+The champion is the one the platform registers on its first start (``credit_local.bootstrap.FIRST_MODEL_PARAMS``:
+15-leaf trees, their number chosen by cross-validation on the bench's data); its size is reported
+(``model_trees``, ``model_mean_leaves``, ``model_mean_depth``) because exact TreeSHAP reasons for each refusal cost
+about trees x leaves x depth^2 per refused row and dominate the decider's work.
 
 Set-up (timed as ``setup_*_s``, not part of the figures): synthetic Home Credit tables
 (``credit_shared.homecredit.synthetic.generate``, cached under ``.credit/bench-data/`` as ``bench/ingestion.py``
 does), a dataset built by the ingestion code (the full feature code, about 800 columns, online features in a SQLite
-application database), a LightGBM of ``--trees`` trees trained, registered and promoted to ``champion`` by the
+application database), that LightGBM trained, registered and promoted to ``champion`` by the
 training code on a real MLflow server. Then, in one run:
 
 - ``inprocess_dps``: the in-process ceiling: the same JSON bytes as the Kafka runs, parsed, featurised (one history
@@ -76,7 +82,7 @@ class Plan:
     """The sizes of a run."""
 
     applicants: int
-    trees: int
+    trees: int | None  # None: the first-start recipe (cross-validated trees)
     decisions: int
     seconds: float
     repeats: int
@@ -88,8 +94,10 @@ def quiet(stage: str, percent: float, message: str | None = None) -> None:
     """Progress of the set-up steps, not shown."""
 
 
-def prepare_model(folder: Path, home: Path, database_url: str, tracking_uri: str, trees: int) -> dict[str, Any]:
-    """Build a dataset from the raw tables and register a LightGBM of ``trees`` trees as champion (timed)."""
+def prepare_model(folder: Path, home: Path, database_url: str, tracking_uri: str, trees: int | None) -> dict[str, Any]:
+    """Build a dataset from the raw tables and register a LightGBM as champion (timed): the platform's first-start
+    recipe (its trees chosen by cross-validation) or, with ``trees``, a fixed model of that many 31-leaf trees."""
+    from credit_local.bootstrap import FIRST_MODEL_PARAMS
     from credit_shared import db
     from credit_shared.contracts.ingestion import BuildDataset
     from credit_shared.contracts.training import PromoteModel, TrainModel
@@ -118,11 +126,11 @@ def prepare_model(folder: Path, home: Path, database_url: str, tracking_uri: str
     log.info("dataset %s: %d features (%.0f s)", built.dataset_id, built.features, build_s)
     tracker = MlflowTracker(mlflow)
     context = TrainingContext(home / "datasets", tracker, threads=2)
+    fixed = {"n_estimators": trees, "min_estimators": trees, "learning_rate": 0.02, "num_leaves": 31,
+             "colsample_bytree": 0.5, "early_stopping_rounds": 2000}  # never stops early: it has all its trees
     command = TrainModel(
         request_id="bench-train", dataset_id=built.dataset_id, run_name="bench-lightgbm", family="lightgbm",
-        imbalance="class_weight", folds=2, seed=7,
-        params={"n_estimators": trees, "min_estimators": trees, "learning_rate": 0.02, "num_leaves": 31,
-                "colsample_bytree": 0.5, "early_stopping_rounds": 2000},  # never stops early: it has all its trees
+        imbalance="class_weight", folds=2, seed=7, params=dict(FIRST_MODEL_PARAMS) if trees is None else fixed,
     )  # fmt: skip
     t = time.perf_counter()
     trained = run_training(command, context, quiet)
@@ -203,6 +211,23 @@ def audit_bytes_per_decision(database_url: str) -> tuple[float, int]:
         marks = ",".join("?" * len(names))
         size = conn.execute(f"SELECT SUM(pgsize) FROM dbstat WHERE name IN ({marks})", names).fetchone()[0]
     return (size / rows if rows else float("nan")), rows
+
+
+def model_shape(served: Any) -> dict[str, float]:
+    """Trees, mean leaves and mean depth of the champion's booster: exact TreeSHAP costs about trees x leaves x
+    depth^2 per explained row, which is most of the decider's work."""
+
+    def depth(node: dict[str, Any]) -> int:
+        if "leaf_value" in node:
+            return 0
+        return 1 + max(depth(node["left_child"]), depth(node["right_child"]))
+
+    trees = served.model.classifier.booster_.dump_model()["tree_info"]
+    return {
+        "model_trees": len(trees),
+        "model_mean_leaves": round(statistics.fmean(t["num_leaves"] for t in trees), 1),
+        "model_mean_depth": round(statistics.fmean(depth(t["tree_structure"]) for t in trees), 1),
+    }
 
 
 def load_champion(database_url: str, tracking_uri: str) -> Any:
@@ -393,6 +418,7 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
         messages = application_messages(folder, plan.decisions, f"tp-{uuid.uuid4().hex[:6]}")
         sample = messages[: min(len(messages), 5000)]
         served = load_champion(database_url, tracking_uri)
+        shape = model_shape(served)
         inprocess(sample[:batch], served, batch)  # warm-up (first calls)
         measured = [inprocess(sample, served, batch) for _ in range(plan.repeats)]
         runs = [dps for dps, _ in measured]
@@ -500,7 +526,9 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
         },
         "params": {
             "applicants": plan.applicants,
-            "model_trees": plan.trees,
+            "model": "first-start recipe (credit_local.bootstrap.FIRST_MODEL_PARAMS)" if plan.trees is None
+            else f"fixed: {plan.trees} trees of 31 leaves",
+            **shape,
             "features": prepared["features"],
             "decisions": plan.decisions,
             "paced_seconds": plan.seconds,
@@ -535,12 +563,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small run that checks the benchmark works")
     parser.add_argument("--decisions", type=int, help="applications in the throughput backlog")
     parser.add_argument("--seconds", type=float, help="seconds of each paced latency run")
-    parser.add_argument("--trees", type=int, help="trees of the champion")
+    parser.add_argument("--trees", type=int, help="a fixed champion of this many 31-leaf trees instead of the "
+                        "first-start recipe's (its number of trees chosen by cross-validation)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("aiokafka", "mlflow", "alembic", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    plan = Plan(3_000, 100, 2_000, 5.0, 2) if args.quick else Plan(20_000, 500, 20_000, 30.0, 3)
+    plan = Plan(3_000, None, 2_000, 5.0, 2) if args.quick else Plan(20_000, None, 20_000, 30.0, 3)
     plan = Plan(
         plan.applicants,
         args.trees or plan.trees,
@@ -550,7 +579,8 @@ def main() -> None:
     )
     result = run(plan, args.quick)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("scoring.quick.json" if args.quick else "scoring.json")
+    name = "scoring" + (f".trees-{args.trees}" if args.trees else "") + (".quick" if args.quick else "")
+    out = RESULTS / f"{name}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     width = max(len(k) for k in result["figures"])
     for name, value in {**result["figures"], **result["ratios"]}.items():

@@ -27,18 +27,29 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, *, height: int | None = 
     return fig
 
 
+def _chance(fig: go.Figure, kind: str, prevalence: float | None, what: str = "") -> None:
+    """The line a model without skill draws: the diagonal of a ROC curve; on a precision-recall curve, the
+    precision of refusing everyone, the default rate of the split (``what`` names it when several are drawn)."""
+    if kind == "roc":
+        fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot", "color": GREY})
+    elif kind == "precision_recall" and isinstance(prevalence, float):
+        fig.add_scatter(x=[0, 1], y=[prevalence, prevalence], mode="lines", line={"dash": "dot", "color": GREY},
+                        name=f"chance{what}: default rate {prevalence:.1%}")  # fmt: skip
+
+
 def series_figure(data: Json, title: str | None = None) -> go.Figure:
     """A figure of series by split (ROC, precision-recall, cost against threshold), one line per split."""
     kind = str(data.get("kind"))
     default_title, x_key, y_key, axes = AXES[kind]
     x_title, y_title = axes.split("|")
     fig = go.Figure()
-    for split, series in (data.get("series") or {}).items():
+    every = data.get("series") or {}
+    for split, series in every.items():
         label = split_label(str(split))
         name = f"{label} (AUC {series['auc']:.3f})" if isinstance(series.get("auc"), float) else label
         fig.add_scatter(x=series.get(x_key), y=series.get(y_key), mode="lines", name=name)
-    if kind == "roc":
-        fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot", "color": GREY})
+    for split, series in every.items() if kind == "precision_recall" else [("", {})]:
+        _chance(fig, kind, series.get("prevalence"), f" ({split_label(str(split)).lower()})" if len(every) > 1 else "")
     if kind == "cost_vs_threshold" and isinstance(data.get("threshold"), int | float):
         fig.add_vline(x=data["threshold"], line_dash="dash", line_width=3,
                       annotation_text=f"▼ chosen threshold {data['threshold']:.3f}")  # fmt: skip
@@ -48,6 +59,7 @@ def series_figure(data: Json, title: str | None = None) -> go.Figure:
 def overlay(figures: dict[str, Json], split: str = "test") -> go.Figure | None:
     """The ``split`` series of one kind of figure from several runs on one chart (None when none has it)."""
     fig: go.Figure | None = None
+    kind, prevalence = "", None
     for run, data in figures.items():
         kind = str(data.get("kind"))
         if kind not in AXES:
@@ -61,9 +73,9 @@ def overlay(figures: dict[str, Json], split: str = "test") -> go.Figure | None:
             fig = _layout(go.Figure(), f"{default_title} ({split_label(split).lower()} split)", x_title, y_title)
         name = f"{run} (AUC {series['auc']:.3f})" if isinstance(series.get("auc"), float) else run
         fig.add_scatter(x=series.get(x_key), y=series.get(y_key), mode="lines", name=name)
+        prevalence = prevalence if prevalence is not None else series.get("prevalence")
     if fig is not None:
-        if "ROC" in str(fig.layout.title.text):
-            fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot", "color": GREY})
+        _chance(fig, kind, prevalence)
         fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.2})
     return fig
 
