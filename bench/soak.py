@@ -5,8 +5,8 @@
 
 Set-up (not measured): the whole embedded platform started by the launcher on free ports under a temporary home
 (tansu, MLflow, the four workers, the gateway, the dashboard); a dataset built from synthetic tables by the ingestion
-code and the first-start LightGBM recipe trained and promoted to champion by the training code (``bench/scoring.py``'s set-up), written to
-the platform's own database and MLflow server. Then:
+code and the first-start LightGBM recipe trained and promoted to champion by the training code (``bench/scoring.py``'s
+set-up), written to the platform's own database and MLflow server. Then:
 
 - ``idle_cpu_pct_of_core``: the CPU time of every one of our processes (workers, gateway, dashboard) over a minute of
   an idle platform with a champion served, in % of one core (the broker and MLflow are reported apart);
