@@ -126,8 +126,14 @@ def prepare_model(folder: Path, home: Path, database_url: str, tracking_uri: str
     log.info("dataset %s: %d features (%.0f s)", built.dataset_id, built.features, build_s)
     tracker = MlflowTracker(mlflow)
     context = TrainingContext(home / "datasets", tracker, threads=2)
-    fixed = {"n_estimators": trees, "min_estimators": trees, "learning_rate": 0.02, "num_leaves": 31,
-             "colsample_bytree": 0.5, "early_stopping_rounds": 2000}  # never stops early: it has all its trees
+    fixed = {
+        "n_estimators": trees,
+        "min_estimators": trees,
+        "learning_rate": 0.02,
+        "num_leaves": 31,
+        "colsample_bytree": 0.5,
+        "early_stopping_rounds": 2000,
+    }  # never stops early: it has all its trees
     command = TrainModel(
         request_id="bench-train", dataset_id=built.dataset_id, run_name="bench-lightgbm", family="lightgbm",
         imbalance="class_weight", folds=2, seed=7, params=dict(FIRST_MODEL_PARAMS) if trees is None else fixed,
@@ -526,7 +532,8 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
         },
         "params": {
             "applicants": plan.applicants,
-            "model": "first-start recipe (credit_local.bootstrap.FIRST_MODEL_PARAMS)" if plan.trees is None
+            "model": "first-start recipe (credit_local.bootstrap.FIRST_MODEL_PARAMS)"
+            if plan.trees is None
             else f"fixed: {plan.trees} trees of 31 leaves",
             **shape,
             "features": prepared["features"],
@@ -563,8 +570,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small run that checks the benchmark works")
     parser.add_argument("--decisions", type=int, help="applications in the throughput backlog")
     parser.add_argument("--seconds", type=float, help="seconds of each paced latency run")
-    parser.add_argument("--trees", type=int, help="a fixed champion of this many 31-leaf trees instead of the "
-                        "first-start recipe's (its number of trees chosen by cross-validation)")
+    parser.add_argument(
+        "--trees",
+        type=int,
+        help="a fixed champion of this many 31-leaf trees instead of the "
+        "first-start recipe's (its number of trees chosen by cross-validation)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("aiokafka", "mlflow", "alembic", "httpx", "urllib3"):
