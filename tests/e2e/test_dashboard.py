@@ -41,6 +41,8 @@ RAW = (
     "out_of_fold",
     "None",
     "days before application",
+    "jensenshannon",
+    "wasserstein",
 )
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGES = {  # url path -> the page's title

@@ -155,6 +155,7 @@ def test_lists_only_drifted_columns_until_asked_and_embeds_the_evidently_html(ga
     at = open_page("monitoring")
     verdicts = next(d.value for d in at.dataframe if "Drifted" in d.value.columns)
     assert verdicts["Column"].tolist() == ["EXT_SOURCE_3"]
+    assert verdicts["Method"].tolist() == ["Wasserstein distance (in standard deviations)"]  # not "wasserstein"
     at.checkbox[0].uncheck().run()
     verdicts = next(d.value for d in at.dataframe if "Drifted" in d.value.columns)
     assert verdicts["Column"].tolist() == ["EXT_SOURCE_3", "AMT_CREDIT"]

@@ -17,6 +17,11 @@ METRICS: Final[dict[str, str]] = {
     "inference_ms_per_row": "scoring time per row (ms)", "candidates": "candidates evaluated",
     "train_rows": "training rows", "test_rows": "test rows",
 }  # fmt: skip
+DRIFT_METHODS: Final[dict[str, str]] = {  # monitoring's drift methods: a test (p-value) or a distance (score)
+    "ks": "Kolmogorov-Smirnov test (p-value)", "chisquare": "chi-square test (p-value)",
+    "wasserstein": "Wasserstein distance (in standard deviations)", "jensenshannon": "Jensen-Shannon distance",
+    "psi": "population stability index",
+}  # fmt: skip
 PREFIXES: Final = re.compile(r"^(param_|params\.|model\.|classifier__|model__)+")
 
 
@@ -42,3 +47,9 @@ def split_label(split: str) -> str:
 def param_label(name: str) -> str:
     """A parameter without its machine prefixes: ``param_model__colsample_bytree`` -> ``colsample bytree``."""
     return PREFIXES.sub("", name).replace("__", " ").replace("_", " ")
+
+
+def drift_method_label(method: object) -> str:
+    """A drift method as a person reads it: ``jensenshannon`` -> ``Jensen-Shannon distance``."""
+    text = str(method or "—")
+    return DRIFT_METHODS.get(text, text)

@@ -11,6 +11,7 @@ import streamlit.components.v1 as components
 
 from credit_frontend import charts
 from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
+from credit_frontend.names import drift_method_label
 from credit_frontend.ui import DECISION, SEVERITY, fetch, follow_job, num, pct, when
 
 
@@ -104,6 +105,7 @@ def over_time(reports: list[Json], details: dict[str, Json]) -> None:
         title="Share of drifted model inputs per report (label = severity)",
         xaxis_title="Window end",
         yaxis_title="Drifted columns (%)",
+        yaxis={"rangemode": "tozero"},
         template="plotly_white",
     )
     time_axis(fig, times)
@@ -191,7 +193,7 @@ def report_detail(client: GatewayClient, reports: list[Json]) -> None:
             {
                 "Column": labels.get(str(c.get("column")), c.get("column")),
                 "Drifted": "yes" if c.get("drifted") else "no",
-                "Method": c.get("method"),
+                "Method": drift_method_label(c.get("method")),
                 "Score": num(c.get("score"), 4),
                 "Threshold": num(c.get("threshold"), 3),
             }
