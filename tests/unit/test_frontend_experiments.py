@@ -141,7 +141,8 @@ def test_overlays_the_curves_of_the_chosen_runs(gateway: FakeGateway) -> None:
     pr = charts["Precision-recall curves (test split)"]
     chance = pr["data"][-1]  # precision without skill: the split's default rate, drawn flat across recall
     assert chance["name"] == "chance: default rate 8.0%"
-    assert chance["y"] == [0.08, 0.08] and chance["x"] == [0, 1]
+    assert chance["y"] == [0.08, 0.08]
+    assert chance["x"] == [0, 1]
 
 
 def test_one_run_shows_its_other_figures_cv_results_and_model_card(gateway: FakeGateway) -> None:

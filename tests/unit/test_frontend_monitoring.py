@@ -161,7 +161,10 @@ def test_lists_only_drifted_columns_until_asked_and_embeds_the_evidently_html(ga
     assert verdicts["Column"].tolist() == ["EXT_SOURCE_3", "AMT_CREDIT"]
     at.toggle[0].set_value(True).run()
     assert not at.exception
-    assert [e.proto.srcdoc for e in at.get("iframe")] == ["<html><body>evidently report</body></html>"]
+    (frame,) = [e.proto.srcdoc for e in at.get("iframe")]
+    assert frame.startswith("<script>")  # scaled to the frame: no column cut off
+    assert "style.zoom" in frame
+    assert frame.endswith("<html><body>evidently report</body></html>")
 
 
 def test_an_on_demand_report_is_followed_until_ready(gateway: FakeGateway) -> None:

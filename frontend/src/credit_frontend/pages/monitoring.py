@@ -204,7 +204,23 @@ def report_detail(client: GatewayClient, reports: list[Json]) -> None:
     if detail.get("html", True) and st.toggle("Show the full Evidently report", key=f"html-{report_id}"):
         html = fetch("Loading the Evidently report…", lambda: client.drift_report_html(report_id), what="HTML report")
         if html is not None:
-            components.html(html, height=1200, scrolling=True)
+            components.html(fit_to_frame(html), height=1200, scrolling=True)
+
+
+# Evidently's report lays itself out for about 1,300 CSS pixels and cuts what does not fit (the right-hand columns
+# of its tables): scaled down to the frame's width instead, so every column shows.
+EVIDENTLY_WIDTH_PX = 1320
+FIT = (
+    "<script>(function(){var fit=function(){var w=document.documentElement.clientWidth;"
+    f"document.documentElement.style.zoom=String(Math.min(1,w/{EVIDENTLY_WIDTH_PX}));}};"
+    'fit();window.addEventListener("resize",fit);})();</script>'
+)
+
+
+def fit_to_frame(html: str) -> str:
+    """The report with a script that zooms it to the width of the frame it is shown in (never above 100 %)."""
+    head = html.find("<head>")
+    return html[: head + 6] + FIT + html[head + 6 :] if head >= 0 else FIT + html
 
 
 def top_drifted(client: GatewayClient, detail: Json) -> None:
