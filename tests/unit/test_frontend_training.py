@@ -89,6 +89,7 @@ def test_the_form_comes_from_the_family_parameters(gateway: FakeGateway) -> None
     assert not at.exception
     labels = [r.label for r in at.radio]
     assert any("learning_rate" in label and "default 0.03" in label for label in labels)
+    assert any(label.startswith("**Boosting algorithm** · `boosting_type` (one of a list") for label in labels)
     assert any("boosting_type" in label for label in labels)
     assert next(s for s in at.selectbox if s.label == "Class imbalance").options == [
         "None",

@@ -61,6 +61,9 @@ def problems_by_field(error: GatewayError) -> dict[str, str]:
     return found
 
 
+KINDS = {"int": "whole number", "float": "number", "categorical": "one of a list", "bool": "yes or no"}
+
+
 def _numeric_search(name: str, spec: Json, kind: str) -> Json:
     low, high, default = spec.get("low"), spec.get("high"), spec.get("default")
     start = float(default) if is_number(default) and default != 0 else (float(low) if is_number(low) else 0.0)
@@ -82,9 +85,9 @@ def parameter(spec: Json, errors: dict[str, str]) -> tuple[str, Any] | None:
     bounds = (
         f", {spec['low']:g} to {spec['high']:g}" if is_number(spec.get("low")) and is_number(spec.get("high")) else ""
     )
-    label = f"**{name}** ({kind}{bounds}; default {default})"
-    mode = st.radio(label, ["default", "fix", "search"], horizontal=True, key=f"mode-{name}",
-                    help=spec.get("description") or None)  # fmt: skip
+    described = str(spec.get("description") or name)
+    label = f"**{described}** · `{name}` ({KINDS.get(kind, kind)}{bounds}; default {default})"
+    mode = st.radio(label, ["default", "fix", "search"], horizontal=True, key=f"mode-{name}")
     chosen: tuple[str, Any] | None = None
     if mode == "fix":
         if choices:
