@@ -13,8 +13,9 @@ set-up), written to the platform's own database and MLflow server. Then:
 - the stream: applications published at a steady rate (open loop) for the run's length; each decision is timed from
   the application handed to the producer to the decision handed to the service's producer (the decision record's
   timestamp: one machine, one clock), read once the run is over (a reader polling ``loan-decisions`` meanwhile would
-  load the in-memory broker it measures); per minute: p50 and p99 latency, decisions, the RSS of each process and
-  the size of the application database (with its WAL);
+  load the in-memory broker it measures); per minute: p50 and p99 latency, the service's own part of it (its
+  ``latency_ms``: from the start of the decision's batch; the rest is time waiting in the topic), decisions, the RSS
+  and the CPU (% of one core) of each process and the size of the application database (with its WAL);
 - ``*_growth_mb``: first minute to last minute, for our processes and the broker apart.
 
 It prints the per-minute table and writes ``bench/results/soak.json`` (``soak.quick.json`` with ``--quick``).
@@ -126,6 +127,17 @@ def database_mb(home: Path) -> float:
     return sum(p.stat().st_size for p in home.glob("credit.db*")) / 1024**2
 
 
+def sample(procs: dict[str, psutil.Process], home: Path, at_s: float, minute: int) -> dict[str, Any]:
+    """Each process's RSS and CPU seconds so far, and the database size, at ``at_s`` seconds into the stream."""
+    return {
+        "minute": minute,
+        "at_s": at_s,
+        "rss_mb": {n: round(tree_rss_mb(p), 1) for n, p in procs.items()},
+        "cpu_s": {n: tree_cpu_s(p) for n, p in procs.items()},
+        "database_mb": round(database_mb(home), 1),
+    }
+
+
 async def stream(bootstrap: str, messages: list[bytes], rate: float, home: Path) -> tuple[dict[str, float], list[dict]]:
     """Publish ``messages`` at ``rate`` per second; sample every process and the database each minute."""
     from aiokafka import AIOKafkaProducer
@@ -144,9 +156,7 @@ async def stream(bootstrap: str, messages: list[bytes], rate: float, home: Path)
             if delay > 0:
                 await asyncio.sleep(delay)
             if time.perf_counter() - t0 >= next_sample:
-                samples.append({"minute": int(next_sample // 60), "at_s": round(time.perf_counter() - t0, 1),
-                                "rss_mb": {n: round(tree_rss_mb(p), 1) for n, p in procs.items()},
-                                "database_mb": round(database_mb(home), 1)})  # fmt: skip
+                samples.append(sample(procs, home, time.perf_counter() - t0, int(next_sample // 60)))
                 next_sample += 60.0
             now_ms = time.time() * 1000
             sent[json.loads(raw)["request_id"]] = now_ms
@@ -155,21 +165,24 @@ async def stream(bootstrap: str, messages: list[bytes], rate: float, home: Path)
                 await asyncio.gather(*pending)
                 pending = []
         await asyncio.gather(*pending)
-        samples.append({"minute": int(next_sample // 60), "at_s": round(time.perf_counter() - t0, 1),
-                        "rss_mb": {n: round(tree_rss_mb(p), 1) for n, p in procs.items()},
-                        "database_mb": round(database_mb(home), 1)})  # fmt: skip
+        samples.append(sample(procs, home, time.perf_counter() - t0, int(next_sample // 60)))
     finally:
         await producer.stop()
     return sent, samples
 
 
-async def decided(bootstrap: str, sent: dict[str, float], timeout_s: float) -> dict[str, float]:
-    """Request id -> latency (ms) of every decision of ``sent`` on loan-decisions (read once, from the start)."""
+async def decided(
+    bootstrap: str, sent: dict[str, float], timeout_s: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Request id -> latency (ms) of every decision of ``sent`` on loan-decisions (read once, from the start), and
+    request id -> the service's own ``latency_ms`` (from its batch's start to the decision: the part not spent
+    waiting in the topic)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=10_000)
     await consumer.start()
     latency: dict[str, float] = {}
+    service: dict[str, float] = {}
     try:
         await consumer.topics()
         partitions = [TopicPartition("loan-decisions", p) for p in consumer.partitions_for_topic("loan-decisions")]
@@ -179,32 +192,45 @@ async def decided(bootstrap: str, sent: dict[str, float], timeout_s: float) -> d
         while len(latency) < len(sent) and time.monotonic() < deadline:
             for records in (await consumer.getmany(timeout_ms=1000, max_records=10_000)).values():
                 for record in records:
-                    rid = json.loads(record.value)["request_id"]
+                    decision = json.loads(record.value)
+                    rid = decision["request_id"]
                     if rid in sent and rid not in latency:
                         latency[rid] = record.timestamp - sent[rid]
+                        service[rid] = float(decision.get("latency_ms") or np.nan)
     finally:
         await consumer.stop()
-    return latency
+    return latency, service
 
 
-def per_minute(sent: dict[str, float], latency: dict[str, float], samples: list[dict[str, Any]]) -> list[dict]:
-    """The table: per minute of publishing, decisions, p50/p99 latency, RSS per process, database size."""
+def per_minute(
+    sent: dict[str, float], latency: dict[str, float], service: dict[str, float], samples: list[dict[str, Any]]
+) -> list[dict]:
+    """The table: per minute of publishing, decisions, p50/p99 latency (end to end, and the service's own part),
+    RSS and CPU (% of one core over the minute) per process, database size."""
     first = min(sent.values())
-    minutes: dict[int, list[float]] = {}
+    minutes: dict[int, list[str]] = {}
     for rid, at in sent.items():
         minutes.setdefault(int((at - first) // 60_000), [])
         if rid in latency:
-            minutes[int((at - first) // 60_000)].append(latency[rid])
+            minutes[int((at - first) // 60_000)].append(rid)
     by_minute = {s["minute"]: s for s in samples}
     rows = []
     for minute in sorted(minutes):
-        values = np.array(minutes[minute]) if minutes[minute] else np.array([np.nan])
-        sample = by_minute.get(minute + 1) or by_minute.get(minute) or {}
+        ids = minutes[minute]
+        values = np.array([latency[r] for r in ids]) if ids else np.array([np.nan])
+        own = np.array([service[r] for r in ids]) if ids else np.array([np.nan])
+        start, end = by_minute.get(minute) or {}, by_minute.get(minute + 1) or {}
+        seconds = (end.get("at_s") or 0) - (start.get("at_s") or 0)
+        cpu = {n: round(100 * (end["cpu_s"][n] - start["cpu_s"][n]) / seconds, 1) for n in end.get("cpu_s", {})
+               if seconds > 0 and n in start.get("cpu_s", {})}  # fmt: skip
         rows.append({
-            "minute": minute + 1, "decided": len(minutes[minute]),
+            "minute": minute + 1, "decided": len(ids),
             "p50_ms": round(float(np.nanpercentile(values, 50)), 1),
             "p99_ms": round(float(np.nanpercentile(values, 99)), 1),
-            "rss_mb": sample.get("rss_mb", {}), "database_mb": sample.get("database_mb"),
+            "service_p50_ms": round(float(np.nanpercentile(own, 50)), 1),
+            "service_p99_ms": round(float(np.nanpercentile(own, 99)), 1),
+            "rss_mb": (end or start).get("rss_mb", {}), "cpu_pct_of_core": cpu,
+            "database_mb": (end or start).get("database_mb"),
         })  # fmt: skip
     return rows
 
@@ -243,8 +269,8 @@ def run(minutes: float, rate: float, applicants: int, trees: int | None, quick: 
         count = int(rate * minutes * 60)
         messages = application_messages(folder, count, f"soak-{uuid.uuid4().hex[:6]}")
         sent, samples = asyncio.run(stream(bootstrap, messages, rate, home))
-        latency = asyncio.run(decided(bootstrap, sent, 300))
-        rows = per_minute(sent, latency, samples)
+        latency, service = asyncio.run(decided(bootstrap, sent, 300))
+        rows = per_minute(sent, latency, service, samples)
         figures |= {
             "decisions": len(latency), "undecided": len(sent) - len(latency),
             "p50_ms_first_minute": rows[0]["p50_ms"], "p99_ms_first_minute": rows[0]["p99_ms"],
@@ -301,11 +327,16 @@ def main() -> None:
     out = RESULTS / ("soak.quick.json" if args.quick else "soak.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
     names = [n for n in (*OURS, *APART) if any(n in r["rss_mb"] for r in result["per_minute"])]
-    sys.stdout.write("minute  decided  p50_ms  p99_ms  db_mb  " + "  ".join(f"{n[:10]:>10}" for n in names) + "\n")
+    heads = "  ".join(f"{n[:10]:>10}" for n in names)
+    sys.stdout.write(
+        f"minute  decided  p50_ms  p99_ms  service_p50  service_p99  db_mb  RSS MB: {heads}  CPU %: {heads}\n"
+    )
     for row in result["per_minute"]:
         rss = "  ".join(f"{row['rss_mb'].get(n, float('nan')):>10.0f}" for n in names)
+        cpu = "  ".join(f"{row['cpu_pct_of_core'].get(n, float('nan')):>10.0f}" for n in names)
         sys.stdout.write(f"{row['minute']:>6}  {row['decided']:>7}  {row['p50_ms']:>6}  {row['p99_ms']:>6}  "
-                         f"{row['database_mb'] or 0:>5.0f}  {rss}\n")  # fmt: skip
+                         f"{row['service_p50_ms']:>11}  {row['service_p99_ms']:>11}  "
+                         f"{row['database_mb'] or 0:>5.0f}          {rss}         {cpu}\n")  # fmt: skip
     for name, value in result["figures"].items():
         sys.stdout.write(f"{name}  {value}\n")
     sys.stdout.write(f"load average {result['machine']['load_average_after']}\nwritten to {out.relative_to(ROOT)}\n")
