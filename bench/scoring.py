@@ -60,12 +60,12 @@ import httpx
 import numpy as np
 import pandas as pd
 import psutil
+from _report import write_and_print
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingestion import ensure_data  # type: ignore[import-not-found]  # the benchmarks share one cache of synthetic tables
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 DATA_DIR = ROOT / ".credit" / "bench-data"
 MODEL_NAME = "credit-default"
 log = logging.getLogger("bench.scoring")
@@ -548,14 +548,7 @@ def main() -> None:
         args.seconds or plan.seconds,
         plan.repeats,
     )
-    result = run(plan, args.quick)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("scoring.quick.json" if args.quick else "scoring.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    width = max(len(k) for k in result["figures"])
-    for name, value in {**result["figures"], **result["ratios"]}.items():
-        sys.stdout.write(f"{name:<{width}}  {value}\n")
-    sys.stdout.write(f"load average {result['machine']['load_average_after']}\nwritten to {out.relative_to(ROOT)}\n")
+    write_and_print(run(plan, args.quick), args.quick)
 
 
 if __name__ == "__main__":
