@@ -10,20 +10,18 @@ launcher, then "not running"); ``tail_imports_s`` is what ``credit loans tail`` 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
+from _report import load_average, machine, started_at, write_and_print
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 CREDIT = str(Path(sys.executable).with_name("credit"))
 TAIL_IMPORTS = (
     "import credit_local.cli, aiokafka, credit_local.loans_lines, credit_shared.contracts.loans, credit_shared.settings"
@@ -61,12 +59,8 @@ def run(quick: bool) -> dict[str, object]:
     return {
         "name": "cli",
         "quick": quick,
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_1m": round(os.getloadavg()[0], 1),
-        },
+        "started_at": started_at(),
+        "machine": machine(load_average_1m=load_average()[0]),
         "params": {"repeats": repeats},
         "figures": {k: round(v, 3) for k, v in figures.items()},
         "ratios": {f"{k.removesuffix('_s')}_vs_baseline": round(v / base, 1) for k, v in figures.items() if v != base},
@@ -78,17 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run (a few seconds)")
     args = parser.parse_args()
-    result = run(args.quick)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("cli.quick.json" if args.quick else "cli.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    figures, ratios = result["figures"], result["ratios"]
-    assert isinstance(figures, dict)
-    assert isinstance(ratios, dict)
-    width = max(len(k) for k in {**figures, **ratios})
-    for name, value in {**figures, **ratios}.items():
-        print(f"{name:<{width}}  {value}")
-    print(f"written to {out.relative_to(ROOT)}")
+    write_and_print(run(args.quick), args.quick)
 
 
 if __name__ == "__main__":

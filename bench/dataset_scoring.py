@@ -22,19 +22,16 @@ Figures, in one run:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
-import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from _report import load_average, machine, started_at, write_and_print
 
 from credit_shared import datasets as store
 from credit_shared.contracts.loans import ModelRef
@@ -42,11 +39,10 @@ from credit_shared.contracts.scoring import ScoreDataset
 from credit_shared.contracts.training import ParamValue, TrainModel
 from credit_shared.models import LoadedModel
 from scoring_service.dataset_scoring import ScoringPlaces, score_dataset
-from scoring_service.served import ServedVersion
+from scoring_service.served import OnlineHistory, ServedModel
 from training_service.pipeline import Columns, build_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 ID = "SK_ID_CURR"
 
 
@@ -93,12 +89,12 @@ def write_part(datasets_dir: Path, part: pd.DataFrame) -> str:
 
 
 def run(rows: int, features: int, trees: int, quick: bool) -> dict[str, Any]:
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    started = started_at()
     t0 = time.perf_counter()
     model = fitted_model(min(rows, 20_000), features, trees)
     part = frame(rows, features, seed=3)
     ref = ModelRef(name="credit-default", version="1", alias="champion", run_id="bench")
-    served = ServedVersion(model, ref, "ds-bench", [], engine=None)  # type: ignore[arg-type] # no history read
+    served = ServedModel(model, ref, OnlineHistory(None, "ds-bench", []))  # type: ignore[arg-type] # no history read
     with tempfile.TemporaryDirectory(prefix="bench-dataset-scoring-") as tmp:
         home = Path(tmp)
         dataset_id = write_part(home / "datasets", part)
@@ -119,12 +115,8 @@ def run(rows: int, features: int, trees: int, quick: bool) -> dict[str, Any]:
     return {
         "name": "dataset_scoring",
         "quick": quick,
-        "started_at": started_at,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_after": [round(v, 2) for v in os.getloadavg()],
-        },
+        "started_at": started,
+        "machine": machine(load_average_after=load_average()),
         "params": {"rows": rows, "features": features, "model_trees": trees, "chunk_rows": places.chunk_rows},
         "figures": {
             "setup_s": round(setup_s, 2),
@@ -146,12 +138,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small run that checks the benchmark works")
     args = parser.parse_args()
     result = run(5_000, 200, 100, True) if args.quick else run(48_744, 800, 500, False)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("dataset_scoring.quick.json" if args.quick else "dataset_scoring.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    for name, value in {**result["figures"], **result["ratios"]}.items():
-        sys.stdout.write(f"{name:<16}  {value}\n")
-    sys.stdout.write(f"load average {result['machine']['load_average_after']}\nwritten to {out.relative_to(ROOT)}\n")
+    write_and_print(result, args.quick)
 
 
 if __name__ == "__main__":

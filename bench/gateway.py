@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -39,9 +38,9 @@ import httpx
 import numpy as np
 import pandas as pd
 import psutil
+from _report import load_average, machine, started_at, write_and_print
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 DATASET = "ds-bench-gateway"
 KEYS = {"viewer": "bench-viewer-key", "analyst": "bench-analyst-key", "admin": "bench-admin-key"}
 APPLICATION = {"SK_ID_CURR": 100001, "AMT_INCOME_TOTAL": 135000.0, "AMT_CREDIT": 568800.0, "EXT_SOURCE_3": 0.16}
@@ -185,7 +184,7 @@ def run(quick: bool) -> dict[str, Any]:
     from credit_shared import db
 
     window_s, decision_s, rate = (2.0, 5.0, 100.0) if quick else (10.0, 30.0, 100.0)
-    load_before = os.getloadavg()[0]
+    load_before = load_average()[0]
     work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     run_dir, log_dir, home = work / "run", work / "logs", work / "home"
     kafka_port, gateway_port = free_port(), free_port()
@@ -264,14 +263,8 @@ def run(quick: bool) -> dict[str, Any]:
     return {
         "name": "gateway",
         "quick": quick,
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
-            "python": platform.python_version(),
-            "load_average_1m_before": round(load_before, 1),
-            "load_average_1m_after": round(os.getloadavg()[0], 1),
-        },
+        "started_at": started_at(),
+        "machine": machine(load_average_1m_before=load_before, load_average_1m_after=load_average()[0]),
         "params": {
             "throughput_window_s": window_s,
             "throughput_windows": 3,
@@ -307,14 +300,7 @@ def main() -> None:
     if args.responder:
         responder(args.responder)
         return
-    result = run(args.quick)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("gateway.quick.json" if args.quick else "gateway.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    width = max(len(k) for k in result["figures"])
-    for name, value in {**result["figures"], **result["ratios"]}.items():
-        print(f"{name:<{width}}  {value}")
-    print(f"written to {out.relative_to(ROOT)}")
+    write_and_print(run(args.quick), args.quick)
 
 
 if __name__ == "__main__":

@@ -16,21 +16,19 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from _report import load_average, machine, started_at, write_and_print
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "data" / "home-credit"
-RESULTS = ROOT / "bench" / "results"
 FULL_APPLICANTS = 356_255
 QUICK_APPLICANTS = 20_000
 SIDE_TABLES = (
@@ -297,8 +295,8 @@ def main() -> None:
         return
 
     applicants = args.applicants or (QUICK_APPLICANTS if args.quick else FULL_APPLICANTS)
-    started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    load_before = os.getloadavg()[0]
+    started = started_at()
+    load_before = load_average()[0]
     folder, generator, generated_s = ensure_data(args.data_dir, applicants, args.seed, fallback=args.resampled)
     rows = side_rows(folder)
     ours = run_worker("ours", folder, args.memory_limit, 3600.0)
@@ -320,7 +318,7 @@ def main() -> None:
     notes = [
         f"tables: {generator}" + (f", generated in {generated_s:.0f} s" if generated_s else ", cached"),
         f"our build: DuckDB threads=2 memory_limit={args.memory_limit}, CSV in, pandas DataFrame out",
-        f"1-minute load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run on "
+        f"1-minute load average {load_before:.1f} before and {load_average()[0]:.1f} after the run on "
         f"{os.cpu_count()} cores shared with other work: wall times are inflated, the side-by-side ratio is "
         "the figure",
     ]
@@ -344,24 +342,14 @@ def main() -> None:
     result = {
         "name": "ingestion",
         "quick": applicants == QUICK_APPLICANTS and args.quick,
-        "started_at": started_at,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3),
-            "python": platform.python_version(),
-        },
+        "started_at": started,
+        "machine": machine(),
         "params": {"applicants": applicants, "seed": args.seed, "memory_limit": args.memory_limit},
         "figures": figures,
         "ratios": ratios,
         "notes": "; ".join(notes),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("ingestion.quick.json" if args.quick else "ingestion.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    width = max(len(k) for k in [*figures, *ratios])
-    for key, value in [*figures.items(), *ratios.items()]:
-        print(f"{key:<{width}}  {value:,}" if isinstance(value, int) else f"{key:<{width}}  {value}")
-    print(f"written {out.relative_to(ROOT)}")
+    write_and_print(result, args.quick)
 
 
 if __name__ == "__main__":

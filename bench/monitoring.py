@@ -24,13 +24,10 @@ shapes of the engineered Home Credit features; a few columns are shifted in the 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import platform
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -39,7 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import psutil
+from _report import aligned, load_average, machine, started_at, write_and_print
 
 from credit_shared import db
 from credit_shared.db.models import DecisionRecord
@@ -53,7 +50,6 @@ from monitoring_service.synthetic import shift, synthetic_frame, synthetic_kinds
 from monitoring_service.windows import Served, Window
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 log = logging.getLogger("bench.monitoring")
 REPORT_WORKERS = 2  # the service's default MONITORING_REPORT_WORKERS
 
@@ -105,7 +101,7 @@ def main() -> None:
     kinds = synthetic_kinds(numerical, categorical)
     columns = list(kinds)
     moved = columns[1::37][:20]
-    started_at = datetime.now(UTC)
+    started = started_at()
     figures: dict[str, float] = {}
 
     with tempfile.TemporaryDirectory(prefix="bench-monitoring-") as tmp:
@@ -173,12 +169,8 @@ def main() -> None:
     result = {
         "name": "monitoring",
         "quick": args.quick,
-        "started_at": started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / 1024**3),
-            "python": platform.python_version(),
-        },
+        "started_at": started,
+        "machine": machine(),
         "params": {
             "features": len(columns),
             "numerical": numerical,
@@ -200,16 +192,10 @@ def main() -> None:
             f"{REPORT_WORKERS} processes (server start included), one HTML written; full_report_cpu_s = CPU of "
             "this process plus the blocks' CPU in the workers (worker start-up not included); windowed update "
             "= the service's check of 1,000 decisions read from a SQLite audit table (fast vectorised engine, no "
-            f"HTML). Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine)."
+            f"HTML). Load average at the end: {load_average()[0]:.1f} on {os.cpu_count()} cores (shared machine)."
         ),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("monitoring.quick.json" if args.quick else "monitoring.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    width = max(len(k) for k in figures)
-    for key, value in figures.items():
-        sys.stdout.write(f"{key:<{width}}  {value}\n")
-    sys.stdout.write(f"written to {out.relative_to(ROOT)}\n")
+    write_and_print(result, args.quick, aligned(figures))
 
 
 if __name__ == "__main__":

@@ -23,13 +23,10 @@ Two versions (a champion deciding, a challenger in shadow on the same applicants
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import platform
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -37,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
+from _report import aligned, load_average, machine, started_at, write_and_print
 from sqlalchemy import func, insert, select
 
 from credit_shared import db
@@ -53,7 +50,6 @@ from monitoring_service.stability import csi, pd_stability
 from monitoring_service.synthetic import shift, synthetic_frame, synthetic_kinds
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 log = logging.getLogger("bench.performance")
 START = datetime(2026, 1, 1, tzinfo=UTC)
 CHUNK = 50_000
@@ -225,7 +221,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     decisions, outcomes = (100_000, 10_000) if args.quick else (1_000_000, 100_000)
     rows, numerical, categorical = (5_000, 90, 10) if args.quick else (50_000, 780, 20)
-    started_at = datetime.now(UTC)
+    started = started_at()
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-performance-") as tmp:
         bench_performance(Path(tmp), decisions, outcomes, args.repeats, figures)
@@ -234,12 +230,8 @@ def main() -> None:
     result = {
         "name": "performance",
         "quick": args.quick,
-        "started_at": started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / 1024**3),
-            "python": platform.python_version(),
-        },
+        "started_at": started,
+        "machine": machine(),
         "params": {
             "decisions": decisions,
             "outcomes": outcomes,
@@ -255,16 +247,10 @@ def main() -> None:
             "SQLite; each decision is recorded for the champion and for the challenger in shadow (2 million facts "
             "at full size, 200,000 with an outcome). recompute_s includes reading the cells and the outcomes and "
             "storing the report; full_scan_s is only the GROUP BY a non-incremental recomputation would start with. "
-            f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine)."
+            f"Load average at the end: {load_average()[0]:.1f} on {os.cpu_count()} cores (shared machine)."
         ),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("performance.quick.json" if args.quick else "performance.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    width = max(len(k) for k in figures)
-    for key, value in figures.items():
-        sys.stdout.write(f"{key:<{width}}  {value}\n")
-    sys.stdout.write(f"written to {out.relative_to(ROOT)}\n")
+    write_and_print(result, args.quick, aligned(figures))
 
 
 if __name__ == "__main__":

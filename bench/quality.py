@@ -32,18 +32,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import platform
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from _report import load_average, machine, started_at, write_and_print
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -63,7 +61,6 @@ from training_service.trainer import Dataset, load_dataset, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "data" / "home-credit" / "application_train.csv"
-RESULTS = ROOT / "bench" / "results"
 WEIGHTS = CostWeights(10.0, 1.0)
 SEARCH: dict[str, Any] = {
     "method": "random",
@@ -192,8 +189,8 @@ def main() -> None:
     logging.getLogger("training_service").setLevel(logging.WARNING)
     if not SAMPLE.is_file():
         sys.exit(f"the real sample is not at {SAMPLE}")
-    started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    load_start = os.getloadavg()
+    started = started_at()
+    load_start = load_average()
     t0 = time.perf_counter()
     data = load()
     models = {"accept_all": accept_all, "seed_lr": seed_lr, "first_start": trainer(first_start_command),
@@ -203,10 +200,10 @@ def main() -> None:
     wall_s = time.perf_counter() - t0
     summary = {name: {m: (float(np.mean([r[m] for r in rs])), float(np.std([r[m] for r in rs]))) for m in MEASURES}
                for name, rs in cv["rows"].items()}  # fmt: skip
-    write(args, started_at, load_start, wall_s, summary, cv, spread, repeats, budget)
+    write(args, started, load_start, wall_s, summary, cv, spread, repeats, budget)
 
 
-def write(args: Any, started_at: str, load_start: tuple[float, ...], wall_s: float, summary: dict[str, Any],
+def write(args: Any, started: str, load_start: list[float], wall_s: float, summary: dict[str, Any],
           cv: dict[str, Any], seeds: dict[str, Any], repeats: int, budget: int) -> None:  # fmt: skip
     figures: dict[str, float] = {"wall_s": round(wall_s, 1)}
     spread: dict[str, float] = {}  # the standard deviation over the outer folds of each figure
@@ -223,14 +220,8 @@ def write(args: Any, started_at: str, load_start: tuple[float, ...], wall_s: flo
     result = {
         "name": "quality",
         "quick": args.quick,
-        "started_at": started_at,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3),
-            "load_average_start": [round(v, 2) for v in load_start],
-            "load_average_end": [round(v, 2) for v in os.getloadavg()],
-        },
+        "started_at": started,
+        "machine": machine(load_average_start=load_start, load_average_end=load_average()),
         "params": {
             "rows": 6999,
             "outer": f"{repeats} x {args.folds} repeated stratified",
@@ -254,15 +245,12 @@ def write(args: Any, started_at: str, load_start: tuple[float, ...], wall_s: flo
         "accept_all, the tuned threshold for the trained ones). di_gender: approval rate of the less approved gender "
         "over the more approved's (0.8 is the usual flag). The machine is shared: times vary.",
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("quality.quick.json" if args.quick else "quality.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"{'model':<12}" + "".join(f"{m:>17}" for m in MEASURES)]
     for name, values in summary.items():
         lines.append(f"{name:<12}" + "".join(f"{v[0]:>9.4f} ±{v[1]:.4f}" for v in values.values()))
     lines.append("seeds (first start, all rows): " + json.dumps(seeds["range"]))
     lines.append("checks: " + json.dumps(checks))
-    sys.stdout.write("\n".join(lines) + f"\nwritten to {out}\n")
+    write_and_print(result, args.quick, lines)
 
 
 if __name__ == "__main__":

@@ -66,12 +66,12 @@ import httpx
 import numpy as np
 import pandas as pd
 import psutil
+from _report import write_and_print
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingestion import ensure_data  # type: ignore[import-not-found]  # the benchmarks share one cache of synthetic tables
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 DATA_DIR = ROOT / ".credit" / "bench-data"
 MODEL_NAME = "credit-default"
 log = logging.getLogger("bench.scoring")
@@ -520,7 +520,7 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
     load_after = os.getloadavg()
     return {
-        "name": "scoring",
+        "name": "scoring" + (f".trees-{plan.trees}" if plan.trees else ""),
         "quick": quick,
         "started_at": started_at,
         "machine": {
@@ -588,15 +588,7 @@ def main() -> None:
         args.seconds or plan.seconds,
         plan.repeats,
     )
-    result = run(plan, args.quick)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "scoring" + (f".trees-{args.trees}" if args.trees else "") + (".quick" if args.quick else "")
-    out = RESULTS / f"{name}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    width = max(len(k) for k in result["figures"])
-    for name, value in {**result["figures"], **result["ratios"]}.items():
-        sys.stdout.write(f"{name:<{width}}  {value}\n")
-    sys.stdout.write(f"load average {result['machine']['load_average_after']}\nwritten to {out.relative_to(ROOT)}\n")
+    write_and_print(run(plan, args.quick), args.quick)
 
 
 if __name__ == "__main__":

@@ -28,26 +28,24 @@ import asyncio
 import json
 import logging
 import os
-import platform as host
 import shutil
 import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import psutil
+from _report import aligned, load_average, machine, started_at, write_and_print
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingestion import ensure_data  # type: ignore[import-not-found]
 from scoring import application_messages, prepare_model  # type: ignore[import-not-found]
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 DATA_DIR = ROOT / ".credit" / "bench-data"
 OURS = ("ingestion", "training", "scoring", "monitoring", "gateway", "frontend")
 APART = ("kafka", "mlflow")
@@ -245,8 +243,8 @@ def run(minutes: float, rate: float, applicants: int, trees: int | None, quick: 
     from credit_local.launcher import down, layout_of  # noqa: F401 - down stops what up started
     from credit_shared.settings import PlatformSettings
 
-    load_before = os.getloadavg()
-    started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    load_before = load_average()
+    started = started_at()
     folder, generator, _ = ensure_data(DATA_DIR, applicants, 7, fallback=False)
     home = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     figures: dict[str, Any] = {}
@@ -285,12 +283,9 @@ def run(minutes: float, rate: float, applicants: int, trees: int | None, quick: 
 
         launcher.down(PlatformSettings(home=home))
         shutil.rmtree(home, ignore_errors=True)
-    load_after = os.getloadavg()
     return {
-        "name": "soak", "quick": quick, "started_at": started_at,
-        "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
-                    "python": host.python_version(), "load_average_before": [round(x, 2) for x in load_before],
-                    "load_average_after": [round(x, 2) for x in load_after]},
+        "name": "soak", "quick": quick, "started_at": started,
+        "machine": machine(load_average_before=load_before, load_average_after=load_average()),
         "params": {"minutes": minutes, "rate_per_s": rate, "applicants": applicants, "model": "first-start recipe",
                    "features": prepared["features"], "data": generator},
         "figures": figures, "per_minute": rows,
@@ -323,23 +318,16 @@ def main() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     minutes = args.minutes or (3.0 if args.quick else 30.0)
     result = run(minutes, args.rate, 20_000 if not args.quick else 5_000, None, args.quick)  # the first-start champion
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("soak.quick.json" if args.quick else "soak.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
     names = [n for n in (*OURS, *APART) if any(n in r["rss_mb"] for r in result["per_minute"])]
     heads = "  ".join(f"{n[:10]:>10}" for n in names)
-    sys.stdout.write(
-        f"minute  decided  p50_ms  p99_ms  service_p50  service_p99  db_mb  RSS MB: {heads}  CPU %: {heads}\n"
-    )
+    lines = [f"minute  decided  p50_ms  p99_ms  service_p50  service_p99  db_mb  RSS MB: {heads}  CPU %: {heads}"]
     for row in result["per_minute"]:
         rss = "  ".join(f"{row['rss_mb'].get(n, float('nan')):>10.0f}" for n in names)
         cpu = "  ".join(f"{row['cpu_pct_of_core'].get(n, float('nan')):>10.0f}" for n in names)
-        sys.stdout.write(f"{row['minute']:>6}  {row['decided']:>7}  {row['p50_ms']:>6}  {row['p99_ms']:>6}  "
-                         f"{row['service_p50_ms']:>11}  {row['service_p99_ms']:>11}  "
-                         f"{row['database_mb'] or 0:>5.0f}          {rss}         {cpu}\n")  # fmt: skip
-    for name, value in result["figures"].items():
-        sys.stdout.write(f"{name}  {value}\n")
-    sys.stdout.write(f"load average {result['machine']['load_average_after']}\nwritten to {out.relative_to(ROOT)}\n")
+        lines.append(f"{row['minute']:>6}  {row['decided']:>7}  {row['p50_ms']:>6}  {row['p99_ms']:>6}  "
+                     f"{row['service_p50_ms']:>11}  {row['service_p99_ms']:>11}  "
+                     f"{row['database_mb'] or 0:>5.0f}          {rss}         {cpu}")  # fmt: skip
+    write_and_print(result, args.quick, [*lines, *aligned(result["figures"])])
 
 
 if __name__ == "__main__":

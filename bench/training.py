@@ -15,21 +15,18 @@ Peak RSS is this process's ``ru_maxrss``. The quick run is the reproduction of t
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import platform
 import resource
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _report import aligned, machine, started_at, write_and_print
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "data" / "home-credit" / "application_train.csv"
-RESULTS = ROOT / "bench" / "results"
 FULL_TABLES = ROOT / ".credit" / "bench-data" / "synthetic-356255-seed7"
 
 SEARCH: dict[str, Any] = {
@@ -78,7 +75,7 @@ def main() -> None:
     if args.quick and not SAMPLE.is_file():
         sys.exit(f"the real sample is not at {SAMPLE}")
     csv = SAMPLE if args.quick else full_tables(args.tables)
-    started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    started = started_at()
     with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
         t0 = time.perf_counter()
         write_application_dataset(csv, Path(tmp) / "datasets", "bench")
@@ -121,12 +118,8 @@ def main() -> None:
     result = {
         "name": "training",
         "quick": args.quick,
-        "started_at": started_at,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3),
-            "python": platform.python_version(),
-        },
+        "started_at": started,
+        "machine": machine(),
         "params": {
             "family": "lightgbm",
             "imbalance": "class_weight",
@@ -145,11 +138,7 @@ def main() -> None:
         "out-of-fold fold means at the tuned threshold; test_* on the held-out 20 %. The machine is shared: "
         "absolute times vary from run to run.",
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("training.quick.json" if args.quick else "training.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    width = max(len(k) for k in figures)
-    sys.stdout.write("".join(f"{k:<{width}}  {v}\n" for k, v in figures.items()) + f"written to {out}\n")
+    write_and_print(result, args.quick, aligned(figures))
 
 
 if __name__ == "__main__":

@@ -11,13 +11,14 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
 from credit_local import launcher
-from credit_local.bootstrap import Bootstrapped, BootstrapSettings, bootstrap
+from credit_local.bootstrap import Bootstrapped, BootstrapSettings, bootstrap, follow
 from credit_local.processes import free_port
 from credit_shared.settings import PlatformSettings
 
@@ -41,6 +42,17 @@ class Running:
 
     def headers(self, role: str = "admin") -> dict[str, str]:
         return {"X-API-Key": self.platform.keys[role]}
+
+
+def api(running: Running, role: str = "admin") -> httpx.Client:
+    """A client of the gateway with ``role``'s development key."""
+    return httpx.Client(base_url=running.platform.urls["api"], headers=running.headers(role), timeout=60.0)
+
+
+def follow_job(client: httpx.Client, job: dict[str, Any], timeout_s: float = 600.0) -> dict[str, Any]:
+    """Poll an accepted job until it succeeds, as the first start does (:func:`credit_local.bootstrap.follow`); its
+    result. A failed job, or one still running after ``timeout_s``, fails the test with the job's message."""
+    return follow(client, job, f"job {job['url']}", lambda stage, percent, message: None, timeout_s)
 
 
 def counter(metrics_url: str, name: str) -> float:

@@ -34,7 +34,7 @@ from credit_local.loans_cli import production_applications
 from credit_local.processes import free_port, http_ok, tail
 from credit_shared import topics
 from credit_shared.db.models import DecisionRecord
-from tests.e2e.conftest import Running, audit_rows, counter, start_platform
+from tests.e2e.conftest import Running, api, audit_rows, counter, start_platform
 from tests.e2e.outside import Traffic
 
 pytestmark = pytest.mark.e2e
@@ -97,11 +97,6 @@ def pids(running: Running) -> dict[str, int]:
 def logs(running: Running, *names: str) -> str:
     """The last lines of the named processes' logs (for failure messages)."""
     return "\n".join(f"--- {n}.log:\n{tail(running.home / 'logs' / f'{n}.log', 30)}" for n in names)
-
-
-def api(running: Running) -> httpx.Client:
-    """An administrator's client of the gateway."""
-    return httpx.Client(base_url=running.platform.urls["api"], headers=running.headers("admin"), timeout=60.0)
 
 
 def post_job(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:

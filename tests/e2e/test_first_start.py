@@ -21,7 +21,7 @@ import mlflow.models
 import pytest
 from mlflow import MlflowClient
 
-from tests.e2e.conftest import Running
+from tests.e2e.conftest import Running, api
 
 pytestmark = pytest.mark.e2e
 
@@ -32,10 +32,6 @@ FIGURES = ("roc_curve", "pr_curve", "confusion_train", "confusion_test", "cost_v
            "importance_shap", "importance_model", "shap_summary")  # fmt: skip
 TABLES = ("cv_results.json", "cv_results.csv", "features.json", "fairness.json", "metrics.json", "model_card.md",
           "command.json", "reference_probabilities.json")  # fmt: skip
-
-
-def api(running: Running, role: str = "viewer") -> httpx.Client:
-    return httpx.Client(base_url=running.platform.urls["api"], headers=running.headers(role), timeout=60.0)
 
 
 def follow_live(client: httpx.Client, job: dict[str, Any], timeout_s: float = 600.0) -> list[dict[str, Any]]:
@@ -50,7 +46,7 @@ def follow_live(client: httpx.Client, job: dict[str, Any], timeout_s: float = 60
 
 
 def test_the_first_dataset_has_its_experiment_baseline_run_and_online_feature_rows(embedded_platform: Running) -> None:
-    with api(embedded_platform) as client:
+    with api(embedded_platform, "viewer") as client:
         dataset = client.get(f"/v1/datasets/{embedded_platform.served.dataset_id}").raise_for_status().json()
     assert dataset["source_kind"] == "synthetic"
     assert dataset["sizes"]["train"] > 0
@@ -78,7 +74,7 @@ def test_the_first_dataset_has_its_experiment_baseline_run_and_online_feature_ro
 
 def test_the_champion_is_a_complete_registered_version(embedded_platform: Running, tmp_path: Path) -> None:
     version = embedded_platform.served.version
-    with api(embedded_platform) as client:
+    with api(embedded_platform, "viewer") as client:
         registry = client.get("/v1/registry").raise_for_status().json()
     assert registry["aliases"]["champion"] == version
 
@@ -127,7 +123,7 @@ def test_a_client_follows_a_dataset_build_live(embedded_platform: Running) -> No
     assert progress == sorted(progress), "progress never goes back"
     assert len({s["stage"] for s in states if s["stage"]}) >= 2, "the stages are reported as they happen"
     assert states[-1]["result_url"].startswith("/v1/datasets/")
-    with api(embedded_platform) as client:
+    with api(embedded_platform, "viewer") as client:
         built = client.get(states[-1]["result_url"]).raise_for_status().json()
         assert built["name"] == "followed live"
         assert client.delete(states[-1]["result_url"], headers=embedded_platform.headers("admin")).status_code == 204

@@ -15,16 +15,14 @@ shifted decisions guarantee that the shifted rows fill at least the part of a wi
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.e2e.conftest import TEST_WINDOW, Running
+from tests.e2e.conftest import TEST_WINDOW, Running, api, follow_job
 from tests.e2e.outside import (
     DECISIONS,
     TopicReader,
@@ -123,10 +121,6 @@ def traffic(embedded_platform: Running) -> Iterator[Traffic]:
         events.close()
 
 
-def api(running: Running) -> httpx.Client:
-    return httpx.Client(base_url=running.platform.urls["api"], headers=running.headers("admin"), timeout=60.0)
-
-
 def test_served_decisions_make_window_reports_and_a_shift_raises_an_alert(
     embedded_platform: Running, traffic: Traffic
 ) -> None:
@@ -146,23 +140,12 @@ def test_served_decisions_make_window_reports_and_a_shift_raises_an_alert(
         assert {c["column"] for c in detail["summary"]["all_columns"] if c["drifted"]} >= moved
 
 
-def follow(client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        found = client.get(job["url"]).raise_for_status().json()
-        if found["status"] == "succeeded":
-            return dict(found["result"])
-        assert found["status"] != "failed", found.get("message")
-        time.sleep(1.0)
-    raise AssertionError(f"job {job['url']} did not end within {WAIT_S:.0f} s")
-
-
 @pytest.mark.parametrize("column", ["EXT_SOURCE_2", None], ids=["one-column", "all-columns"])
 def test_on_demand_report_of_the_production_part(embedded_platform: Running, column: str | None) -> None:
     with api(embedded_platform) as client:
         body = {"part": "production", "column": column, "max_rows": 5_000}
         job = client.post("/v1/monitoring/reports", json=body).raise_for_status().json()
-        ready = follow(client, job)
+        ready = follow_job(client, job, WAIT_S)
         report_id = ready["report"]["report_id"]
         detail = client.get(f"/v1/monitoring/reports/{report_id}").raise_for_status().json()
         columns = detail["summary"]["all_columns"]

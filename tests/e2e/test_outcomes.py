@@ -23,7 +23,7 @@ from sklearn.metrics import roc_auc_score
 from sqlalchemy import create_engine, text
 
 from credit_local import launcher
-from tests.e2e.conftest import Running
+from tests.e2e.conftest import Running, api, follow_job
 from tests.e2e.outside import DECISIONS, TopicReader, application_message, as_json, kaggle_rows, make_producer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
@@ -31,21 +31,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 OUTCOMES, OUTCOMES_DLQ = "loan-outcomes", "loan-outcomes.dlq"
 APPLICANTS = 400
 WAIT_S = 600.0
-
-
-def api(running: Running) -> httpx.Client:
-    return httpx.Client(base_url=running.platform.urls["api"], headers=running.headers("admin"), timeout=60.0)
-
-
-def follow(client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        found = client.get(job["url"]).raise_for_status().json()
-        if found["status"] == "succeeded":
-            return dict(found["result"])
-        assert found["status"] != "failed", found.get("message")
-        time.sleep(1.0)
-    raise AssertionError(f"job {job['url']} did not end within {WAIT_S:.0f} s")
 
 
 def set_challenger(running: Running) -> str:
@@ -57,9 +42,10 @@ def set_challenger(running: Running) -> str:
             "folds": 2,
             "run_name": "outcomes-challenger",
         }
-        version = str(follow(client, client.post("/v1/training", json=body).raise_for_status().json())["version"])
+        job = client.post("/v1/training", json=body).raise_for_status().json()
+        version = str(follow_job(client, job, WAIT_S)["version"])
         promotion = client.post("/v1/registry/aliases/challenger", json={"version": version}).raise_for_status()
-        follow(client, promotion.json())
+        follow_job(client, promotion.json(), WAIT_S)
     ready = f"http://127.0.0.1:{running.local.scoring_port}/ready"
     deadline = time.monotonic() + WAIT_S
     while f"challenger v{version}" not in httpx.get(ready, timeout=10).text:

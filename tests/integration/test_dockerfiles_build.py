@@ -7,7 +7,6 @@ service's entry point is run from that environment alone. This catches what a re
 needs but the Dockerfile does not copy, a dependency a service imports but does not declare, a broken entry point.
 """
 
-import json
 import os
 import re
 import shlex
@@ -17,46 +16,25 @@ from pathlib import Path
 
 import pytest
 
+from tests.dockerfile import PORTS, ROOT, exec_form, image, stages
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("ingestion", "training", "scoring", "monitoring", "gateway", "frontend")
+SERVICES = tuple(PORTS)
 VENV = "/app/.venv"
 FAST = {"UV_COMPILE_BYTECODE": "0", "UV_LINK_MODE": "hardlink"}
 
 
-def dockerfile(name: str) -> Path:
-    return ROOT / ("frontend" if name == "frontend" else f"services/{name}") / "Dockerfile"
-
-
-def logical_lines(path: Path) -> list[tuple[str, str]]:
-    """(keyword, arguments) of each instruction, continuation lines joined, comments dropped."""
-    out: list[tuple[str, str]] = []
-    pending = ""
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        keyword, _, args = (pending + line).partition(" ")
-        out.append((keyword.upper(), " ".join(args.split())))
-        pending = ""
-    return out
-
-
 def replay_build_stage(name: str, workdir: Path, venv: Path) -> None:
-    """Run the build stage of ``name``'s Dockerfile in ``workdir``, its environment created at ``venv``."""
+    """Run the build stage of ``name``'s image (its Dockerfile, its compose build arguments) in ``workdir``, its
+    environment created at ``venv``."""
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
-    stages = 0
-    for keyword, args in logical_lines(dockerfile(name)):
-        if keyword == "FROM":
-            stages += 1
-            if stages > 1:
-                return  # the runtime stage only copies /app/.venv
-            continue
-        if keyword == "ENV":
+    built = image(name)
+    for keyword, args in ((i.keyword, i.args) for i in stages(built)[0]):  # the runtime stage only copies the venv
+        if keyword == "ARG":  # a build argument is an environment variable of the stage's RUN steps
+            arg, _, default = args.partition("=")
+            env[arg] = built.args.get(arg, default)
+        elif keyword == "ENV":
             for assignment in shlex.split(args):
                 key, _, value = assignment.partition("=")
                 env[key] = str(venv) if value == VENV else value
@@ -89,7 +67,7 @@ def test_build_stage_produces_an_environment_that_runs_the_service(name: str, tm
     replay_build_stage(name, workdir, venv)
     python = venv / "bin" / "python"
     clean = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "MPLCONFIGDIR": str(tmp_path / "mpl")}
-    cmd = json.loads(next(args for keyword, args in logical_lines(dockerfile(name)) if keyword == "CMD"))
+    cmd = exec_form(stages(image(name))[-1], "CMD")
     if name == "frontend":
         app = Path(cmd[4].replace(f"{VENV}/", f"{venv}/"))
         assert app.is_file(), f"the CMD's script {cmd[4]} is not in the environment"

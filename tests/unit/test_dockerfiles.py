@@ -1,58 +1,33 @@
-"""The Dockerfiles' essentials: pinned bases and uv, dependencies layer then code layer, non-root runtime, health."""
+"""The Python images' essentials, each read as Compose builds it (the five services from one parametrised Dockerfile):
+pinned bases and uv, dependencies layer then code layer, non-root runtime, health, command."""
 
-import json
 import re
+import subprocess
 import tomllib
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
+from tests.dockerfile import (
+    PORTS,
+    ROOT,
+    Image,
+    Instruction,
+    command_run,
+    environment,
+    health_request,
+    image,
+    instructions,
+    logical_lines,
+    stages,
+)
+
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
-PORTS = {"ingestion": 8101, "training": 8102, "scoring": 8103, "monitoring": 8104, "gateway": 8000, "frontend": 8501}
-DOCKERFILES = {name: ROOT / ("frontend" if name == "frontend" else f"services/{name}") / "Dockerfile" for name in PORTS}
+SERVICES = sorted(set(PORTS) - {"frontend"})
+SERVICE_DOCKERFILE = ROOT / "deploy" / "service.Dockerfile"
 PINNED_PYTHON = re.compile(r"python:3\.11\.\d+-slim-(bookworm|trixie)@sha256:[0-9a-f]{64}")
-
-
-@dataclass(frozen=True)
-class Instruction:
-    keyword: str
-    args: str
-
-
-def instructions(path: Path) -> list[Instruction]:
-    """The instructions of a Dockerfile, continuation lines joined, comments dropped."""
-    logical: list[str] = []
-    pending = ""
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        logical.append(pending + line)
-        pending = ""
-    assert not pending, f"{path}: a continuation line ends the file"
-    out = []
-    for line in logical:
-        keyword, _, args = line.partition(" ")
-        out.append(Instruction(keyword.upper(), " ".join(args.split())))
-    return out
-
-
-def stages(path: Path) -> list[list[Instruction]]:
-    """The build stages, each starting with its FROM."""
-    result: list[list[Instruction]] = []
-    for instruction in instructions(path):
-        if instruction.keyword == "FROM":
-            result.append([])
-        assert result, f"{path}: an instruction before the first FROM"
-        result[-1].append(instruction)
-    return result
 
 
 def workspace_members() -> list[str]:
@@ -74,8 +49,35 @@ def service(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def test_every_base_image_is_pinned_by_tag_and_digest(service: str) -> None:
-    bases = [i.args.split()[0] for i in instructions(DOCKERFILES[service]) if i.keyword == "FROM"]
+@pytest.fixture
+def built(service: str) -> Image:
+    """The service's Dockerfile and build arguments, as deploy/docker-compose.yml builds its image."""
+    return image(service)
+
+
+def test_the_five_services_share_one_parametrised_dockerfile() -> None:
+    for name in SERVICES:
+        assert image(name) == Image(
+            SERVICE_DOCKERFILE, {"SERVICE": name, "ENV_PREFIX": name.upper(), "PORT": str(PORTS[name])}
+        ), name
+    assert sorted(ROOT.glob("services/*/Dockerfile")) == [], "a service's own Dockerfile next to the shared one"
+    assert image("frontend") == Image(ROOT / "frontend/Dockerfile", {}), "the dashboard has its own (no shared code)"
+    # past the workspace's pyproject files, the shared Dockerfile names no service: the build args do
+    text = " ".join(i.args for i in logical_lines(SERVICE_DOCKERFILE) if "pyproject.toml" not in i.args)
+    assert [name for name in SERVICES if re.search(rf"\b{name}\b", text, re.IGNORECASE)] == []
+
+
+def test_the_shared_dockerfile_refuses_a_build_without_a_service(tmp_path: Path) -> None:
+    build = stages(Image(SERVICE_DOCKERFILE, {}))[0]
+    guard = next(i.args for i in build if i.keyword == "RUN")
+    assert "uv sync" not in guard, "the service is checked before anything is installed"
+    done = subprocess.run(["/bin/sh", "-c", guard], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode != 0
+    assert "--build-arg SERVICE=" in done.stderr
+
+
+def test_every_base_image_is_pinned_by_tag_and_digest(service: str, built: Image) -> None:
+    bases = [i.args.split()[0] for i in instructions(built) if i.keyword == "FROM"]
     assert len(bases) == 2, "a build stage and a runtime stage"
     for base in bases:
         assert PINNED_PYTHON.fullmatch(base), f"{service}: {base} is not a pinned python:3.11 slim image"
@@ -84,17 +86,17 @@ def test_every_base_image_is_pinned_by_tag_and_digest(service: str) -> None:
 
 
 def test_every_image_uses_the_same_base() -> None:
-    bases = {next(i.args.split()[0] for i in instructions(p) if i.keyword == "FROM") for p in DOCKERFILES.values()}
+    bases = {next(i.args.split()[0] for i in instructions(image(name)) if i.keyword == "FROM") for name in PORTS}
     assert len(bases) == 1, bases
 
 
-def test_uv_is_pinned_to_the_version_the_makefile_installs(service: str) -> None:
-    copies = [i.args for i in instructions(DOCKERFILES[service]) if i.keyword == "COPY" and "astral-sh/uv" in i.args]
+def test_uv_is_pinned_to_the_version_the_makefile_installs(built: Image) -> None:
+    copies = [i.args for i in instructions(built) if i.keyword == "COPY" and "astral-sh/uv" in i.args]
     assert copies == [f"--from=ghcr.io/astral-sh/uv:{uv_version()} /uv /bin/uv"]
 
 
-def test_dependencies_are_installed_before_the_code_is_copied(service: str) -> None:
-    build = stages(DOCKERFILES[service])[0]
+def test_dependencies_are_installed_before_the_code_is_copied(service: str, built: Image) -> None:
+    build = stages(built)[0]
     package = f"credit-{service}"
     syncs = [n for n, i in enumerate(build) if i.keyword == "RUN" and "uv sync" in i.args]
     assert len(syncs) == 2, "one sync for the dependencies, one for our code"
@@ -113,10 +115,12 @@ def test_dependencies_are_installed_before_the_code_is_copied(service: str) -> N
     after = [i.args for i in build[syncs[0] + 1 : syncs[1]] if i.keyword == "COPY"]
     assert after, "the code is copied between the two syncs"
     assert all(re.fullmatch(r"(\S+)/src \1/src", a) for a in after), after
+    code = "frontend/src" if service == "frontend" else f"services/{service}/src"
+    assert f"{code} {code}" in after, f"{service}: its own code is not copied"
 
 
-def test_runtime_stage_holds_only_the_virtual_environment_and_runs_as_a_user(service: str) -> None:
-    runtime = stages(DOCKERFILES[service])[-1]
+def test_runtime_stage_holds_only_the_virtual_environment_and_runs_as_a_user(service: str, built: Image) -> None:
+    runtime = stages(built)[-1]
     copies = [i.args for i in runtime if i.keyword == "COPY"]
     assert copies == ["--from=build /app/.venv /app/.venv"]
     users = [i.args for i in runtime if i.keyword == "USER"]
@@ -126,26 +130,22 @@ def test_runtime_stage_holds_only_the_virtual_environment_and_runs_as_a_user(ser
     assert 'PATH="/app/.venv/bin:$PATH"' in env
 
 
-def test_runtime_exposes_the_port_its_health_check_and_the_service_use(service: str) -> None:
-    runtime = stages(DOCKERFILES[service])[-1]
+def test_runtime_exposes_the_port_its_health_check_and_the_service_use(
+    service: str, built: Image, tmp_path: Path
+) -> None:
+    runtime = stages(built)[-1]
     port = PORTS[service]
     assert [i.args for i in runtime if i.keyword == "EXPOSE"] == [str(port)]
-    health = [i.args for i in runtime if i.keyword == "HEALTHCHECK"]
-    assert len(health) == 1
     path = "/_stcore/health" if service == "frontend" else "/health"
-    assert f"http://127.0.0.1:{port}{path}" in health[0]
-    assert "urllib.request" in health[0], "python itself checks health: the slim image has no curl"
+    assert health_request(runtime, tmp_path) == (f"http://127.0.0.1:{port}{path}", 4)
     if service != "frontend":
-        env = " ".join(i.args for i in runtime if i.keyword == "ENV")
-        assert f"{service.upper()}_HOST=0.0.0.0" in env
-        assert f"{service.upper()}_PORT={port}" in env
+        env = environment(runtime)
+        assert env[f"{service.upper()}_HOST"] == "0.0.0.0"
+        assert env[f"{service.upper()}_PORT"] == str(port)
 
 
-def test_command_runs_the_installed_package(service: str) -> None:
-    runtime = stages(DOCKERFILES[service])[-1]
-    cmd = [i.args for i in runtime if i.keyword == "CMD"]
-    assert len(cmd) == 1
-    argv = json.loads(cmd[0])
+def test_command_runs_the_installed_package(service: str, built: Image, tmp_path: Path) -> None:
+    argv = command_run(stages(built)[-1], tmp_path)
     if service == "frontend":
         assert argv[:4] == ["python", "-m", "streamlit", "run"]
         app = argv[4]
@@ -170,7 +170,7 @@ def test_dockerignore_keeps_state_data_caches_and_history_out_of_the_context() -
 
 
 def test_mlflow_image_is_the_installed_mlflow_with_pinned_drivers_as_a_user() -> None:
-    steps = instructions(ROOT / "deploy/mlflow/Dockerfile")
+    steps = logical_lines(ROOT / "deploy/mlflow/Dockerfile")
     assert steps[0] == Instruction("FROM", f"ghcr.io/mlflow/mlflow:v{version('mlflow')}")
     pip = next(i.args for i in steps if i.keyword == "RUN" and "pip install" in i.args)
     assert f"psycopg2-binary=={version('psycopg2-binary')}" in pip
