@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import Engine, select
 
 from credit_shared.contracts.envelope import new_id, utc_now
-from credit_shared.db import make_sessionmaker
+from credit_shared.db import as_utc, make_sessionmaker
 from credit_shared.db.models import Job
 
 log = logging.getLogger(__name__)
@@ -71,11 +71,6 @@ def result_url(result: dict[str, Any] | None) -> str | None:
         (result.get("dataset_id"), "/v1/datasets/{}"),
     ]
     return next((template.format(value) for value, template in links if isinstance(value, str | int)), None)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """``moment`` as an aware UTC time (SQLite hands back naive ones, stored in UTC)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def to_view(job: Job) -> JobView:

@@ -13,13 +13,13 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 
 from credit_shared.contracts.loans import DeadLetter, LoanDecision, ModelRef, Reason
-from credit_shared.db import insert_ignore
+from credit_shared.db import as_utc, insert_ignore
 from credit_shared.db.models import DeadLetterRecord, DecisionRecord
 from credit_shared.decisions_view import Layout, save_layout
 
@@ -92,7 +92,7 @@ def decision_of(row: Any) -> LoanDecision:
         grade=row.grade,
         reasons=[Reason.model_validate(r) for r in row.reasons or []],
         model=ModelRef(name=row.model_name, version=row.model_version, alias=row.model_alias, run_id=row.run_id),
-        scored_at=decided_at if decided_at.tzinfo else decided_at.replace(tzinfo=UTC),  # SQLite keeps no zone
+        scored_at=as_utc(decided_at),
         latency_ms=row.latency_ms,
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,11 @@ def make_engine(settings: DatabaseSettings | str) -> Engine:
         return engine
     pool_size = 5 if isinstance(settings, str) else settings.pool_size
     return create_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True, json_serializer=to_json)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored moment as an aware UTC time (SQLite hands back naive ones: they were written in UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:

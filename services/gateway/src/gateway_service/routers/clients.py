@@ -16,7 +16,7 @@ from credit_shared.contracts.applications import ApplicationColumn, application_
 from credit_shared.contracts.common import ApplicantId, ModelVersion
 from credit_shared.contracts.envelope import new_id
 from credit_shared.contracts.loans import Explanation, LoanDecision, ModelRef, validate_application
-from credit_shared.db import make_sessionmaker
+from credit_shared.db import as_utc, make_sessionmaker
 from credit_shared.db.models import DecisionRecord
 from credit_shared.homecredit import glossary
 from credit_shared.homecredit.application import APPLICATION, ID
@@ -26,7 +26,6 @@ from credit_shared.homecredit.validation import SchemaError
 from gateway_service import raw
 from gateway_service.data import json_safe
 from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, LimitedViewer, Viewer
-from gateway_service.jobs import as_utc
 from gateway_service.problems import ProblemError, not_found, responses
 from gateway_service.routers.scoring import decide_application
 from gateway_service.scoring_requests import explain_application

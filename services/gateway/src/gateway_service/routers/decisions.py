@@ -11,11 +11,10 @@ from sqlalchemy import select
 
 from credit_shared.contracts.common import ApplicantId, Moment, RequestId
 from credit_shared.contracts.loans import Decision
-from credit_shared.db import make_sessionmaker
+from credit_shared.db import as_utc, make_sessionmaker
 from credit_shared.db.models import DecisionRecord
 from credit_shared.decisions_view import read_model_inputs
 from gateway_service.deps import GatewayDep, Viewer
-from gateway_service.jobs import as_utc
 from gateway_service.problems import not_found, responses
 
 router = APIRouter(prefix="/decisions", tags=["decisions"], responses=responses(401, 403, 422))

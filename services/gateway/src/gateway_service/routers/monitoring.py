@@ -10,15 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, create_model
-from sqlalchemy import select
 
 from credit_shared.contracts import monitoring as contract
-from credit_shared.db import make_sessionmaker
-from credit_shared.db.models import DriftReport
+from credit_shared.drift_view import StoredDriftReport, find_drift_report, list_drift_reports
 from credit_shared.topics import MONITORING_COMMANDS
 from gateway_service.commands import build_command, new_job_id, start_job
 from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, Viewer
-from gateway_service.jobs import JobView, as_utc
+from gateway_service.jobs import JobView
 from gateway_service.problems import ProblemError, not_found, responses
 from gateway_service.routers.datasets import dataset_manifest
 from gateway_service.routers.registry import find_version, read_registry
@@ -63,40 +61,33 @@ class ReportDetail(ReportSummary):
     summary: dict[str, Any]
 
 
-def _summary(row: DriftReport) -> ReportSummary:
+def _summary(row: StoredDriftReport) -> ReportSummary:
     return ReportSummary(
         report_id=row.report_id,
         kind=row.kind,
         model_version=row.model_version,
         dataset_id=row.dataset_id,
-        window_start=as_utc(row.window_start) if row.window_start else None,
-        window_end=as_utc(row.window_end) if row.window_end else None,
+        window_start=row.window_start,
+        window_end=row.window_end,
         rows=row.rows,
         columns=row.columns,
         drifted=row.drifted,
         severity=row.severity,
-        created_at=as_utc(row.created_at),
+        created_at=row.created_at,
         url=f"/v1/monitoring/reports/{row.report_id}",
         html_url=f"/v1/monitoring/reports/{row.report_id}/html",
     )
 
 
-def _find(gateway: Gateway, report_id: str) -> DriftReport:
-    with make_sessionmaker(gateway.engine)() as session:
-        row: DriftReport | None = session.get(DriftReport, report_id)
+def _find(gateway: Gateway, report_id: str) -> StoredDriftReport:
+    row = find_drift_report(gateway.engine, report_id)
     if row is None:
         raise not_found(f"drift report {report_id!r} does not exist")
     return row
 
 
 def _list(gateway: Gateway, *, limit: int, severities: tuple[str, ...] | None, kind: str | None) -> list[ReportSummary]:
-    query = select(DriftReport).order_by(DriftReport.created_at.desc()).limit(limit)
-    if severities:
-        query = query.where(DriftReport.severity.in_(severities))
-    if kind:
-        query = query.where(DriftReport.kind == kind)
-    with make_sessionmaker(gateway.engine)() as session:
-        return [_summary(r) for r in session.scalars(query)]
+    return [_summary(r) for r in list_drift_reports(gateway.engine, limit=limit, severities=severities, kind=kind)]
 
 
 async def check_drift_request(gateway: Gateway, body: contract.RequestDriftReport) -> None:
