@@ -225,26 +225,31 @@ class CommandRunner:
         try:
             outcome = await asyncio.to_thread(work, reporter)
         except CommandRefused as exc:
-            await self._fail(accepted, exc.reason, exc.detail)
+            await self._fail(request_id, correlation, exc)
             return
         except Exception as exc:
             log.exception("%s %s failed", accepted.type, request_id)
-            await self._fail(accepted, "internal_error", f"{type(exc).__name__}: {exc}")
+            await self._fail(request_id, correlation, CommandRefused("internal_error", f"{type(exc).__name__}: {exc}"))
             return
         await asyncio.to_thread(self.ledger.finish, request_id, "succeeded", outcome.model_dump(mode="json"))
         await self.publish(outcome, result_type, correlation)
 
-    async def refuse(self, refused: CommandRefused) -> None:
-        """Publish the failure of a command refused before it was claimed (nothing is recorded in the ledger)."""
-        log.warning("command %s refused (%s): %s", refused.request_id, refused.reason, refused.detail)
-        failed = Failed(request_id=refused.request_id, reason=refused.reason, detail=refused.detail)
-        await self.publish(failed, self.failed_type, refused.correlation_id)
+    async def accept(self, body: bytes | dict[str, Any], models: Mapping[str, type[C]]) -> Accepted[C] | None:
+        """The command of ``body`` (see :func:`read_command`), or None when it is refused: then its failed event is
+        published (nothing is recorded in the ledger)."""
+        try:
+            return read_command(body, models)
+        except CommandRefused as exc:
+            await self._fail(exc.request_id, exc.correlation_id, exc, record=False)
+            return None
 
-    async def _fail(self, accepted: Accepted[Any], reason: str, detail: str) -> None:
-        log.warning("%s %s failed (%s): %s", accepted.type, accepted.request_id, reason, detail)
-        await asyncio.to_thread(self.ledger.finish, accepted.request_id, "failed", {"reason": reason, "detail": detail})
-        failed = Failed(request_id=accepted.request_id, reason=reason, detail=detail)
-        await self.publish(failed, self.failed_type, accepted.correlation_id)
+    async def _fail(self, request_id: str, correlation_id: str, exc: CommandRefused, *, record: bool = True) -> None:
+        log.warning("command %s failed (%s): %s", request_id, exc.reason, exc.detail)
+        if record:
+            outcome = {"reason": exc.reason, "detail": exc.detail}
+            await asyncio.to_thread(self.ledger.finish, request_id, "failed", outcome)
+        failed = Failed(request_id=request_id, reason=exc.reason, detail=exc.detail)
+        await self.publish(failed, self.failed_type, correlation_id)
 
     async def _progress(self, event: Progress, *, correlation_id: str) -> None:
         await self.publish(event, self.progress_type, correlation_id)

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Final, Literal, Protocol, TypedDict
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, WithJsonSchema
@@ -169,6 +169,22 @@ class EventPublisher:
 
     async def __call__(self, payload: BaseModel, type_: str, correlation_id: str | None) -> None:
         await self.publisher.publish(envelope(payload, type_=type_, source=self.source, correlation_id=correlation_id))
+
+
+def events_publisher(
+    router: KafkaRouter, topic: Topic, source: str, *, description: str, schema: Any
+) -> EventPublisher:
+    """The publisher of a service's events on ``topic``, documented in AsyncAPI under the topic's name.
+
+    Args:
+        router: the service's router.
+        topic: the events topic.
+        source: the service's name, in every envelope.
+        description: what the topic carries, for AsyncAPI.
+        schema: the documented message type.
+    """
+    publisher = router.publisher(topic.name, title=topic.name, description=description, schema=schema)
+    return EventPublisher(publisher, source)
 
 
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -13,12 +13,16 @@ from credit_shared.commands import Accepted, CommandLedger, CommandRefused, Comm
 from credit_shared.contracts import ingestion
 from credit_shared.contracts.envelope import Envelope
 from credit_shared.contracts.ingestion import BuildDataset, DatasetBuilt
-from credit_shared.kafka import EventPublisher, group_options
+from credit_shared.kafka import events_publisher, group_options
 from ingestion_service.builder import BuildContext, build_dataset
 from ingestion_service.settings import Settings
 from ingestion_service.sources import SourceError, resolve
 
 SOURCE = "ingestion"
+EVENTS = (
+    "dataset.progress (stage, percent, time left), dataset.built (a reference to the dataset), dataset.failed (the "
+    "precise reason)."
+)
 
 
 @dataclass(frozen=True)
@@ -56,13 +60,7 @@ class Ingestion:
 def make_router(settings: Settings, engine: Engine) -> KafkaRouter:
     """The ingestion service's subscriber and publisher."""
     router = KafkaRouter()
-    events = router.publisher(
-        topics.DATASET_EVENTS.name,
-        title=topics.DATASET_EVENTS.name,
-        description="dataset.progress (stage, percent, time left), dataset.built (a reference to the dataset), "
-        "dataset.failed (the precise reason).",
-        schema=Envelope[DatasetBuilt],
-    )
+    publish = events_publisher(router, topics.DATASET_EVENTS, SOURCE, description=EVENTS, schema=Envelope[DatasetBuilt])
     context = BuildContext(
         datasets_dir=settings.platform.datasets_dir,
         engine=engine,
@@ -70,7 +68,6 @@ def make_router(settings: Settings, engine: Engine) -> KafkaRouter:
         memory_limit=settings.memory_limit,
         threads=settings.threads,
     )
-    publish = EventPublisher(events, SOURCE)
     commands = CommandRunner(CommandLedger(engine, SOURCE), publish, ingestion.PROGRESS, ingestion.FAILED)
     router.subscriber(
         topics.DATASET_COMMANDS.name,

@@ -24,7 +24,7 @@ from credit_shared.commands import CommandLedger, CommandRefused, CommandRunner,
 from credit_shared.contracts import monitoring as contract
 from credit_shared.contracts.envelope import Envelope
 from credit_shared.contracts.loans import LoanDecision
-from credit_shared.kafka import EventPublisher, documented_batch, documented_bytes, group_options, raw_decoder
+from credit_shared.kafka import documented_batch, documented_bytes, events_publisher, group_options, raw_decoder
 from monitoring_service.performance_runner import PerformanceRunner, Publish, subscribe_outcomes
 from monitoring_service.service import MonitoringService
 from monitoring_service.settings import Settings
@@ -203,14 +203,14 @@ def make_router(
     """The monitoring service's subscribers and publisher, with the window and performance runners to start and stop
     with the broker (``performance`` makes the latter from the events publisher)."""
     router = KafkaRouter()
-    events = router.publisher(
-        topics.MONITORING_EVENTS.name,
-        title=topics.MONITORING_EVENTS.name,
+    publish = events_publisher(
+        router,
+        topics.MONITORING_EVENTS,
+        SOURCE,
         description="drift.reported, drift.alert, drift.progress, drift.report_ready, drift.failed, performance.alert "
         "(in an envelope).",
         schema=Envelope[contract.DriftReported],
     )
-    publish = EventPublisher(events, SOURCE)
     buffer = WindowBuffer(settings.window_size, settings.window_max_age_s, settings.window_min_rows)
     windows, realized = WindowRunner(service, buffer, publish, metrics), performance(publish)
     commands = CommandRunner(ledger, publish, contract.PROGRESS, contract.FAILED)

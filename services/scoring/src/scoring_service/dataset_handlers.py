@@ -20,11 +20,11 @@ from faststream.kafka import KafkaBroker, KafkaRouter
 from sqlalchemy import Engine
 
 from credit_shared import scorings, topics
-from credit_shared.commands import CommandLedger, CommandRefused, CommandRunner, ProgressReporter, read_command
+from credit_shared.commands import CommandLedger, CommandRunner, ProgressReporter
 from credit_shared.contracts import scoring as contract
 from credit_shared.contracts.envelope import Envelope
 from credit_shared.contracts.scoring import DatasetScored, ScoreDataset
-from credit_shared.kafka import EventPublisher, documented_bytes, group_options, raw_decoder
+from credit_shared.kafka import documented_bytes, events_publisher, group_options, raw_decoder
 from scoring_service.dataset_scoring import ScoringError, ScoringPlaces, headline, score_dataset
 from scoring_service.holder import ModelHolder
 from scoring_service.served import ServedModel
@@ -60,14 +60,14 @@ class DatasetScoring:
         self.places = ScoringPlaces(
             settings.platform.datasets_dir, scorings.scorings_dir(settings.platform.home), settings.dataset_chunk_rows
         )
-        events = router.publisher(
-            topics.SCORING_EVENTS.name,
-            title=topics.SCORING_EVENTS.name,
+        publish = events_publisher(
+            router,
+            topics.SCORING_EVENTS,
+            SOURCE,
             description="scoring.progress (stage, percent, rows done, time left), scoring.dataset_scored (the "
             "stored scoring's id and headline figures), scoring.failed (the precise reason).",
             schema=Envelope[DatasetScored],
         )
-        publish = EventPublisher(events, SOURCE)
         self.commands = CommandRunner(CommandLedger(self.engine, SOURCE), publish, contract.PROGRESS, contract.FAILED)
         router.subscriber(
             topics.SCORING_COMMANDS.name,
@@ -83,10 +83,7 @@ class DatasetScoring:
 
     async def on_command(self, body: CommandBytes) -> None:
         """Run one command once per request id: choose the model, score in a thread, store, publish the result."""
-        try:
-            accepted = read_command(body, COMMANDS)
-        except CommandRefused as exc:
-            await self.commands.refuse(exc)
+        if (accepted := await self.commands.accept(body, COMMANDS)) is None:
             return
         score = partial(self.score, accepted.command, asyncio.get_running_loop())
         await self.commands.run(accepted, score, contract.DATASET_SCORED, DatasetScored)

@@ -16,17 +16,21 @@ from pydantic import BaseModel, WithJsonSchema
 from sqlalchemy import Engine
 
 from credit_shared import mlflow_utils, topics
-from credit_shared.commands import CommandLedger, CommandRefused, CommandRunner, ProgressReporter, read_command
+from credit_shared.commands import CommandLedger, CommandRunner, ProgressReporter
 from credit_shared.contracts import training as contract
 from credit_shared.contracts.envelope import Envelope
 from credit_shared.contracts.training import ModelPromoted, ModelTrained, PromoteModel, TrainModel
-from credit_shared.kafka import EventPublisher, group_options, inline_schema
+from credit_shared.kafka import events_publisher, group_options, inline_schema
 from training_service.service import COMMANDS, TrainingContext, run_promotion, run_training
 from training_service.settings import Settings
 from training_service.tracking import MlflowTracker
 from training_service.trainer import TrainingError
 
 SOURCE = "training"
+EVENTS = (
+    "model.progress (stage, percent, fold i of k, candidate j of n, time left), model.trained (run id, registered "
+    "version, headline metrics), model.promoted (alias moved), model.failed (the precise reason)."
+)
 RESULT_TYPES: dict[str, tuple[str, type[BaseModel]]] = {
     contract.TRAIN: (contract.TRAINED, ModelTrained),
     contract.PROMOTE: (contract.PROMOTED, ModelPromoted),
@@ -66,10 +70,7 @@ class Training:
 
     async def on_command(self, body: CommandBody) -> None:
         """Train or promote once per request id; a command the contract refuses gets a failed event at once."""
-        try:
-            accepted = read_command(body, COMMANDS)
-        except CommandRefused as exc:
-            await self.commands.refuse(exc)
+        if (accepted := await self.commands.accept(body, COMMANDS)) is None:
             return
         result_type, result = RESULT_TYPES[accepted.type]
         await self.commands.run(accepted, partial(self.carry_out, accepted.command), result_type, result)
@@ -99,14 +100,9 @@ class Training:
 def make_router(settings: Settings, engine: Engine) -> KafkaRouter:
     """The training service's subscriber and publisher."""
     router = KafkaRouter()
-    events = router.publisher(
-        topics.TRAINING_EVENTS.name,
-        title=topics.TRAINING_EVENTS.name,
-        description="model.progress (stage, percent, fold i of k, candidate j of n, time left), model.trained (run "
-        "id, registered version, headline metrics), model.promoted (alias moved), model.failed (the precise reason).",
-        schema=Envelope[ModelTrained],
+    publish = events_publisher(
+        router, topics.TRAINING_EVENTS, SOURCE, description=EVENTS, schema=Envelope[ModelTrained]
     )
-    publish = EventPublisher(events, SOURCE)
     commands = CommandRunner(CommandLedger(engine, SOURCE), publish, contract.PROGRESS, contract.FAILED)
     router.subscriber(
         topics.TRAINING_COMMANDS.name,
