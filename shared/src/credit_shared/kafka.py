@@ -153,6 +153,22 @@ def group_options(settings: KafkaSettings, group_id: str, *, long_work: bool = F
     return options
 
 
+class BatchOptions(GroupOptions, total=False):
+    """The subscription options of a batch subscriber in a consumer group."""
+
+    batch: Literal[True]
+    max_records: int
+    batch_timeout_ms: int
+
+
+def batch_options(settings: KafkaSettings, group_id: str, *, max_records: int, timeout_ms: int) -> BatchOptions:
+    """How a batch subscriber joins its group (see :func:`group_options`) and takes up to ``max_records`` messages,
+    waiting at most ``timeout_ms`` to fill a batch."""
+    return BatchOptions(
+        **group_options(settings, group_id), batch=True, max_records=max_records, batch_timeout_ms=timeout_ms
+    )
+
+
 class Publisher(Protocol):
     """What the events publisher needs of a FastStream publisher."""
 

@@ -218,10 +218,7 @@ def make_router(
     subscribe_outcomes(router, settings, realized)
     router.subscriber(
         topics.LOAN_DECISIONS.name,
-        **group_options(settings.kafka, settings.group_id),
-        batch=True,
-        max_records=settings.batch_max_messages,
-        batch_timeout_ms=settings.batch_max_wait_ms,
+        **settings.batches(),
         decoder=raw_decoder,
         title=topics.LOAN_DECISIONS.name,
         description="Decisions of the scoring service, grouped into windows per model version.",

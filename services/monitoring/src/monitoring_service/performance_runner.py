@@ -27,7 +27,7 @@ from credit_shared.contracts.loans import LoanDecision
 from credit_shared.contracts.outcomes import LoanOutcome
 from credit_shared.dead_lettering import Unusable, dead_letter
 from credit_shared.decisions_view import read_shadows
-from credit_shared.kafka import documented_batch, group_options, raw_decoder
+from credit_shared.kafka import documented_batch, raw_decoder
 from credit_shared.performance_view import write_performance
 from monitoring_service.outcomes import facts_of, parse_outcome
 from monitoring_service.performance import VersionFacts, performance_report, realized_frame
@@ -178,10 +178,7 @@ def subscribe_outcomes(router: KafkaRouter, settings: Settings, runner: Performa
 
     @router.subscriber(
         topics.LOAN_OUTCOMES.name,
-        **group_options(settings.kafka, settings.group_id),
-        batch=True,
-        max_records=settings.batch_max_messages,
-        batch_timeout_ms=settings.batch_max_wait_ms,
+        **settings.batches(),
         decoder=raw_decoder,
         title=topics.LOAN_OUTCOMES.name,
         description="Outcomes of decided loans published by lenders, joined with the audited decisions.",
