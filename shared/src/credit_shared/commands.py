@@ -28,6 +28,7 @@ from credit_shared.contracts.envelope import Envelope, utc_now
 from credit_shared.db import insert_ignore, make_sessionmaker
 from credit_shared.db.models import ProcessedCommand
 from credit_shared.dead_lettering import errors_in_words
+from credit_shared.kafka import Publish
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,6 @@ def read_command(body: bytes | dict[str, Any], models: Mapping[str, type[C]]) ->
         raise CommandRefused("invalid_command", errors_in_words(exc), **ids) from None
 
 
-Publish = Callable[[BaseModel, str, str | None], Coroutine[Any, Any, None]]  # payload, event type, correlation id
 Work = Callable[[ProgressReporter], R]
 
 

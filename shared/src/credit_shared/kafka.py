@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, Protocol, TypedDict
 
@@ -173,6 +174,9 @@ class Publisher(Protocol):
     """What the events publisher needs of a FastStream publisher."""
 
     async def publish(self, message: Any, /) -> Any: ...
+
+
+Publish = Callable[[BaseModel, str, str | None], Awaitable[None]]  # payload, event type, correlation id
 
 
 @dataclass(frozen=True)

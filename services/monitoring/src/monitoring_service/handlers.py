@@ -17,15 +17,22 @@ from typing import TYPE_CHECKING, Any
 
 from faststream.kafka import KafkaRouter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from credit_shared import topics
 from credit_shared.commands import CommandLedger, CommandRefused, CommandRunner, ProgressReporter, read_command
 from credit_shared.contracts import monitoring as contract
 from credit_shared.contracts.envelope import Envelope
 from credit_shared.contracts.loans import LoanDecision
-from credit_shared.kafka import documented_batch, documented_bytes, events_publisher, group_options, raw_decoder
-from monitoring_service.performance_runner import PerformanceRunner, Publish, subscribe_outcomes
+from credit_shared.kafka import (
+    Publish,
+    documented_batch,
+    documented_bytes,
+    events_publisher,
+    group_options,
+    raw_decoder,
+)
+from monitoring_service.performance_runner import PerformanceRunner, subscribe_outcomes
 from monitoring_service.service import MonitoringService
 from monitoring_service.settings import Settings
 from monitoring_service.windows import Served, Window, WindowBuffer
@@ -75,7 +82,7 @@ class WindowRunner:
 
     service: MonitoringService
     buffer: WindowBuffer
-    publish: Callable[[BaseModel, str, str | None], Any]
+    publish: Publish
     metrics: MonitoringMetrics
     tick_s: float = 5.0
     queue: asyncio.Queue[Window] = field(default_factory=asyncio.Queue)

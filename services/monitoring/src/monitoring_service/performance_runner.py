@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from credit_shared import topics
@@ -27,7 +26,7 @@ from credit_shared.contracts.loans import LoanDecision
 from credit_shared.contracts.outcomes import LoanOutcome
 from credit_shared.dead_lettering import Unusable, dead_letter
 from credit_shared.decisions_view import read_shadows
-from credit_shared.kafka import documented_batch, raw_decoder
+from credit_shared.kafka import Publish, documented_batch, raw_decoder
 from credit_shared.performance_view import write_performance
 from monitoring_service.outcomes import facts_of, parse_outcome
 from monitoring_service.performance import VersionFacts, performance_report, realized_frame
@@ -52,7 +51,6 @@ if TYPE_CHECKING:
 else:
     OutcomeBatch = documented_batch(LoanOutcome)
 
-Publish = Callable[[BaseModel, str, str | None], Awaitable[None]]
 TestAuc = Callable[[str, str], float | None]
 
 
