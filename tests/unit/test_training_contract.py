@@ -9,10 +9,12 @@ from pydantic import ValidationError
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
+from credit_shared.commands import CommandRefused, read_command
 from credit_shared.contracts.training import FAMILIES, ModelFamily, ParamKind, TrainModel
+from credit_shared.dead_lettering import errors_in_words
 from training_service.families import build_classifier, estimator_params
 from training_service.search import candidates
-from training_service.service import CommandRefused, describe, parse_command
+from training_service.service import COMMANDS
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +27,7 @@ def make_command(**overrides: Any) -> TrainModel:
 def refusal(**overrides: Any) -> str:
     with pytest.raises(ValidationError) as caught:
         make_command(**overrides)
-    return describe(caught.value)
+    return errors_in_words(caught.value)
 
 
 def test_a_plain_command_takes_the_documented_defaults() -> None:
@@ -108,11 +110,11 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_bad_envelope_is_refused_with_its_request_id() -> None:
     body = {"type": "model.train", "correlation_id": "job-9", "payload": {"request_id": "job-9", "family": "svm"}}
     with pytest.raises(CommandRefused) as caught:
-        parse_command(body)
+        read_command(body, COMMANDS)
     assert (caught.value.request_id, caught.value.reason) == ("job-9", "invalid_command")
     assert "dataset_id: Field required" in str(caught.value)
     with pytest.raises(CommandRefused, match=r"unknown command type 'model\.explode'"):
-        parse_command({"type": "model.explode", "payload": {"request_id": "x"}})
+        read_command({"type": "model.explode", "payload": {"request_id": "x"}}, COMMANDS)
 
 
 @pytest.mark.parametrize("family", list(ModelFamily))

@@ -1,4 +1,5 @@
-"""Kafka helpers: the broker factory, explicit topic creation, AsyncAPI types of raw payloads.
+"""Kafka helpers: the broker factory, explicit topic creation, subscription options, the events publisher,
+AsyncAPI types of raw payloads.
 
 Every topic is created explicitly with its partition count at start-up: a topic auto-created by a producer or a
 consumer gets whatever the broker defaults to (tansu: 4 or 1), which would silently cap consumer parallelism.
@@ -9,19 +10,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal, Protocol, TypedDict
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, WithJsonSchema
 
+from credit_shared.contracts.envelope import envelope
 from credit_shared.settings import KafkaSettings
 from credit_shared.topics import ALL_TOPICS, Topic, partitions_of
 
 log = logging.getLogger(__name__)
+
+LONG_WORK_POLL_MS: Final = 6 * 3600 * 1000  # a build, a training or a scoring takes minutes: never leave the group
 
 
 def make_broker(
@@ -117,6 +123,97 @@ async def topic_partitions(settings: KafkaSettings) -> dict[str, int]:
     return {d["topic"]: len(d["partitions"]) for d in described}
 
 
+class GroupOptions(TypedDict, total=False):
+    """The subscription options of a consumer-group member (``KafkaBroker.subscriber`` keywords)."""
+
+    group_id: str
+    auto_offset_reset: Literal["earliest"]
+    session_timeout_ms: int
+    heartbeat_interval_ms: int
+    max_poll_interval_ms: int
+
+
+def group_options(settings: KafkaSettings, group_id: str, *, long_work: bool = False) -> GroupOptions:
+    """How a service's subscriber joins its consumer group: from the earliest offset the group has not committed
+    (a message published while the service was down is still handled), with the configured session timeouts.
+
+    Args:
+        settings: Kafka connection settings (session timeout and heartbeat).
+        group_id: the consumer group.
+        long_work: the handler runs for minutes (a build, a training, a scoring): the consumer never leaves the
+            group for it.
+    """
+    options = GroupOptions(
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+    )
+    if long_work:
+        options["max_poll_interval_ms"] = LONG_WORK_POLL_MS
+    return options
+
+
+class BatchOptions(GroupOptions, total=False):
+    """The subscription options of a batch subscriber in a consumer group."""
+
+    batch: Literal[True]
+    max_records: int
+    batch_timeout_ms: int
+
+
+def batch_options(settings: KafkaSettings, group_id: str, *, max_records: int, timeout_ms: int) -> BatchOptions:
+    """How a batch subscriber joins its group (see :func:`group_options`) and takes up to ``max_records`` messages,
+    waiting at most ``timeout_ms`` to fill a batch."""
+    return BatchOptions(
+        **group_options(settings, group_id), batch=True, max_records=max_records, batch_timeout_ms=timeout_ms
+    )
+
+
+class Publisher(Protocol):
+    """What the events publisher needs of a FastStream publisher."""
+
+    async def publish(self, message: Any, /) -> Any: ...
+
+
+Publish = Callable[[BaseModel, str, str | None], Awaitable[None]]  # payload, event type, correlation id
+
+
+@dataclass(frozen=True)
+class EventPublisher:
+    """Publishes a service's events, each in an envelope naming the service: ``await publish(payload, type_,
+    correlation_id)``."""
+
+    publisher: Publisher
+    source: str
+
+    async def __call__(self, payload: BaseModel, type_: str, correlation_id: str | None) -> None:
+        await self.publisher.publish(envelope(payload, type_=type_, source=self.source, correlation_id=correlation_id))
+
+
+def events_publisher(
+    router: KafkaRouter, topic: Topic, source: str, *, description: str, schema: Any
+) -> EventPublisher:
+    """The publisher of a service's events on ``topic``, documented in AsyncAPI under the topic's name.
+
+    Args:
+        router: the service's router.
+        topic: the events topic.
+        source: the service's name, in every envelope.
+        description: what the topic carries, for AsyncAPI.
+        schema: the documented message type.
+    """
+    publisher = router.publisher(topic.name, title=topic.name, description=description, schema=schema)
+    return EventPublisher(publisher, source)
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with every ``$ref`` replaced by its definition (embeddable in an AsyncAPI document)."""
+    schema = model.model_json_schema()
+    inlined: dict[str, Any] = _inline_refs(schema, schema.get("$defs", {}))
+    return inlined
+
+
 def documented_bytes(model: type[BaseModel]) -> Any:
     """A handler parameter type that receives the raw bytes but documents ``model`` in AsyncAPI.
 
@@ -124,8 +221,7 @@ def documented_bytes(model: type[BaseModel]) -> Any:
     one goes to a dead-letter topic with its original bytes) take ``list[documented_bytes(Model)]`` together with
     ``decoder=raw_decoder`` (a batch handler takes :func:`documented_batch` instead).
     """
-    schema = model.model_json_schema()
-    return Annotated[bytes, WithJsonSchema(_inline_refs(schema, schema.get("$defs", {})), mode="validation")]
+    return Annotated[bytes, WithJsonSchema(inline_schema(model), mode="validation")]
 
 
 def documented_batch(model: type[BaseModel]) -> Any:
@@ -135,8 +231,7 @@ def documented_batch(model: type[BaseModel]) -> Any:
     shows an array of ``M``; but each Kafka message on the channel is one ``M``, and that is what a client publishing
     there must read in the document.
     """
-    schema = model.model_json_schema()
-    return Annotated[list[bytes], WithJsonSchema(_inline_refs(schema, schema.get("$defs", {})), mode="validation")]
+    return Annotated[list[bytes], WithJsonSchema(inline_schema(model), mode="validation")]
 
 
 def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:

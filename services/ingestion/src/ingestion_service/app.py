@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry
 from credit_shared import db, mlflow_utils
 from credit_shared.kafka import make_broker
 from credit_shared.runtime import Worker
-from ingestion_service.handlers import register
+from ingestion_service.handlers import make_router
 from ingestion_service.settings import Settings, get_settings
 
 NAME = "ingestion"
@@ -23,7 +23,7 @@ def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
     registry = CollectorRegistry()
     broker = make_broker(settings.kafka, service=NAME, registry=registry, description=DESCRIPTION)
     engine = db.make_engine(settings.database)
-    register(broker, settings, engine)
+    broker.include_router(make_router(settings, engine))
     worker = Worker(
         name=NAME,
         title="Ingestion service",

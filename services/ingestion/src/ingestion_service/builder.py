@@ -85,6 +85,55 @@ def _clean(
     return _Parts(cleaner, policy, train_part, production_part, aside)
 
 
+def _features(source: RawSource, ctx: BuildContext, report: Report) -> tuple[pd.DataFrame, list[str]]:
+    """The feature table of every applicant, and the side tables that are absent."""
+    features_at = _reporter(report, "features")
+    applications = read_applications(source.folder)
+    absent = present_tables(source.folder)[1]
+    if absent:
+        features_at(0.0, f"no {', '.join(absent)} table: its history features are missing")
+    table = build_features(
+        applications,
+        source.folder,
+        memory_limit=ctx.memory_limit,
+        threads=ctx.threads,
+        temp_dir=ctx.datasets_dir.parent / "tmp",
+        progress=lambda stage, share: features_at(share, stage),
+    )
+    return table, absent
+
+
+def _manifest(
+    command: BuildDataset,
+    parts: _Parts,
+    target: pd.Series,
+    *,
+    dataset_id: str,
+    source: RawSource,
+    checksum: str,
+    absent: list[str],
+) -> DatasetManifest:
+    """The manifest of the built dataset (before the MLflow run is known)."""
+    cleaner, policy = parts.cleaner, parts.policy
+    return DatasetManifest(
+        dataset_id=dataset_id,
+        name=command.name,
+        description=command.description,
+        source_checksum=checksum,
+        source_kind=source.kind,
+        parameters=command.model_dump(exclude={"request_id", "name", "description"}, mode="json"),
+        features=feature_infos(cleaner.kept_),
+        dropped=cleaner.dropped_,
+        absent_tables=absent,
+        aside=policy.aside,
+        excluded=policy.excluded,
+        flagged={k: v for k, v in policy.flagged.items() if k in set(cleaner.kept_)},
+        sizes={"train": len(parts.train), "production": len(parts.production), "features": len(cleaner.kept_)},
+        target_rate=float(target.mean()),
+        statistics=store.statistics(parts.train[cleaner.kept_]),
+    )
+
+
 def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, report: Report) -> DatasetBuilt:
     """Build one dataset version; nothing becomes visible unless every step succeeds.
 
@@ -99,19 +148,7 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
     _reporter(report, "checksum")(0.0, f"reading {source.kind} tables in {source.folder}")
     checksum = store.sources_checksum(source.files())
 
-    features_at = _reporter(report, "features")
-    applications = read_applications(source.folder)
-    absent = present_tables(source.folder)[1]
-    if absent:
-        features_at(0.0, f"no {', '.join(absent)} table: its history features are missing")
-    table = build_features(
-        applications,
-        source.folder,
-        memory_limit=ctx.memory_limit,
-        threads=ctx.threads,
-        temp_dir=ctx.datasets_dir.parent / "tmp",
-        progress=lambda stage, share: features_at(share, stage),
-    )
+    table, absent = _features(source, ctx, report)
     labelled = table[TARGET].notna()
     train, production = table[labelled].reset_index(drop=True), table[~labelled].reset_index(drop=True)
     if train.empty:
@@ -119,26 +156,8 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
     target = train[TARGET].astype(int)
 
     parts = _clean(command, train, production, target, report)
-    cleaner, policy, train_part, production_part = parts.cleaner, parts.policy, parts.train, parts.production
-    aside = policy.aside
-
-    manifest = DatasetManifest(
-        dataset_id=dataset_id,
-        name=command.name,
-        description=command.description,
-        source_checksum=checksum,
-        source_kind=source.kind,
-        parameters=command.model_dump(exclude={"request_id", "name", "description"}, mode="json"),
-        features=feature_infos(cleaner.kept_),
-        dropped=cleaner.dropped_,
-        absent_tables=absent,
-        aside=aside,
-        excluded=policy.excluded,
-        flagged={k: v for k, v in policy.flagged.items() if k in set(cleaner.kept_)},
-        sizes={"train": len(train_part), "production": len(production_part), "features": len(cleaner.kept_)},
-        target_rate=float(target.mean()),
-        statistics=store.statistics(train_part[cleaner.kept_]),
-    )
+    cleaner, train_part, production_part = parts.cleaner, parts.train, parts.production
+    manifest = _manifest(command, parts, target, dataset_id=dataset_id, source=source, checksum=checksum, absent=absent)
     if ctx.mlflow is not None:
         experiment_id, run_id = log_dataset(ctx.mlflow, manifest, target)
         manifest = manifest.model_copy(update={"mlflow_experiment_id": experiment_id, "baseline_run_id": run_id})
@@ -163,5 +182,5 @@ def build_dataset(command: BuildDataset, source: RawSource, ctx: BuildContext, r
         baseline_run_id=manifest.baseline_run_id,
         duration_s=time.monotonic() - started,
         absent_tables=absent,
-        aside=aside,
+        aside=parts.policy.aside,
     )

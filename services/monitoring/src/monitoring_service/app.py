@@ -14,7 +14,7 @@ from credit_shared.mlflow_utils import ping as mlflow_ping
 from credit_shared.runtime import Worker
 from monitoring_service.artifacts import LocalArtifactStore
 from monitoring_service.audit import fetch_features, save_report
-from monitoring_service.handlers import MonitoringMetrics, register
+from monitoring_service.handlers import MonitoringMetrics, make_router
 from monitoring_service.mlflow_catalog import MlflowCatalog
 from monitoring_service.performance_runner import PerformanceRunner, catalog_test_auc
 from monitoring_service.reference import ModelCatalog, ReferenceStore
@@ -66,8 +66,7 @@ def build(settings: Settings | None = None, *, catalog: ModelCatalog | None = No
         features_max_attempts=settings.features_max_attempts,
     )
     test_auc = catalog_test_auc(catalog)
-    runner, realized = register(
-        broker,
+    router, runner, realized = make_router(
         settings,
         service,
         CommandLedger(engine, NAME),
@@ -76,6 +75,7 @@ def build(settings: Settings | None = None, *, catalog: ModelCatalog | None = No
             engine, publish, test_auc, settings.alert_rules(), settings.performance_interval_s
         ),
     )
+    broker.include_router(router)
     worker = Worker(
         name=NAME,
         title="Monitoring service",

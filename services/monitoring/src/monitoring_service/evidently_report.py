@@ -210,6 +210,43 @@ def _widgets(outcomes: list[ColumnOutcome]) -> list[Any]:
     ]
 
 
+def _blocks(
+    reference: pd.DataFrame, current: pd.DataFrame, comparable: list[str], profile: ReferenceProfile
+) -> list[Block]:
+    """The comparable columns in blocks of :data:`BLOCK_COLUMNS`, each with the profile's types, methods and
+    thresholds."""
+    index = {c: j for j, c in enumerate(profile.columns)}
+    blocks = []
+    for start in range(0, len(comparable), BLOCK_COLUMNS):
+        part = comparable[start : start + BLOCK_COLUMNS]
+        blocks.append(
+            Block(
+                reference=reference[part],
+                current=current[part],
+                numerical=[c for c in part if profile.kinds[index[c]] == "numerical"],
+                categorical=[c for c in part if profile.kinds[index[c]] == "categorical"],
+                methods={c: profile.methods[index[c]] for c in part},
+                thresholds={c: profile.thresholds[index[c]] for c in part},
+            )
+        )
+    return blocks
+
+
+def _verdicts(wanted: list[str], found: dict[str, ColumnOutcome], profile: ReferenceProfile) -> tuple[ColumnDrift, ...]:
+    """Each wanted column's verdict (no score and no drift for a column Evidently did not compare)."""
+    index = {c: j for j, c in enumerate(profile.columns)}
+    verdicts = []
+    for column in wanted:
+        j = index[column]
+        outcome = found.get(column)
+        score = outcome.score if outcome is not None and math.isfinite(outcome.score) else None
+        drifted = outcome is not None and outcome.drifted
+        verdicts.append(
+            ColumnDrift(column, profile.kinds[j], profile.methods[j], profile.thresholds[j], score, drifted)
+        )
+    return tuple(verdicts)
+
+
 def run_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -241,19 +278,7 @@ def run_report(
         raise ValueError(f"columns not in the model's reference: {unknown[:10]}")
     current = current.reindex(columns=wanted)
     comparable = [c for c in wanted if reference[c].notna().any() and current[c].notna().any()]
-    blocks = []
-    for start in range(0, len(comparable), BLOCK_COLUMNS):
-        part = comparable[start : start + BLOCK_COLUMNS]
-        blocks.append(
-            Block(
-                reference=reference[part],
-                current=current[part],
-                numerical=[c for c in part if profile.kinds[index[c]] == "numerical"],
-                categorical=[c for c in part if profile.kinds[index[c]] == "categorical"],
-                methods={c: profile.methods[index[c]] for c in part},
-                thresholds={c: profile.thresholds[index[c]] for c in part},
-            )
-        )
+    blocks = _blocks(reference, current, comparable, profile)
     log.info(
         "evidently drift: %d columns in %d blocks (%d workers), %d reference rows, %d current rows",
         len(comparable),
@@ -263,21 +288,6 @@ def run_report(
         len(current),
     )
     outcomes, cpu_s = _run_blocks(blocks, workers)
-    found = {o.column: o for o in outcomes}
-    verdicts = []
-    for column in wanted:
-        j = index[column]
-        outcome = found.get(column)
-        score = outcome.score if outcome is not None and math.isfinite(outcome.score) else None
-        verdicts.append(
-            ColumnDrift(
-                column,
-                profile.kinds[j],
-                profile.methods[j],
-                profile.thresholds[j],
-                score,
-                outcome is not None and outcome.drifted,
-            )
-        )
-    result = DriftResult(tuple(verdicts), rows=len(current), reference_rows=len(reference))
+    verdicts = _verdicts(wanted, {o.column: o for o in outcomes}, profile)
+    result = DriftResult(verdicts, rows=len(current), reference_rows=len(reference))
     return EvidentlyReport(result, _widgets(outcomes), cpu_s)

@@ -12,26 +12,34 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaRouter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from credit_shared import topics
-from credit_shared.commands import CommandLedger, ProgressReporter
+from credit_shared.commands import CommandLedger, CommandRefused, CommandRunner, ProgressReporter, read_command
 from credit_shared.contracts import monitoring as contract
-from credit_shared.contracts.common import Failed, Progress
-from credit_shared.contracts.envelope import Envelope, envelope
+from credit_shared.contracts.envelope import Envelope
 from credit_shared.contracts.loans import LoanDecision
-from credit_shared.kafka import documented_batch, documented_bytes, raw_decoder
-from monitoring_service.performance_runner import PerformanceRunner, Publish, subscribe_outcomes
+from credit_shared.kafka import (
+    Publish,
+    documented_batch,
+    documented_bytes,
+    events_publisher,
+    group_options,
+    raw_decoder,
+)
+from monitoring_service.performance_runner import PerformanceRunner, subscribe_outcomes
 from monitoring_service.service import MonitoringService
 from monitoring_service.settings import Settings
 from monitoring_service.windows import Served, Window, WindowBuffer
 
 log = logging.getLogger(__name__)
 SOURCE = "monitoring"
+COMMANDS = {contract.REPORT: contract.RequestDriftReport}
 
 
 if TYPE_CHECKING:
@@ -74,7 +82,7 @@ class WindowRunner:
 
     service: MonitoringService
     buffer: WindowBuffer
-    publish: Callable[[BaseModel, str, str | None], Any]
+    publish: Publish
     metrics: MonitoringMetrics
     tick_s: float = 5.0
     queue: asyncio.Queue[Window] = field(default_factory=asyncio.Queue)
@@ -149,110 +157,84 @@ def read_decisions(body: list[bytes], metrics: MonitoringMetrics) -> list[LoanDe
     return decisions
 
 
-def register(
-    broker: KafkaBroker,
+@dataclass
+class Monitoring:
+    """What the monitoring handlers need: the drift service, the window and performance runners, the commands."""
+
+    settings: Settings
+    service: MonitoringService
+    windows: WindowRunner
+    realized: PerformanceRunner
+    commands: CommandRunner
+
+    async def on_decisions(self, body: DecisionBatch) -> None:
+        """Add the decisions to their windows and to the realized performance."""
+        decisions = read_decisions(body, self.windows.metrics)
+        for decision in decisions:
+            self.windows.add(decision)
+        await self.realized.add_decisions(decisions)
+
+    async def on_command(self, body: CommandBytes) -> None:
+        """Start an on-demand report in the background (once per request id); an invalid command is skipped."""
+        try:
+            accepted = read_command(body, COMMANDS)
+        except CommandRefused as exc:
+            log.warning("skipped an invalid monitoring command (%s): %s", exc.reason, exc.detail[:500])
+            return
+        report = partial(self.report, accepted.command)
+        self.windows.spawn(self.commands.run(accepted, report, contract.REPORT_READY, contract.DriftReportReady))
+
+    def report(self, request: contract.RequestDriftReport, progress: ProgressReporter) -> contract.DriftReportReady:
+        """The on-demand report (blocking: the runner calls it in a thread).
+
+        Raises:
+            CommandRefused: ``invalid_command`` (an unknown dataset, part, column or model version).
+        """
+        started = time.monotonic()
+        try:
+            report = self.service.report_on_demand(request, self.settings.mlflow.model_name, progress)
+        except (LookupError, FileNotFoundError, ValueError) as exc:
+            raise CommandRefused("invalid_command", str(exc)) from exc
+        duration_s = round(time.monotonic() - started, 3)
+        return contract.DriftReportReady(request_id=request.request_id, report=report, duration_s=duration_s)
+
+
+def make_router(
     settings: Settings,
     service: MonitoringService,
     ledger: CommandLedger,
     metrics: MonitoringMetrics,
     *,
     performance: Callable[[Publish], PerformanceRunner],
-) -> tuple[WindowRunner, PerformanceRunner]:
-    """Subscribe the monitoring handlers to ``broker``; returns the window and performance runners to start and stop
-    with it (``performance`` makes the latter from the events publisher)."""
-    events = broker.publisher(
-        topics.MONITORING_EVENTS.name,
-        title="monitoring.events.v1",
+) -> tuple[KafkaRouter, WindowRunner, PerformanceRunner]:
+    """The monitoring service's subscribers and publisher, with the window and performance runners to start and stop
+    with the broker (``performance`` makes the latter from the events publisher)."""
+    router = KafkaRouter()
+    publish = events_publisher(
+        router,
+        topics.MONITORING_EVENTS,
+        SOURCE,
         description="drift.reported, drift.alert, drift.progress, drift.report_ready, drift.failed, performance.alert "
         "(in an envelope).",
         schema=Envelope[contract.DriftReported],
     )
-
-    async def publish(payload: BaseModel, type_: str, correlation_id: str | None) -> None:
-        message = envelope(payload, type_=type_, source=SOURCE, correlation_id=correlation_id)
-        await events.publish(message.model_dump_json().encode())
-
-    runner = WindowRunner(
-        service,
-        WindowBuffer(settings.window_size, settings.window_max_age_s, settings.window_min_rows),
-        publish,
-        metrics,
-    )
-    subscribe_outcomes(broker, settings, realized := performance(publish))
-
-    @broker.subscriber(
+    buffer = WindowBuffer(settings.window_size, settings.window_max_age_s, settings.window_min_rows)
+    windows, realized = WindowRunner(service, buffer, publish, metrics), performance(publish)
+    commands = CommandRunner(ledger, publish, contract.PROGRESS, contract.FAILED)
+    handlers = Monitoring(settings, service, windows, realized, commands)
+    subscribe_outcomes(router, settings, realized)
+    router.subscriber(
         topics.LOAN_DECISIONS.name,
-        group_id=settings.group_id,
-        batch=True,
-        max_records=settings.batch_max_messages,
-        batch_timeout_ms=settings.batch_max_wait_ms,
-        auto_offset_reset="earliest",
+        **settings.batches(),
         decoder=raw_decoder,
-        title="loan-decisions",
+        title=topics.LOAN_DECISIONS.name,
         description="Decisions of the scoring service, grouped into windows per model version.",
-        session_timeout_ms=settings.kafka.session_timeout_ms,
-        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
-    )
-    async def on_decisions(body: DecisionBatch) -> None:
-        decisions = read_decisions(body, metrics)
-        for decision in decisions:
-            runner.add(decision)
-        await realized.add_decisions(decisions)
-
-    @broker.subscriber(
+    )(handlers.on_decisions)
+    router.subscriber(
         topics.MONITORING_COMMANDS.name,
-        group_id=settings.group_id,
-        auto_offset_reset="earliest",
+        **group_options(settings.kafka, settings.group_id),
         decoder=raw_decoder,
-        title="monitoring.commands.v1",
+        title=topics.MONITORING_COMMANDS.name,
         description="drift.report: a drift report on demand for one column or all columns of a dataset part.",
-        session_timeout_ms=settings.kafka.session_timeout_ms,
-        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
-    )
-    async def on_command(body: CommandBytes) -> None:
-        try:
-            command = Envelope[contract.RequestDriftReport].model_validate_json(body)
-        except ValidationError as exc:
-            log.warning("skipped an invalid monitoring command: %s", exc.errors()[:1])
-            return
-        if command.type != contract.REPORT:
-            log.warning("skipped a monitoring command of unknown type %r", command.type)
-            return
-        runner.spawn(_run_command(command))
-
-    async def _run_command(command: Envelope[contract.RequestDriftReport]) -> None:
-        request = command.payload
-        correlation = command.correlation_id or request.request_id
-        claim = await asyncio.to_thread(ledger.claim, request.request_id, contract.REPORT)
-        if not claim.new:
-            if claim.status == "succeeded" and claim.result is not None:
-                await publish(
-                    contract.DriftReportReady.model_validate(claim.result), contract.REPORT_READY, correlation
-                )
-            return
-
-        async def progress_event(event: Progress) -> None:
-            await publish(event, contract.PROGRESS, correlation)
-
-        reporter = ProgressReporter(request.request_id, progress_event, asyncio.get_running_loop())
-        started = time.monotonic()
-        try:
-            report = await asyncio.to_thread(service.report_on_demand, request, settings.mlflow.model_name, reporter)
-        except (LookupError, FileNotFoundError, ValueError) as exc:
-            await _fail(request.request_id, "invalid_command", str(exc), correlation)
-            return
-        except Exception as exc:
-            log.exception("on-demand report %s failed", request.request_id)
-            await _fail(request.request_id, "internal_error", f"{type(exc).__name__}: {exc}", correlation)
-            return
-        ready = contract.DriftReportReady(
-            request_id=request.request_id, report=report, duration_s=round(time.monotonic() - started, 3)
-        )
-        await asyncio.to_thread(ledger.finish, request.request_id, "succeeded", ready.model_dump(mode="json"))
-        await publish(ready, contract.REPORT_READY, correlation)
-
-    async def _fail(request_id: str, reason: str, detail: str, correlation: str | None) -> None:
-        await asyncio.to_thread(ledger.finish, request_id, "failed", {"reason": reason, "detail": detail})
-        await publish(Failed(request_id=request_id, reason=reason, detail=detail), contract.FAILED, correlation)
-
-    return runner, realized
+    )(handlers.on_command)
+    return router, windows, realized

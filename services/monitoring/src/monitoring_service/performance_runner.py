@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from credit_shared import topics
@@ -27,7 +26,7 @@ from credit_shared.contracts.loans import LoanDecision
 from credit_shared.contracts.outcomes import LoanOutcome
 from credit_shared.dead_lettering import Unusable, dead_letter
 from credit_shared.decisions_view import read_shadows
-from credit_shared.kafka import documented_batch, raw_decoder
+from credit_shared.kafka import Publish, documented_batch, raw_decoder
 from credit_shared.performance_view import write_performance
 from monitoring_service.outcomes import facts_of, parse_outcome
 from monitoring_service.performance import VersionFacts, performance_report, realized_frame
@@ -52,7 +51,6 @@ if TYPE_CHECKING:
 else:
     OutcomeBatch = documented_batch(LoanOutcome)
 
-Publish = Callable[[BaseModel, str, str | None], Awaitable[None]]
 TestAuc = Callable[[str, str], float | None]
 
 
@@ -167,27 +165,21 @@ def catalog_test_auc(catalog: ModelCatalog) -> TestAuc:
     return test_auc
 
 
-def subscribe_outcomes(broker: KafkaBroker, settings: Settings, runner: PerformanceRunner) -> None:
+def subscribe_outcomes(router: KafkaRouter, settings: Settings, runner: PerformanceRunner) -> None:
     """Subscribe the ``loan-outcomes`` handler: usable outcomes are recorded, the others dead-lettered."""
-    dlq = broker.publisher(
+    dlq = router.publisher(
         topics.LOAN_OUTCOMES_DLQ.name,
         title=topics.LOAN_OUTCOMES_DLQ.name,
         description="Outcomes that cannot be used: the original (a bounded prefix, its size and SHA-256), the reason.",
         schema=DeadLetter,
     )
 
-    @broker.subscriber(
+    @router.subscriber(
         topics.LOAN_OUTCOMES.name,
-        group_id=settings.group_id,
-        batch=True,
-        max_records=settings.batch_max_messages,
-        batch_timeout_ms=settings.batch_max_wait_ms,
-        auto_offset_reset="earliest",
+        **settings.batches(),
         decoder=raw_decoder,
         title=topics.LOAN_OUTCOMES.name,
         description="Outcomes of decided loans published by lenders, joined with the audited decisions.",
-        session_timeout_ms=settings.kafka.session_timeout_ms,
-        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
     )
     async def on_outcomes(body: OutcomeBatch, message: KafkaMessage) -> None:
         records: Sequence[Any] = message.raw_message if isinstance(message.raw_message, tuple) else ()

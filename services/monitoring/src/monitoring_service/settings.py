@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from credit_shared.kafka import BatchOptions, batch_options
 from credit_shared.settings import ServiceSettings
 from monitoring_service.domain import Method, MethodChoice, Severity, SeverityRules
 from monitoring_service.performance_alerts import AlertRules
@@ -97,6 +98,12 @@ class Settings(ServiceSettings):
     def references_dir(self) -> Path:
         """The cache of model versions' references."""
         return self.platform.home / "monitoring" / "references"
+
+    def batches(self) -> BatchOptions:
+        """How the decisions and outcomes subscribers join the group and take their batches."""
+        return batch_options(
+            self.kafka, self.group_id, max_records=self.batch_max_messages, timeout_ms=self.batch_max_wait_ms
+        )
 
     def rules(self) -> SeverityRules:
         """The severity rules."""

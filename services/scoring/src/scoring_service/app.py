@@ -122,7 +122,7 @@ def on_promotions(broker: KafkaBroker, settings: Settings, holder: ModelHolder, 
     @broker.subscriber(
         topics.TRAINING_EVENTS.name,
         auto_offset_reset="latest",  # no group: every scoring instance hears every promotion
-        title="training.events.v1",
+        title=topics.TRAINING_EVENTS.name,
         description="model.promoted: load the new version in the background and swap it in.",
     )
     async def on_training_event(event: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from credit_shared import scorings
+from credit_shared.commands import CommandRefused
 from credit_shared.contracts.scoring import (
     TOP_FEATURES,
     DatasetPart,
@@ -43,12 +44,8 @@ QUANTILES = {"p01": 0.01, "p05": 0.05, "p10": 0.10, "p25": 0.25, "p50": 0.5, "p7
              "p99": 0.99}  # fmt: skip
 
 
-class ScoringError(Exception):
+class ScoringError(CommandRefused):
     """A scoring that cannot be carried out; ``reason`` is machine-readable, the message says why in words."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from credit_shared.contracts.loans import (
 from credit_shared.dead_lettering import Unusable, dead_letter, errors_in_words, read_object, text_field
 from credit_shared.homecredit.application import ID
 
-__all__ = ["Rejected", "dead_letter", "errors_in_words", "parse_application"]
+__all__ = ["Rejected", "dead_letter", "parse_application"]
 
 
 class Rejected(Unusable):

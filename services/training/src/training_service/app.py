@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from credit_shared import db, mlflow_utils
 from credit_shared.kafka import make_broker
 from credit_shared.runtime import Worker
-from training_service.handlers import register
+from training_service.handlers import make_router
 from training_service.settings import Settings, get_settings
 
 NAME = "training"
@@ -30,7 +30,7 @@ def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
         description=DESCRIPTION,
     )
     engine = db.make_engine(settings.database)
-    register(broker, settings, engine)
+    broker.include_router(make_router(settings, engine))
     worker = Worker(
         name=NAME,
         title="Training service",

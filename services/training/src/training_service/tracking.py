@@ -93,16 +93,6 @@ class MlflowTracker:
             mlflow.log_artifacts(str(trained.artifacts))
             example = trained.input_example
             signature = infer_signature(example, trained.pipeline.predict_proba(example)[:, 1])
-            metadata: dict[str, Any] = {
-                THRESHOLD_KEY: trained.threshold,
-                FEATURES_KEY: trained.feature_names,
-                FAMILY_KEY: command.family.value,
-                "cost_fn": command.cost.fn,
-                "cost_fp": command.cost.fp,
-                **trained.metadata,  # calibration, excluded and flagged inputs, monotone constraints, fit
-            }
-            if trained.background is not None:
-                metadata[BACKGROUND_KEY] = trained.background
             info = mlflow.sklearn.log_model(
                 trained.pipeline,
                 name="model",
@@ -111,7 +101,7 @@ class MlflowTracker:
                 input_example=example,
                 pip_requirements=[f"{p}=={installed(p)}" for p in REQUIREMENTS],
                 pyfunc_predict_fn="predict_proba",
-                metadata=metadata,
+                metadata=_metadata(command, trained),
             )
             # Everything is logged: only now does the model become visible in the registry.
             version = mlflow.register_model(info.model_uri, self.name, tags=tags)
@@ -211,6 +201,21 @@ class MlflowTracker:
             return str(self.client.get_model_version_by_alias(self.name, alias).version)
         except MlflowException:
             return None
+
+
+def _metadata(command: TrainModel, trained: TrainedModel) -> dict[str, Any]:
+    """What the logged model carries for scoring: threshold, features, family, costs, calibration, background."""
+    metadata: dict[str, Any] = {
+        THRESHOLD_KEY: trained.threshold,
+        FEATURES_KEY: trained.feature_names,
+        FAMILY_KEY: command.family.value,
+        "cost_fn": command.cost.fn,
+        "cost_fp": command.cost.fp,
+        **trained.metadata,  # calibration, excluded and flagged inputs, monotone constraints, fit
+    }
+    if trained.background is not None:
+        metadata[BACKGROUND_KEY] = trained.background
+    return metadata
 
 
 def _tags(command: TrainModel, trained: TrainedModel, headline: dict[str, float]) -> dict[str, str]:

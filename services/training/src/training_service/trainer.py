@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from credit_shared.commands import CommandRefused
 from credit_shared.contracts.training import TrainModel
 from credit_shared.datasets import ASIDE, TRAIN, DatasetManifest, dataset_dir, read_manifest
 from credit_shared.evaluation import METRICS, CostWeights, best_threshold, business_cost, evaluate
@@ -41,12 +42,8 @@ ID: Final = "SK_ID_CURR"
 MANY_ROWS: Final = 20_000
 
 
-class TrainingError(Exception):
+class TrainingError(CommandRefused):
     """A command that cannot be carried out; ``reason`` is machine-readable, the message says why in words."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 @dataclass
