@@ -74,7 +74,9 @@ def bench_table() -> str:
         result = json.loads(path.read_text())
         figures = ", ".join(f"{k} {_number(v)}" for k, v in result["figures"].items())
         ratios = ", ".join(f"{k} {_number(v)}" for k, v in result.get("ratios", {}).items())
-        lines.append(f"| `bench/{path.stem}.py` | {result['started_at'][:10]} | {figures} | {ratios} |")
+        script, _, variant = path.stem.partition(".")  # scoring.trees-500.json: bench/scoring.py --trees 500
+        option = f" --{variant.replace('-', ' ')}" if variant else ""
+        lines.append(f"| `bench/{script}.py{option}` | {result['started_at'][:10]} | {figures} | {ratios} |")
     return "\n".join(lines)
 
 
