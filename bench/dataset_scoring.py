@@ -40,7 +40,7 @@ from credit_shared import datasets as store
 from credit_shared.contracts.loans import ModelRef
 from credit_shared.contracts.scoring import ScoreDataset
 from credit_shared.contracts.training import ParamValue, TrainModel
-from credit_shared.models import LoadedModel
+from credit_shared.loaded_model import LoadedModel
 from scoring_service.dataset_scoring import ScoringPlaces, score_dataset
 from scoring_service.served import ServedVersion
 from training_service.pipeline import Columns, build_pipeline
