@@ -9,7 +9,8 @@ from pydantic import ValidationError
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from credit_shared.contracts.training import FAMILIES, ModelFamily, ParamKind, TrainModel
+from credit_shared.contracts.model_families import FAMILIES, ModelFamily, ParamKind
+from credit_shared.contracts.training import TrainModel
 from training_service.families import build_classifier, estimator_params
 from training_service.search import candidates
 from training_service.service import CommandRefused, describe, parse_command
