@@ -27,14 +27,7 @@ from credit_shared.features.levels import (
     PREVIOUS_LEVELS,
     dummies,
 )
-
-BUREAU: Final = "bureau"
-BUREAU_BALANCE: Final = "bureau_balance"
-PREVIOUS: Final = "previous_application"
-POS_CASH: Final = "POS_CASH_balance"
-INSTALMENTS: Final = "installments_payments"
-CREDIT_CARD: Final = "credit_card_balance"
-SIDE_TABLES: Final = (BUREAU, BUREAU_BALANCE, PREVIOUS, POS_CASH, INSTALMENTS, CREDIT_CARD)
+from credit_shared.homecredit.side_tables import BUREAU, BUREAU_BALANCE, CREDIT_CARD, INSTALMENTS, POS_CASH, PREVIOUS
 
 TABLE_LEVELS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
     BUREAU: BUREAU_LEVELS,
@@ -46,7 +39,6 @@ TABLE_LEVELS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
 }
 
 ROWS: Final = "*"  # the "column" of a row count
-SENTINEL: Final = 365243  # "not applicable" in DAYS_EMPLOYED and the previous-application DAYS_ columns
 
 Func = str  # one of FUNCS
 FUNCS: Final = ("min", "max", "mean", "sum", "var", "size", "nunique")

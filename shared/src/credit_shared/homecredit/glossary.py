@@ -18,9 +18,10 @@ from typing import Any, Final
 from credit_shared.datasets import FeatureInfo, FeatureType
 from credit_shared.features.application import CATEGORICAL, ENGINEERED, RAW_COLUMNS
 from credit_shared.features.levels import level_token
-from credit_shared.features.spec import AGGREGATES_BY_NAME, BUREAU, BUREAU_BALANCE, ROWS, Aggregate
+from credit_shared.features.spec import AGGREGATES_BY_NAME, ROWS, Aggregate
 from credit_shared.homecredit.application import APPLICATION, ID, TARGET
 from credit_shared.homecredit.schema import Kind
+from credit_shared.homecredit.side_tables import BUREAU, BUREAU_BALANCE
 
 GLOSSARY_JSON: Final = Path(__file__).with_name("glossary.json")
 APPLICATION_TABLE: Final = "application"
