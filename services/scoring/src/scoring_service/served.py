@@ -18,8 +18,8 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from credit_shared.contracts.loans import ModelRef
+from credit_shared.features.labels import label
 from credit_shared.homecredit.application import ID
-from credit_shared.homecredit.glossary import label
 from credit_shared.model_inputs import Columns, ModelInput
 from credit_shared.model_loading import load_model
 from credit_shared.online_features import feature_set_columns, read_history

@@ -1,8 +1,8 @@
 """The history features, declared once: every side-table aggregate with its source table, column, function and subset.
 
-The engine (:mod:`credit_shared.features.history`) turns this list into SQL, the glossary turns it into labels, and
-the column order of the feature set is its order. The families follow the well-known "LightGBM with simple
-features" kernel for this competition:
+The engine (:mod:`credit_shared.features.history`) turns this list into SQL, :mod:`credit_shared.features.labels`
+into labels, and the column order of the feature set is its order. The families follow the well-known "LightGBM
+with simple features" kernel for this competition:
 
 - ``BURO_``: all bureau credits (numeric aggregates, category shares, and per-credit bureau-balance aggregates);
   ``ACTIVE_`` / ``CLOSED_``: the numeric aggregates over active / closed credits only;
