@@ -22,6 +22,7 @@ from credit_shared.homecredit.application import TARGET
 from credit_shared.homecredit.schema import Kind, TableSpec
 
 _ID_COLUMNS = ("SK_ID_CURR", "SK_ID_BUREAU", "SK_ID_PREV")
+MISSING = "is missing a value (it is never missing in the Kaggle data)"
 _MONTH_BITS = 20  # a composite key packs (id, month) as id * 2**20 + month offset
 
 
@@ -111,16 +112,10 @@ def check_batch(path: Path, spec: TableSpec, batch: pa.RecordBatch, offset: int)
             bad = _first(unknown)
             if bad is not None:
                 value = array[bad].as_py()
-                raise SchemaError(
-                    path.name,
-                    f"column {name} has unknown category {value!r}",
-                    column=name,
-                    row=offset + bad + 1,
-                    key=example(batch, spec, bad),
-                )
+                raise _problem(path, spec, batch, name, f"has unknown category {value!r}", row=bad, offset=offset)
             values = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int16)
             if not column.nullable and (values < 0).any():
-                _raise_missing(path, spec, batch, name, row=int(np.flatnonzero(values < 0)[0]), offset=offset)
+                raise _problem(path, spec, batch, name, MISSING, row=int(np.flatnonzero(values < 0)[0]), offset=offset)
         else:
             values = array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
             _check_numbers(path, spec, batch, name, values=values, offset=offset)
@@ -134,7 +129,7 @@ def _check_numbers(
     column = spec.by_name[name]
     missing = np.isnan(values)
     if not column.nullable and missing.any():
-        _raise_missing(path, spec, batch, name, row=int(np.flatnonzero(missing)[0]), offset=offset)
+        raise _problem(path, spec, batch, name, MISSING, row=int(np.flatnonzero(missing)[0]), offset=offset)
     present = values[~missing]
     problems: list[tuple[np.ndarray[Any, Any], str]] = [(~np.isfinite(values) & ~missing, "must be finite")]
     if column.kind is Kind.INT and present.size and not np.array_equal(present, np.floor(present)):
@@ -144,22 +139,15 @@ def _check_numbers(
     for mask, what in problems:
         if mask.any():
             row = int(np.flatnonzero(mask)[0])
-            raise SchemaError(
-                path.name,
-                f"column {name} {what}, got {float(values[row])!r}",
-                column=name,
-                row=offset + row + 1,
-                key=example(batch, spec, row),
-            )
+            raise _problem(path, spec, batch, name, f"{what}, got {float(values[row])!r}", row=row, offset=offset)
 
 
-def _raise_missing(path: Path, spec: TableSpec, batch: pa.RecordBatch, name: str, *, row: int, offset: int) -> None:
-    raise SchemaError(
-        path.name,
-        f"column {name} is missing a value (it is never missing in the Kaggle data)",
-        column=name,
-        row=offset + row + 1,
-        key=example(batch, spec, row),
+def _problem(
+    path: Path, spec: TableSpec, batch: pa.RecordBatch, name: str, what: str, *, row: int, offset: int
+) -> SchemaError:
+    """The error about column ``name`` at ``row`` of the batch (``offset`` rows into the file)."""
+    return SchemaError(
+        path.name, f"column {name} {what}", column=name, row=offset + row + 1, key=example(batch, spec, row)
     )
 
 
