@@ -35,9 +35,10 @@ from _report import load_average, machine, started_at, write_and_print
 
 from credit_shared import datasets as store
 from credit_shared.contracts.loans import ModelRef
+from credit_shared.contracts.model_families import ParamValue
 from credit_shared.contracts.scoring import ScoreDataset
-from credit_shared.contracts.training import ParamValue, TrainModel
-from credit_shared.models import LoadedModel
+from credit_shared.contracts.training import TrainModel
+from credit_shared.loaded_model import LoadedModel
 from scoring_service.dataset_scoring import ScoringPlaces, score_dataset
 from scoring_service.served import OnlineHistory, ServedModel
 from training_service.pipeline import Columns, build_pipeline

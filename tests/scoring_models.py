@@ -18,7 +18,8 @@ from credit_shared.contracts.loans import LoanApplicationMessage
 from credit_shared.contracts.training import TrainModel
 from credit_shared.features import application_features
 from credit_shared.homecredit.application import ID, TARGET
-from credit_shared.models import FAMILY_KEY, FEATURES_KEY, THRESHOLD_KEY, LoadedModel
+from credit_shared.loaded_model import LoadedModel
+from credit_shared.model_loading import FAMILY_KEY, FEATURES_KEY, THRESHOLD_KEY
 from scoring_service.scorer import application_frame
 from training_service.pipeline import Columns, build_pipeline
 
@@ -34,7 +35,7 @@ class Trained:
     applications: list[LoanApplicationMessage]
 
     def loaded(self, version: str = "1", threshold: float = 0.1) -> LoadedModel:
-        """The pipeline as ``credit_shared.models.load_model`` returns it."""
+        """The pipeline as ``credit_shared.model_loading.load_model`` returns it."""
         return LoadedModel(self.pipeline, threshold, "credit-default", version, self.feature_names, family="lightgbm")
 
 

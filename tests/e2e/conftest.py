@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from credit_local import launcher
+from credit_local import launcher, platform_home
 from credit_local.bootstrap import Bootstrapped, BootstrapSettings, bootstrap, follow
 from credit_local.processes import free_port
 from credit_shared.settings import PlatformSettings
@@ -32,13 +32,13 @@ class Running:
     """A started platform: its settings, URLs, keys, and what the first start created."""
 
     settings: PlatformSettings
-    local: launcher.LocalSettings
+    local: platform_home.LocalSettings
     platform: launcher.Platform
     served: Bootstrapped
 
     @property
     def home(self) -> Path:
-        return launcher.layout_of(self.settings).home
+        return platform_home.layout_of(self.settings).home
 
     def headers(self, role: str = "admin") -> dict[str, str]:
         return {"X-API-Key": self.platform.keys[role]}
@@ -65,7 +65,7 @@ def counter(metrics_url: str, name: str) -> float:
 
 def audit_rows(running: Running, prefix: str) -> dict[str, int]:
     """Audit rows per request id, read from the platform's database."""
-    engine = create_engine(launcher.layout_of(running.settings).database_url)
+    engine = create_engine(platform_home.layout_of(running.settings).database_url)
     try:
         with engine.connect() as conn:
             found = conn.execute(
@@ -77,10 +77,10 @@ def audit_rows(running: Running, prefix: str) -> dict[str, int]:
         engine.dispose()
 
 
-def free_ports() -> launcher.LocalSettings:
+def free_ports() -> platform_home.LocalSettings:
     """Local settings with every port free (tests never collide with a running `make up`)."""
-    names = [n for n in launcher.LocalSettings.model_fields if n.endswith("_port")]
-    return launcher.LocalSettings.model_validate({n: free_port() for n in names})
+    names = [n for n in platform_home.LocalSettings.model_fields if n.endswith("_port")]
+    return platform_home.LocalSettings.model_validate({n: free_port() for n in names})
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from credit_shared.models import load_model
+from credit_shared.model_loading import load_model
 from credit_shared.reasons import BY_CODE
 from credit_shared.scorecard import scorecard
 from tests.e2e.conftest import Running, start_platform

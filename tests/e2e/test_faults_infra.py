@@ -28,7 +28,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import create_engine, select, text
 
-from credit_local import infra, launcher
+from credit_local import infra, launcher, platform_home
 from credit_local.bootstrap import BootstrapError, follow
 from credit_local.loans_cli import production_applications
 from credit_local.processes import free_port, http_ok, tail
@@ -202,7 +202,7 @@ def test_mlflow_down_scoring_goes_on_training_and_promotion_fail_clearly_then_re
                 wait_readiness(running, name, 200)
             audit = nothing_lost(running, traffic)
 
-        versions = _decided_versions(launcher.layout_of(running.settings).database_url, during)
+        versions = _decided_versions(platform_home.layout_of(running.settings).database_url, during)
         assert versions == {served.version}, versions  # decided by the model held while MLflow was away
         assert pids(running) == {**before, "mlflow": pids(running)["mlflow"]}, "a service died or was restarted"
     print(
@@ -255,9 +255,9 @@ def own_postgres(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
 def test_database_down_services_report_not_ready_keep_every_application_and_recover(
     tmp_path: Path, own_postgres: Cluster
 ) -> None:
-    every = (*launcher.WORKERS, "gateway")  # each has a database readiness check
+    every = (*platform_home.WORKERS, "gateway")  # each has a database readiness check
     with start_platform(tmp_path / "home") as running:
-        assert launcher.layout_of(running.settings).database_url == own_postgres.url
+        assert platform_home.layout_of(running.settings).database_url == own_postgres.url
         kafka = running.platform.urls["kafka"]
         failures_total = f"http://127.0.0.1:{running.local.scoring_port}/metrics", "scoring_batch_failures_total"
         before = pids(running)

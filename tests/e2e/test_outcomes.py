@@ -22,7 +22,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sqlalchemy import create_engine, text
 
-from credit_local import launcher
+from credit_local import platform_home
 from tests.e2e.conftest import Running, api, follow_job
 from tests.e2e.outside import DECISIONS, TopicReader, application_message, as_json, kaggle_rows, make_producer
 
@@ -88,7 +88,7 @@ def decide(running: Running, rows: dict[str, dict[str, Any]]) -> dict[str, dict[
 
 def shadows(running: Running, request_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The challenger's shadow score of each request, from the audit."""
-    engine = create_engine(launcher.layout_of(running.settings).database_url)
+    engine = create_engine(platform_home.layout_of(running.settings).database_url)
     try:
         with engine.connect() as conn:
             query = text("SELECT request_id, shadow FROM decisions WHERE request_id LIKE :p AND shadow IS NOT NULL")

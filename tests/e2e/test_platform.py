@@ -14,7 +14,7 @@ import psutil
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from credit_local import launcher
+from credit_local import launcher, platform_home
 from credit_local.processes import port_in_use, records, tail
 from credit_shared import topics
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION
@@ -23,7 +23,7 @@ from tests.e2e.conftest import counter, free_ports
 
 pytestmark = pytest.mark.e2e
 
-EVERY_PROCESS = {*launcher.INFRASTRUCTURE, *launcher.SERVICES}
+EVERY_PROCESS = {*platform_home.INFRASTRUCTURE, *platform_home.SERVICES}
 
 
 async def publish(bootstrap: str, value: bytes, key: bytes) -> None:
@@ -62,7 +62,7 @@ def test_up_runs_every_service_healthy_then_down_leaves_nothing_and_a_new_up_kee
         asyncio.run(publish(platform.urls["kafka"], message, key=str(EXAMPLE_APPLICATION["SK_ID_CURR"]).encode()))
         wait_for_counter(metrics, "scoring_messages_received_total", before + 1, home / "logs" / "scoring.log")
 
-        with pytest.raises(launcher.AlreadyRunningError):
+        with pytest.raises(platform_home.AlreadyRunningError):
             launcher.up(settings, free_ports())
         experiment = MlflowClient(tracking_uri=platform.urls["mlflow"]).create_experiment("kept-across-restarts")
         (home / "datasets").mkdir(exist_ok=True)

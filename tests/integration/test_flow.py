@@ -16,7 +16,7 @@ from credit_shared import db
 from credit_shared.datasets import PRODUCTION, TRAIN, dataset_dir
 from credit_shared.db.models import DecisionRecord
 from credit_shared.homecredit.application import ID, TARGET
-from credit_shared.models import load_model
+from credit_shared.model_loading import load_model
 from tests.integration.flow import Flow, decision_of
 
 pytestmark = pytest.mark.integration

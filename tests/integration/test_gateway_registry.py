@@ -29,7 +29,8 @@ def test_registry_shows_where_each_alias_points(mlflow_server: str) -> None:
 def test_a_registered_version_serves_its_threshold_and_metrics_as_numbers(mlflow_server: str) -> None:
     from mlflow import MlflowClient
 
-    from credit_shared.contracts.training import ModelFamily, ModelTrained
+    from credit_shared.contracts.model_families import ModelFamily
+    from credit_shared.contracts.training import ModelTrained
 
     name = f"typed-{uuid.uuid4().hex[:8]}"
     client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)

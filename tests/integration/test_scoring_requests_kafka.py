@@ -30,7 +30,8 @@ from credit_shared.contracts.loans import LoanApplicationMessage
 from credit_shared.db.models import DecisionRecord
 from credit_shared.features import application_features
 from credit_shared.homecredit.application import ID
-from credit_shared.models import LoadedModel, load_model
+from credit_shared.loaded_model import LoadedModel
+from credit_shared.model_loading import load_model
 from credit_shared.settings import DatabaseSettings, Environment, KafkaSettings, MlflowSettings, PlatformSettings
 from scoring_service.scorer import application_frame
 from tests.integration.flow import running

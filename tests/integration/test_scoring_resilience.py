@@ -46,7 +46,7 @@ from credit_shared.contracts.loans import (
 from credit_shared.contracts.training import PromoteModel
 from credit_shared.db.models import DecisionRecord
 from credit_shared.features import application_features
-from credit_shared.models import load_model
+from credit_shared.model_loading import load_model
 from credit_shared.settings import MlflowSettings
 from scoring_service.scorer import application_frame
 from tests.integration.live_scoring import (

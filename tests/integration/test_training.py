@@ -12,7 +12,7 @@ from credit_shared import db, topics
 from credit_shared.contracts import training as contract
 from credit_shared.contracts.envelope import Envelope, envelope
 from credit_shared.contracts.training import PromoteModel, TrainModel
-from credit_shared.models import load_model
+from credit_shared.model_loading import load_model
 from credit_shared.settings import DatabaseSettings, MlflowSettings, PlatformSettings
 from training_service.app import build
 from training_service.sample import write_application_dataset

@@ -14,7 +14,7 @@ from test_training_pipeline import FAST_LGBM, make_applicants, make_command
 
 from credit_shared.calibration import CalibratedPipeline, Calibrator, logit, sigmoid
 from credit_shared.evaluation import calibration_metrics, expected_calibration_error
-from credit_shared.models import LoadedModel
+from credit_shared.loaded_model import LoadedModel
 from training_service.calibrate import AUTO_MARGIN, calibrate, fit_isotonic, fit_sigmoid
 from training_service.pipeline import Columns, build_pipeline
 

@@ -14,7 +14,7 @@ from test_scoring_stream import CountingHistory, FakePredictor
 
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION, LoanApplicationMessage, LoanDecision, ModelRef
 from credit_shared.features import application_parts
-from credit_shared.models import ModelInput
+from credit_shared.model_inputs import ModelInput
 from credit_shared.reasons import BY_CODE
 from credit_shared.scorecard import scorecard
 from scoring_service.scorer import score_batch

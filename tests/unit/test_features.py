@@ -19,9 +19,9 @@ from credit_shared.features import (
     find_tables,
     history_features,
 )
-from credit_shared.features.spec import SIDE_TABLES
 from credit_shared.homecredit.application import APPLICATION, ID
 from credit_shared.homecredit.schema import Kind
+from credit_shared.homecredit.side_tables import SIDE_TABLES
 
 pytestmark = pytest.mark.unit
 

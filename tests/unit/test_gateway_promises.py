@@ -24,7 +24,8 @@ from test_gateway_api import (
 
 from credit_shared import db
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION
-from credit_shared.contracts.training import ModelFamily, ModelTrained
+from credit_shared.contracts.model_families import ModelFamily
+from credit_shared.contracts.training import ModelTrained
 from credit_shared.db.models import DecisionRecord
 from gateway_service.models import ModelVersionView, Registry
 

@@ -8,16 +8,9 @@ import pytest
 
 from credit_shared.datasets import FeatureInfo
 from credit_shared.features import APPLICATION_COLUMNS, FEATURE_COLUMNS, HISTORY_COLUMNS
+from credit_shared.features.labels import feature_info, feature_infos, label
 from credit_shared.homecredit.application import APPLICATION
-from credit_shared.homecredit.glossary import (
-    description,
-    feature_info,
-    feature_infos,
-    glossary,
-    label,
-    raw_label,
-    read_glossary_csv,
-)
+from credit_shared.homecredit.glossary import description, glossary, raw_label, read_glossary_csv
 
 pytestmark = pytest.mark.unit
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from credit_local import infra, launcher
+from credit_local import infra, launcher, platform_home, service_processes
 from credit_local.cli import app
-from credit_local.processes import PortBusyError, free_port, records, spawn, stop
+from credit_local.processes import PortBusyError, StartError, free_port, records, spawn, stop
 from credit_shared.settings import PlatformSettings
 
 pytestmark = pytest.mark.unit
@@ -29,21 +29,23 @@ def home(tmp_path: Path) -> Iterator[Path]:
     stop(records(folder / "run"), folder / "run", timeout_s=2)
 
 
-def free_local() -> launcher.LocalSettings:
-    names = [n for n in launcher.LocalSettings.model_fields if n.endswith("_port")]
-    return launcher.LocalSettings(**{n: free_port() for n in names})
+def free_local() -> platform_home.LocalSettings:
+    names = [n for n in platform_home.LocalSettings.model_fields if n.endswith("_port")]
+    return platform_home.LocalSettings(**{n: free_port() for n in names})
 
 
 def test_every_port_is_named_by_its_setting() -> None:
-    ports = launcher.LocalSettings().ports()
+    ports = platform_home.LocalSettings().ports()
     assert ports["CREDIT_LOCAL_KAFKA_PORT"] == 9092
     assert ports["CREDIT_LOCAL_GATEWAY_PORT"] == 8000
-    assert set(ports) == {f"CREDIT_LOCAL_{n.upper()}_PORT" for n in (*launcher.INFRASTRUCTURE, *launcher.SERVICES)}
+    assert set(ports) == {
+        f"CREDIT_LOCAL_{n.upper()}_PORT" for n in (*platform_home.INFRASTRUCTURE, *platform_home.SERVICES)
+    }
 
 
 def test_ports_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CREDIT_LOCAL_GATEWAY_PORT", "18000")
-    assert launcher.LocalSettings().ports()["CREDIT_LOCAL_GATEWAY_PORT"] == 18000
+    assert platform_home.LocalSettings().ports()["CREDIT_LOCAL_GATEWAY_PORT"] == 18000
 
 
 def test_up_refuses_a_busy_port_before_starting_anything(home: Path) -> None:
@@ -59,20 +61,20 @@ def test_up_refuses_a_busy_port_before_starting_anything(home: Path) -> None:
 
 
 def test_a_second_up_while_running_says_so_and_starts_nothing(home: Path) -> None:
-    layout = launcher.Layout(home.resolve())
+    layout = platform_home.Layout(home.resolve())
     spawn("kafka", SLEEP, env={}, run_dir=layout.run, log_dir=layout.logs)
     crashed = spawn("scoring", [sys.executable, "-c", "pass"], env={}, run_dir=layout.run, log_dir=layout.logs)
     deadline = time.monotonic() + 10
     while crashed.process() is not None:
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    with pytest.raises(launcher.AlreadyRunningError, match=r"already running .*\(kafka; exited: scoring"):
+    with pytest.raises(platform_home.AlreadyRunningError, match=r"already running .*\(kafka; exited: scoring"):
         launcher.up(PlatformSettings(home=home), free_local())
     assert sorted(r.name for r in records(layout.run)) == ["kafka", "scoring"]
 
 
 def test_down_stops_what_the_pid_files_name_and_reports_it(home: Path) -> None:
-    layout = launcher.Layout(home.resolve())
+    layout = platform_home.Layout(home.resolve())
     services = [spawn(name, SLEEP, env={}, run_dir=layout.run, log_dir=layout.logs) for name in ("kafka", "scoring")]
     reported: list[str] = []
     assert sorted(launcher.down(PlatformSettings(home=home), reported.append)) == ["kafka", "scoring"]
@@ -82,7 +84,7 @@ def test_down_stops_what_the_pid_files_name_and_reports_it(home: Path) -> None:
 
 
 def test_status_shows_each_process_with_its_memory_and_health(home: Path) -> None:
-    layout = launcher.Layout(home.resolve())
+    layout = platform_home.Layout(home.resolve())
     record = spawn("scoring", SLEEP, env={}, run_dir=layout.run, log_dir=layout.logs, port=free_port())
     (row,) = launcher.status(PlatformSettings(home=home))
     assert (row.name, row.pid, row.alive, row.port) == ("scoring", record.pid, True, record.port)
@@ -96,29 +98,29 @@ def test_status_and_down_of_a_platform_never_started_are_empty(tmp_path: Path) -
 
 
 def test_development_keys_are_created_once_per_role_and_private(tmp_path: Path) -> None:
-    layout = launcher.Layout(tmp_path)
-    keys = launcher.dev_keys(layout)
+    layout = platform_home.Layout(tmp_path)
+    keys = platform_home.dev_keys(layout)
     assert set(keys) == {"viewer", "analyst", "admin"}
     assert len(set(keys.values())) == 3
-    assert launcher.dev_keys(layout) == keys
+    assert platform_home.dev_keys(layout) == keys
     assert layout.keys_file.parent == layout.run
     assert layout.keys_file.stat().st_mode & 0o777 == 0o600
     assert json.loads(layout.keys_file.read_text()) == keys
 
 
 def test_a_damaged_keys_file_is_replaced(tmp_path: Path) -> None:
-    layout = launcher.Layout(tmp_path)
+    layout = platform_home.Layout(tmp_path)
     layout.run.mkdir(parents=True)
     layout.keys_file.write_text('{"admin": "only-one-role"}')
-    keys = launcher.dev_keys(layout)
+    keys = platform_home.dev_keys(layout)
     assert set(keys) == {"viewer", "analyst", "admin"}
     assert layout.keys_file.stat().st_mode & 0o777 == 0o600
 
 
 def test_services_are_told_where_everything_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    layout, local = launcher.Layout(tmp_path), free_local()
-    env = launcher.service_env(layout, local, {"viewer": "v", "analyst": "a", "admin": "k"})
+    layout, local = platform_home.Layout(tmp_path), free_local()
+    env = service_processes.service_env(layout, local, {"viewer": "v", "analyst": "a", "admin": "k"})
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{local.kafka_port}"
     assert env["MLFLOW_TRACKING_URI"] == f"http://127.0.0.1:{local.mlflow_port}"
     assert env["DATABASE_URL"] == f"sqlite:///{tmp_path / 'credit.db'}"
@@ -131,13 +133,13 @@ def test_services_are_told_where_everything_is(tmp_path: Path, monkeypatch: pyte
 
 def test_a_database_url_from_the_environment_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://credit@db/credit")
-    assert launcher.Layout(tmp_path).database_url == "postgresql+psycopg2://credit@db/credit"
+    assert platform_home.Layout(tmp_path).database_url == "postgresql+psycopg2://credit@db/credit"
 
 
 def test_every_service_runs_as_its_own_module_with_a_health_url() -> None:
     local = free_local()
-    commands = launcher.service_commands(local)
-    assert list(commands) == list(launcher.SERVICES)
+    commands = service_processes.service_commands(local)
+    assert list(commands) == list(platform_home.SERVICES)
     assert commands["scoring"] == (
         [sys.executable, "-m", "scoring_service"],
         f"http://127.0.0.1:{local.scoring_port}/health",
@@ -185,7 +187,7 @@ def test_cli_logs_prints_the_end_of_a_process_log(tmp_path: Path, monkeypatch: p
 def test_cli_status_exits_with_1_naming_a_process_that_is_not_healthy(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    layout = launcher.Layout(home.resolve())
+    layout = platform_home.Layout(home.resolve())
     spawn("scoring", SLEEP, env={}, run_dir=layout.run, log_dir=layout.logs, port=free_port())
     monkeypatch.setenv("CREDIT_HOME", str(home))
     result = CliRunner().invoke(app, ["status"])
@@ -194,7 +196,7 @@ def test_cli_status_exits_with_1_naming_a_process_that_is_not_healthy(
 
 
 def test_a_database_that_cannot_be_migrated_stops_the_start_with_its_url_but_not_its_password() -> None:
-    with pytest.raises(launcher.StartError, match=r"could not migrate .*credit:\*\*\*@127\.0\.0\.1:1/credit") as caught:
+    with pytest.raises(StartError, match=r"could not migrate .*credit:\*\*\*@127\.0\.0\.1:1/credit") as caught:
         launcher.migrate("postgresql+psycopg2://credit:hunter2@127.0.0.1:1/credit?connect_timeout=2")
     assert "hunter2" not in str(caught.value)
 
@@ -219,20 +221,20 @@ def test_restart_refuses_a_name_that_is_not_a_process_of_the_platform(home: Path
 
 
 def test_starting_one_process_again_needs_the_ports_up_recorded(home: Path) -> None:
-    with pytest.raises(launcher.StartError, match="port\\(s\\) of kafka, mlflow, scoring are not recorded"):
+    with pytest.raises(StartError, match="port\\(s\\) of kafka, mlflow, scoring are not recorded"):
         launcher.start_process(PlatformSettings(home=home), "scoring")
 
 
 def test_starting_a_process_that_runs_is_refused_and_starts_nothing(home: Path) -> None:
-    layout = launcher.Layout(home.resolve())
+    layout = platform_home.Layout(home.resolve())
     record = spawn("scoring", SLEEP, env={}, run_dir=layout.run, log_dir=layout.logs, port=free_port())
-    with pytest.raises(launcher.AlreadyRunningError, match=f"scoring is already running \\(pid {record.pid}\\)"):
+    with pytest.raises(platform_home.AlreadyRunningError, match=f"scoring is already running \\(pid {record.pid}\\)"):
         launcher.start_process(PlatformSettings(home=home), "scoring")
     assert [r.pid for r in records(layout.run)] == [record.pid]
 
 
 def test_stopping_one_process_leaves_the_others_running(home: Path) -> None:
-    layout = launcher.Layout(home.resolve())
+    layout = platform_home.Layout(home.resolve())
     kafka, scoring = (spawn(n, SLEEP, env={}, run_dir=layout.run, log_dir=layout.logs) for n in ("kafka", "scoring"))
     reported: list[str] = []
     assert launcher.stop_process(PlatformSettings(home=home), "scoring", reported.append)

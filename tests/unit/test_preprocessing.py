@@ -8,7 +8,8 @@ import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-from credit_shared.models import LoadedModel, one_hot_name
+from credit_shared.loaded_model import LoadedModel
+from credit_shared.model_inputs import one_hot_name
 from tests.unit.test_training_pipeline import FAST_LGBM, make_applicants, make_command
 from training_service.pipeline import Columns, build_pipeline
 

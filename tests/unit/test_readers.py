@@ -20,7 +20,8 @@ from credit_shared.homecredit.readers import (
     validate_table,
 )
 from credit_shared.homecredit.schema import Kind
-from credit_shared.homecredit.tables import SIDE_TABLES, TABLES, spec_for_file
+from credit_shared.homecredit.side_tables import SIDE_TABLES
+from credit_shared.homecredit.tables import TABLES, spec_for_file
 
 pytestmark = pytest.mark.unit
 

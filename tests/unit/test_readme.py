@@ -13,7 +13,7 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from credit_frontend.settings import Settings as FrontendSettings
-from credit_local.launcher import LocalSettings
+from credit_local.platform_home import LocalSettings
 from credit_shared.scorecard import ScorecardSettings
 from credit_shared.settings import DatabaseSettings, KafkaSettings, MlflowSettings, PlatformSettings
 from gateway_service.settings import Settings as GatewaySettings

@@ -21,7 +21,7 @@ from credit_shared import datasets as store
 from credit_shared import scorings, topics
 from credit_shared.contracts.envelope import envelope
 from credit_shared.contracts.scoring import SCORE_DATASET, ScoreDataset
-from credit_shared.models import ModelInput
+from credit_shared.model_inputs import ModelInput
 from credit_shared.settings import DatabaseSettings, PlatformSettings
 from scoring_service.dataset_handlers import DatasetScoring
 from scoring_service.served import ServedModel

@@ -17,7 +17,7 @@ from credit_shared import db, topics
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION, DeadLetter, LoanDecision, ModelRef
 from credit_shared.db.models import DecisionRecord
 from credit_shared.decisions_view import read_model_inputs
-from credit_shared.models import Columns, InputLayout, ModelInput
+from credit_shared.model_inputs import Columns, InputLayout, ModelInput
 from credit_shared.online_features import write_online_features
 from credit_shared.settings import DatabaseSettings
 from scoring_service.app import decision_stream, on_promotions

@@ -10,7 +10,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 
 from credit_shared.commands import CommandRefused, read_command
-from credit_shared.contracts.training import FAMILIES, ModelFamily, ParamKind, TrainModel
+from credit_shared.contracts.model_families import FAMILIES, ModelFamily, ParamKind
+from credit_shared.contracts.training import TrainModel
 from credit_shared.dead_lettering import errors_in_words
 from training_service.families import build_classifier, estimator_params
 from training_service.search import candidates

@@ -12,7 +12,8 @@ from sklearn.metrics import roc_auc_score
 from credit_shared.contracts.training import TrainModel
 from credit_shared.datasets import DatasetManifest, FeatureInfo
 from credit_shared.evaluation import CostWeights, best_threshold, business_cost
-from credit_shared.models import LoadedModel, source_columns
+from credit_shared.loaded_model import LoadedModel
+from credit_shared.model_inputs import source_columns
 from training_service.card import age_band, fairness_table
 from training_service.pipeline import Columns, build_pipeline
 from training_service.search import Searcher

@@ -1,21 +1,21 @@
-"""The dashboard's only way out: a small typed client of the gateway's ``/v1`` API.
+"""The dashboard's only way out: a small typed client of the gateway's ``/v1`` API, one method per resource.
 
-Every error becomes a :class:`GatewayError` carrying the problem's title and detail and a hint of what to do; a
-gateway that does not answer becomes a :class:`GatewayDown`. Reads are cached for a few seconds per client.
+Errors and the read cache are the plumbing's (:mod:`credit_frontend.gateway_http`): every error becomes a
+:class:`GatewayError`, a gateway that does not answer a :class:`GatewayDown`; reads are cached for a few seconds.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Final
+from typing import Final
 
 import httpx
 
-from credit_frontend.errors import GatewayDown, GatewayError, Json, from_response
+from credit_frontend.errors import GatewayDown, GatewayError, Json
+from credit_frontend.gateway_http import GatewayHttp
 from credit_frontend.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -24,98 +24,8 @@ __all__ = ["GatewayClient", "GatewayDown", "GatewayError", "Json", "get_client",
 TERMINAL: Final = frozenset({"succeeded", "failed"})
 
 
-class GatewayClient:
+class GatewayClient(GatewayHttp):
     """The gateway's resources, one method each; reads are cached for ``cache_ttl_s`` seconds."""
-
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str = "",
-        *,
-        timeout_s: float = 10.0,
-        cache_ttl_s: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.cache_ttl_s = cache_ttl_s
-        headers = {"X-API-Key": api_key} if api_key else {}
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s, transport=transport)
-        self._cache: dict[str, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    # --- plumbing
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send one request; the response is a success (2xx).
-
-        Raises:
-            GatewayDown: when the gateway does not answer.
-            GatewayError: for any error answer.
-        """
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
-            log.warning("gateway %s slow on %s %s: %s", self.base_url, method, path, exc)
-            raise GatewayError(
-                504, "Gateway Timeout", f"no answer within {self._http.timeout.read:g} s", path=path
-            ) from exc
-        except httpx.TransportError as exc:
-            log.warning("gateway %s unreachable on %s %s: %s", self.base_url, method, path, exc)
-            raise GatewayDown(self.base_url, type(exc).__name__) from exc
-        if response.is_error:
-            raise from_response(response)
-        return response
-
-    def get(self, path: str, params: dict[str, Any] | None = None, *, cache: bool = True) -> Any:
-        """GET a JSON resource, from the short-lived cache when fresh."""
-        clean = {k: v for k, v in (params or {}).items() if v is not None}
-        key = f"{path}?{json.dumps(clean, sort_keys=True, default=str)}"
-        return self._cached(key, lambda: self.request("GET", path, params=clean).json(), cache=cache)
-
-    def _cached(self, key: str, load: Callable[[], Any], *, cache: bool = True) -> Any:
-        now = time.monotonic()
-        if cache:
-            with self._lock:
-                hit = self._cache.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
-        value = load()
-        with self._lock:
-            if len(self._cache) > 500:
-                self._cache.clear()
-            self._cache[key] = (now + self.cache_ttl_s, value)
-        return value
-
-    def send(self, method: str, path: str, body: Any = None) -> Any:
-        """Send a write (the cache is emptied: what was read may have changed); returns the JSON answer or None."""
-        response = self.request(method, path, json=body)
-        self.forget()
-        return response.json() if response.content else None
-
-    def forget(self) -> None:
-        """Empty the read cache."""
-        with self._lock:
-            self._cache.clear()
-
-    def close(self) -> None:
-        """Close the connections."""
-        self._http.close()
-
-    # --- operations
-    def ready(self) -> Json:
-        """Readiness of the gateway and what it depends on (answered even when not ready; cached a few seconds)."""
-
-        def load() -> Json:
-            try:
-                response = self._http.get("/ready")
-            except httpx.TransportError as exc:
-                raise GatewayDown(self.base_url, type(exc).__name__) from exc
-            if response.status_code not in (200, 503):
-                raise from_response(response)
-            body: Json = response.json()
-            return body
-
-        result: Json = self._cached("/ready", load)
-        return result
 
     # --- raw data
     def raw_tables(self) -> list[Json]:
@@ -193,7 +103,7 @@ class GatewayClient:
         deadline = time.monotonic() + timeout_s
         job: Json | None = None
         try:
-            for job in self._job_events(job_id, timeout_s):
+            for job in self.events(f"/v1/jobs/{job_id}/events", "job", timeout_s):
                 yield job
                 if job.get("status") in TERMINAL:
                     return
@@ -207,25 +117,6 @@ class GatewayClient:
                 return
             time.sleep(poll_s)
         raise TimeoutError(f"job {job_id} has not ended after {timeout_s:g} s")
-
-    def _job_events(self, job_id: str, timeout_s: float) -> Iterator[Json]:
-        timeout = httpx.Timeout(self._http.timeout.connect, read=min(timeout_s, 60.0))
-        with self._http.stream("GET", f"/v1/jobs/{job_id}/events", timeout=timeout) as response:
-            if response.is_error:
-                response.read()
-                raise from_response(response)
-            event, data = "message", []
-            for line in response.iter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].strip())
-                elif not line.strip() and data:
-                    if event == "job":
-                        yield json.loads("\n".join(data))
-                    event, data = "message", []
-            if data and event == "job":
-                yield json.loads("\n".join(data))
 
     # --- training
     def model_families(self) -> list[Json]:

@@ -1,8 +1,8 @@
 """The LightGBM classifier of the pipelines, with its own early stopping and per-feature monotone constraints.
 
 It lives in ``credit_shared`` because every process that loads a pickled pipeline must be able to import its
-classes, and ``credit_shared`` is installed in every service (``credit_shared.models`` re-exports it under its old
-name, so versions registered before the move still load).
+classes, and ``credit_shared`` is installed in every service (:mod:`credit_shared.model_loading` keeps its old name,
+``credit_shared.models``, resolvable, so versions registered before the move still load).
 """
 
 from __future__ import annotations

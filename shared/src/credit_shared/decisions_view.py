@@ -39,7 +39,7 @@ from credit_shared.homecredit.application import APPLICATION, ID
 from credit_shared.online_features import read_history
 
 if TYPE_CHECKING:
-    from credit_shared.models import InputLayout
+    from credit_shared.model_inputs import InputLayout
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Layout:
     def input_layout(self) -> InputLayout:
         """The model's numeric / categorical split, as the model prepares its input (categories in the model's
         own order)."""
-        from credit_shared.models import InputLayout  # the model code, loaded only when a view is rebuilt
+        from credit_shared.model_inputs import InputLayout  # the model code, loaded only when a view is rebuilt
 
         categorical = set(self.categorical)
         numeric = [c for c in self.feature_names if c not in categorical]
@@ -182,7 +182,7 @@ def _rebuild(
     engine: Engine, layout: Layout, group: Sequence[tuple[str, int, bytes, list[Any]]], build: FeatureBuilder
 ) -> dict[str, dict[str, Any]]:
     """The model inputs of decisions of one layout, checked against their digests."""
-    from credit_shared.models import ModelInput
+    from credit_shared.model_inputs import ModelInput
 
     rows = [dict(zip(layout.application_columns, values, strict=False)) for _, _, _, values in group]
     sk_ids = [sk_id for _, sk_id, _, _ in group]

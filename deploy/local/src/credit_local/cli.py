@@ -51,7 +51,7 @@ def up() -> None:
 
     from rich.table import Table
 
-    from credit_local import launcher
+    from credit_local import launcher, platform_home
     from credit_local.bootstrap import BootstrapSettings
     from credit_local.processes import PortBusyError, StartError
     from credit_shared.settings import PlatformSettings
@@ -59,7 +59,7 @@ def up() -> None:
     logging.basicConfig(level=logging.WARNING)
     out, settings = console(), PlatformSettings()
     try:
-        local = launcher.LocalSettings()
+        local = platform_home.LocalSettings()
     except ValueError as exc:
         out.print(f"[bold red]Invalid CREDIT_LOCAL_* setting:[/] {exc}")
         raise typer.Exit(2) from exc
@@ -71,7 +71,7 @@ def up() -> None:
 
         try:
             platform = launcher.up(settings, local, report)
-        except launcher.AlreadyRunningError as exc:
+        except platform_home.AlreadyRunningError as exc:
             out.print(f"[yellow]{exc}[/]")
             raise typer.Exit(0) from exc
         except (PortBusyError, StartError, FileNotFoundError) as exc:
@@ -86,7 +86,7 @@ def up() -> None:
     first = BootstrapSettings()
     if first.enabled:
         _first_start(out, settings, platform, first, f"http://127.0.0.1:{local.scoring_port}")
-    out.print(f"State and logs: {launcher.layout_of(settings).home}")
+    out.print(f"State and logs: {platform_home.layout_of(settings).home}")
     out.print(NEXT_STEPS, markup=False, highlight=False)
 
 
@@ -146,13 +146,13 @@ def _first_start(
 @app.command()
 def down() -> None:
     """Stop exactly what `credit up` started (from its PID files)."""
-    from credit_local import launcher
+    from credit_local import launcher, platform_home
     from credit_shared.settings import PlatformSettings
 
     out = console()
     try:
         stopped = launcher.down(PlatformSettings(), out.log)
-    except launcher.AlreadyRunningError as exc:
+    except platform_home.AlreadyRunningError as exc:
         out.print(f"[yellow]{exc}[/]")
         raise typer.Exit(1) from exc
     out.print(f"Stopped {len(stopped)} process(es)." if stopped else "Nothing was running.")
@@ -190,7 +190,7 @@ def status() -> None:
     """
     from rich.table import Table
 
-    from credit_local import launcher
+    from credit_local import launcher, platform_home
     from credit_shared.settings import PlatformSettings
 
     out, settings = console(), PlatformSettings()
@@ -207,7 +207,7 @@ def status() -> None:
         uptime = f"{row.uptime_s:.0f} s" if row.alive else ""
         table.add_row(row.name, str(row.pid), state, health, f"{row.rss_mb:.0f}", str(row.port or ""), uptime)
     out.print(table)
-    logs = launcher.layout_of(settings).logs
+    logs = platform_home.layout_of(settings).logs
     out.print(f"Total RSS: {sum(r.rss_mb for r in rows):.0f} MiB   Logs: {logs} (`./credit logs NAME`)")
     unhealthy = [row.name for row in rows if not row.healthy]
     if unhealthy:
@@ -221,12 +221,12 @@ def logs(
     lines: Annotated[int, typer.Option("--lines", "-n", help="how many lines from the end")] = 40,
 ) -> None:
     """Print the end of one process's log."""
-    from credit_local import launcher
+    from credit_local import platform_home
     from credit_local.processes import tail
     from credit_shared.settings import PlatformSettings
 
     out = console()
-    path = launcher.layout_of(PlatformSettings()).logs / f"{name}.log"
+    path = platform_home.layout_of(PlatformSettings()).logs / f"{name}.log"
     if not path.is_file():
         known = sorted(p.stem for p in path.parent.glob("*.log"))
         out.print(f"[red]No log for {name!r}[/] in {path.parent}; known: {', '.join(known) or 'none'}")

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -157,20 +157,13 @@ def install_middleware(app: FastAPI, gateway: Gateway) -> None:
         )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the gateway application (connections open in the lifespan, not here).
-
-    Raises:
-        ValueError: when a placeholder secret is configured outside development.
-    """
-    settings = settings or get_settings()
-    check_secrets(settings)
+def build_gateway(settings: Settings) -> Gateway:
+    """The gateway's collaborators, built from the settings (nothing connects yet)."""
     registry = CollectorRegistry()
-    broker = make_broker(settings.kafka, service=NAME, registry=registry)
     engine: Engine = db.make_engine(settings.database)
-    gateway = Gateway(
+    return Gateway(
         settings=settings,
-        broker=broker,
+        broker=make_broker(settings.kafka, service=NAME, registry=registry),
         registry=registry,
         engine=engine,
         keys=KeyStore(engine, cache_s=settings.key_cache_s),
@@ -181,7 +174,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         models=MlflowRegistry(settings.mlflow),
         runs=MlflowRuns(settings.mlflow),
     )
-    _wire_consumers(gateway)
+
+
+def lifespan_of(gateway: Gateway) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """What the application does as it starts (migrate, register keys, connect to Kafka) and stops."""
+    settings, broker, engine = gateway.settings, gateway.broker, gateway.engine
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -203,18 +200,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await broker.stop()
             engine.dispose()
 
-    app = FastAPIOffline(  # the documentation pages load Swagger UI and ReDoc from the gateway, not from a CDN
-        title="Credit-scoring platform API",
-        version="1.0.0",
-        description=openapi.DESCRIPTION,
-        lifespan=lifespan,
-        static_url=DOCS_ASSETS,
-        swagger_ui_parameters={"validatorUrl": None},  # Swagger UI would send the document to an online validator
-    )
-    app.state.gateway = gateway
-    problems.install(app)
-    openapi.install(app)
-    install_middleware(app, gateway)
+    return lifespan
+
+
+def include_routers(app: FastAPI) -> None:
+    """The operations routes at the root, every resource under ``/v1``."""
     app.include_router(operations.router)
     v1 = APIRouter(prefix="/v1")
     for module in (
@@ -234,4 +224,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         v1.include_router(module.router)
     app.include_router(v1)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the gateway application (connections open in the lifespan, not here).
+
+    Raises:
+        ValueError: when a placeholder secret is configured outside development.
+    """
+    settings = settings or get_settings()
+    check_secrets(settings)
+    gateway = build_gateway(settings)
+    _wire_consumers(gateway)
+    app = FastAPIOffline(  # the documentation pages load Swagger UI and ReDoc from the gateway, not from a CDN
+        title="Credit-scoring platform API",
+        version="1.0.0",
+        description=openapi.DESCRIPTION,
+        lifespan=lifespan_of(gateway),
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},  # Swagger UI would send the document to an online validator
+    )
+    app.state.gateway = gateway
+    problems.install(app)
+    openapi.install(app)
+    install_middleware(app, gateway)
+    include_routers(app)
     return app

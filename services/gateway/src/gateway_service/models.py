@@ -15,7 +15,7 @@ from credit_shared.contracts.training import ModelTrained
 from credit_shared.settings import MlflowSettings
 
 TRAINED_TAG: Final = "event"  # the training service's ModelTrained event, as JSON
-# credit_shared.models.THRESHOLD_KEY, spelled here: that module imports LightGBM and scikit-learn (90 MB, seconds)
+# credit_shared.model_loading.THRESHOLD_KEY, spelled here: that module imports LightGBM and scikit-learn (slow)
 THRESHOLD_KEY: Final = "threshold"
 NUMERIC_TAGS: Final = frozenset({THRESHOLD_KEY, "cost_fn", "cost_fp"})
 METRIC_PREFIXES: Final = ("cv_", "test_", "train_")

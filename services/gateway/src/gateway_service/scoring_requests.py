@@ -5,6 +5,7 @@ reply address, answered on the replies topic (a decision, a full explanation, or
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -66,6 +67,22 @@ async def ask_scoring(
         model_version=model_version,
         explain="full" if explain else None,
     )
+    wait_s = gateway.settings.decision_timeout_s if timeout_s is None else timeout_s
+    if model_version is not None:
+        wait_s = max(wait_s, gateway.settings.named_version_timeout_s)
+    try:
+        reply = await gateway.replies.request(correlation_id, _publisher(gateway, message, correlation_id), wait_s)
+    except ReplyTimeout:
+        what = "explanation" if explain else "decision"
+        raise ProblemError(504, f"no {what} within {wait_s:g} s; the scoring service may be down") from None
+    status = ERROR_STATUS.get(str(reply.get("reason")))
+    if status is not None:
+        raise ProblemError(status, str(reply.get("error") or reply["reason"]))
+    return reply
+
+
+def _publisher(gateway: Gateway, message: LoanApplicationMessage, correlation_id: str) -> Callable[[], Awaitable[None]]:
+    """Publish the request on ``loan-applications`` (called once the reply is awaited, so none is missed)."""
 
     async def publish() -> None:
         try:
@@ -79,19 +96,7 @@ async def ask_scoring(
             log.warning("could not publish a request to the scoring service: %s", exc)
             raise ProblemError(503, "the message broker is not reachable; try again later") from exc
 
-    settings = gateway.settings
-    wait_s = settings.decision_timeout_s if timeout_s is None else timeout_s
-    if model_version is not None:
-        wait_s = max(wait_s, settings.named_version_timeout_s)
-    try:
-        reply = await gateway.replies.request(correlation_id, publish, wait_s)
-    except ReplyTimeout:
-        what = "explanation" if explain else "decision"
-        raise ProblemError(504, f"no {what} within {wait_s:g} s; the scoring service may be down") from None
-    status = ERROR_STATUS.get(str(reply.get("reason")))
-    if status is not None:
-        raise ProblemError(status, str(reply.get("error") or reply["reason"]))
-    return reply
+    return publish
 
 
 async def explain_application(

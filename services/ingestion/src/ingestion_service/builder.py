@@ -15,8 +15,8 @@ from credit_shared.contracts.ingestion import BuildDataset, DatasetBuilt
 from credit_shared.datasets import DatasetManifest
 from credit_shared.feature_policy import PolicyOutcome, apply_policy
 from credit_shared.features import FEATURE_COLUMNS, HISTORY_COLUMNS, build_features, present_tables
+from credit_shared.features.labels import feature_infos
 from credit_shared.homecredit.application import ID, TARGET
-from credit_shared.homecredit.glossary import feature_infos
 from credit_shared.online_features import write_online_features
 from credit_shared.settings import MlflowSettings
 from ingestion_service import store

@@ -30,7 +30,7 @@ from credit_shared.decisions_view import input_digests
 from credit_shared.features.serving import CATEGORIES, FeatureBuilder, serving_features
 from credit_shared.features.serving import request_columns as columns_of
 from credit_shared.homecredit.application import APPLICATION
-from credit_shared.models import ModelInput
+from credit_shared.model_inputs import ModelInput
 from credit_shared.reasons import reason_index
 from credit_shared.scorecard import scorecard
 from scoring_service.faults import step

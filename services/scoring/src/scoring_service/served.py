@@ -1,7 +1,7 @@
 """A registered model version as scoring serves it: the loaded model, its registry identity, its clients' history.
 
 :class:`ServedModel` is the one form of a model in scoring. Its ``model`` is the loaded pipeline itself
-(``credit_shared.models.LoadedModel`` in production; any :class:`Predictor` in tests), and its ``history`` is the
+(``credit_shared.loaded_model.LoadedModel`` in production; any :class:`Predictor` in tests), and its ``history`` is the
 collaborator that looks up the clients' history features (the online feature table of the version's dataset in
 production): scoring code computes with what it is given and never reaches for a database itself.
 """
@@ -18,9 +18,10 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from credit_shared.contracts.loans import ModelRef
+from credit_shared.features.labels import label
 from credit_shared.homecredit.application import ID
-from credit_shared.homecredit.glossary import label
-from credit_shared.models import Columns, ModelInput, load_model
+from credit_shared.model_inputs import Columns, ModelInput
+from credit_shared.model_loading import load_model
 from credit_shared.online_features import feature_set_columns, read_history
 from credit_shared.settings import MlflowSettings
 
@@ -32,7 +33,7 @@ class UnknownVersion(LookupError):
 
 
 class Predictor(Protocol):
-    """What scoring uses of a loaded model (``credit_shared.models.LoadedModel`` is one)."""
+    """What scoring uses of a loaded model (``credit_shared.loaded_model.LoadedModel`` is one)."""
 
     @property
     def threshold(self) -> float:

@@ -12,7 +12,8 @@ import pandas as pd
 from credit_shared.contracts.training import TrainModel
 from credit_shared.datasets import DatasetManifest
 from credit_shared.evaluation import CostWeights
-from credit_shared.models import LoadedModel, source_columns
+from credit_shared.loaded_model import LoadedModel
+from credit_shared.model_inputs import source_columns
 from training_service.calibrate import Calibrated
 from training_service.card import CardInputs, fairness_table, model_card, sensitive_groups
 from training_service.figures import FigureWriter, write_json

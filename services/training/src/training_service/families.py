@@ -10,7 +10,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 
 from credit_shared.boosting import EarlyStoppingLGBMClassifier
-from credit_shared.contracts.training import FAMILIES, SMOTE_K_NEIGHBORS, Imbalance, ModelFamily, ParamValue
+from credit_shared.contracts.model_families import FAMILIES, SMOTE_K_NEIGHBORS, ModelFamily, ParamValue
+from credit_shared.contracts.training import Imbalance
 
 MIN_ESTIMATORS = "min_estimators"
 

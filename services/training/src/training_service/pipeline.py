@@ -23,8 +23,9 @@ from sklearn.pipeline import Pipeline as SkPipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from credit_shared.calibration import CalibratedPipeline
-from credit_shared.contracts.training import FAMILIES, SMOTE_K_NEIGHBORS, Imbalance, ParamValue, TrainModel
-from credit_shared.models import one_hot_name
+from credit_shared.contracts.model_families import FAMILIES, SMOTE_K_NEIGHBORS, ParamValue
+from credit_shared.contracts.training import Imbalance, TrainModel
+from credit_shared.model_inputs import one_hot_name
 from training_service.families import build_classifier
 
 

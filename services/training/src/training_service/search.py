@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from credit_shared.contracts.training import (
+from credit_shared.contracts.model_families import (
     FAMILIES,
     SMOTE_K_NEIGHBORS,
     SMOTE_PARAMETER,
@@ -28,11 +28,8 @@ from credit_shared.contracts.training import (
     ParameterSpec,
     ParamKind,
     ParamValue,
-    SearchDimension,
-    SearchMethod,
-    SearchSpace,
-    TrainModel,
 )
+from credit_shared.contracts.training import SearchDimension, SearchMethod, SearchSpace, TrainModel
 from credit_shared.evaluation import CostWeights, best_threshold, evaluate
 from training_service.families import MIN_ESTIMATORS, defaults
 from training_service.pipeline import Columns, build_pipeline

@@ -13,7 +13,7 @@ from importlib.metadata import version as installed
 from typing import Any, Final
 
 from credit_shared.contracts.training import ModelPromoted, ModelTrained, PromoteModel, TrainModel
-from credit_shared.models import BACKGROUND_KEY, FAMILY_KEY, FEATURES_KEY, THRESHOLD_KEY
+from credit_shared.model_loading import BACKGROUND_KEY, FAMILY_KEY, FEATURES_KEY, THRESHOLD_KEY
 from credit_shared.settings import MlflowSettings
 from training_service.trainer import TrainedModel, TrainingError
 

@@ -18,9 +18,9 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from credit_shared.features.spec import SENTINEL
 from credit_shared.homecredit.application import APPLICATION, ID
 from credit_shared.homecredit.schema import Kind
+from credit_shared.homecredit.tables import SENTINEL
 
 RAW_COLUMNS: Final[tuple[str, ...]] = tuple(c.name for c in APPLICATION.columns if c.name != ID)
 CATEGORICAL: Final[dict[str, pd.CategoricalDtype]] = {

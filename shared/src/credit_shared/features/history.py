@@ -33,19 +33,9 @@ from credit_shared.features.history_sql import (
     rows_sql,
 )
 from credit_shared.features.sources import Source, register_tables
-from credit_shared.features.spec import (
-    BUREAU,
-    BUREAU_BALANCE,
-    CREDIT_CARD,
-    HISTORY_AGGREGATES,
-    HISTORY_COLUMNS,
-    INSTALMENTS,
-    POS_CASH,
-    PREVIOUS,
-    TABLE_LEVELS,
-    Aggregate,
-)
+from credit_shared.features.spec import HISTORY_AGGREGATES, HISTORY_COLUMNS, TABLE_LEVELS, Aggregate
 from credit_shared.homecredit.application import ID
+from credit_shared.homecredit.side_tables import BUREAU, BUREAU_BALANCE, CREDIT_CARD, INSTALMENTS, POS_CASH, PREVIOUS
 
 log = logging.getLogger(__name__)
 

@@ -11,18 +11,15 @@ from typing import Final
 
 from credit_shared.features.levels import dummy_name
 from credit_shared.features.spec import (
-    BUREAU,
-    BUREAU_BALANCE,
     BUREAU_BALANCE_DUMMIES,
     HISTORY_AGGREGATES,
-    INSTALMENTS,
-    PREVIOUS,
     PREVIOUS_DAYS,
-    SENTINEL,
     TABLE_LEVELS,
     Aggregate,
 )
 from credit_shared.homecredit.application import ID
+from credit_shared.homecredit.side_tables import BUREAU, BUREAU_BALANCE, INSTALMENTS, PREVIOUS
+from credit_shared.homecredit.tables import SENTINEL
 
 SUBSET_COLUMN: Final = {BUREAU: "CREDIT_ACTIVE", PREVIOUS: "NAME_CONTRACT_STATUS"}
 ROW_COUNT: Final = "__rows"

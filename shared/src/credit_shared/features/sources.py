@@ -13,20 +13,17 @@ from typing import Final
 
 import duckdb
 
-from credit_shared.features.spec import (
+from credit_shared.features.spec import CREDIT_CARD_NUMERIC, PREVIOUS_DAYS, PREVIOUS_NUM, TABLE_LEVELS
+from credit_shared.homecredit.readers import find_table_file
+from credit_shared.homecredit.side_tables import (
     BUREAU,
     BUREAU_BALANCE,
     CREDIT_CARD,
-    CREDIT_CARD_NUMERIC,
     INSTALMENTS,
     POS_CASH,
     PREVIOUS,
-    PREVIOUS_DAYS,
-    PREVIOUS_NUM,
     SIDE_TABLES,
-    TABLE_LEVELS,
 )
-from credit_shared.homecredit.readers import find_table_file
 from credit_shared.homecredit.validation import SchemaError
 
 IDS: Final = ("SK_ID_CURR", "SK_ID_BUREAU", "SK_ID_PREV")

@@ -1,8 +1,8 @@
 """The history features, declared once: every side-table aggregate with its source table, column, function and subset.
 
-The engine (:mod:`credit_shared.features.history`) turns this list into SQL, the glossary turns it into labels, and
-the column order of the feature set is its order. The families follow the well-known "LightGBM with simple
-features" kernel for this competition:
+The engine (:mod:`credit_shared.features.history`) turns this list into SQL, :mod:`credit_shared.features.labels`
+into labels, and the column order of the feature set is its order. The families follow the well-known "LightGBM
+with simple features" kernel for this competition:
 
 - ``BURO_``: all bureau credits (numeric aggregates, category shares, and per-credit bureau-balance aggregates);
   ``ACTIVE_`` / ``CLOSED_``: the numeric aggregates over active / closed credits only;
@@ -27,14 +27,7 @@ from credit_shared.features.levels import (
     PREVIOUS_LEVELS,
     dummies,
 )
-
-BUREAU: Final = "bureau"
-BUREAU_BALANCE: Final = "bureau_balance"
-PREVIOUS: Final = "previous_application"
-POS_CASH: Final = "POS_CASH_balance"
-INSTALMENTS: Final = "installments_payments"
-CREDIT_CARD: Final = "credit_card_balance"
-SIDE_TABLES: Final = (BUREAU, BUREAU_BALANCE, PREVIOUS, POS_CASH, INSTALMENTS, CREDIT_CARD)
+from credit_shared.homecredit.side_tables import BUREAU, BUREAU_BALANCE, CREDIT_CARD, INSTALMENTS, POS_CASH, PREVIOUS
 
 TABLE_LEVELS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
     BUREAU: BUREAU_LEVELS,
@@ -46,7 +39,6 @@ TABLE_LEVELS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
 }
 
 ROWS: Final = "*"  # the "column" of a row count
-SENTINEL: Final = 365243  # "not applicable" in DAYS_EMPLOYED and the previous-application DAYS_ columns
 
 Func = str  # one of FUNCS
 FUNCS: Final = ("min", "max", "mean", "sum", "var", "size", "nunique")

@@ -17,7 +17,6 @@ columns come back all-missing.
 
 from __future__ import annotations
 
-import gzip
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,20 +26,11 @@ from typing import Any, Final, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
-from credit_shared.homecredit.application import TARGET
+from credit_shared.homecredit.file_batches import batches, is_parquet, present_columns
 from credit_shared.homecredit.schema import Kind, TableSpec
 from credit_shared.homecredit.tables import SAMPLE_FILE_NAMES, SAMPLE_MISSING_COLUMNS, TABLES, spec_for_file
-from credit_shared.homecredit.validation import (
-    KeyTracker,
-    SchemaError,
-    check_header,
-    example,
-    locate_csv_error,
-)
+from credit_shared.homecredit.validation import KeyTracker, SchemaError, check_batch, check_header, locate_csv_error
 
 logger = logging.getLogger(__name__)
 
@@ -94,134 +84,6 @@ def find_table_file(data_dir: Path, table: str, *, mode: Mode = "strict") -> Pat
     raise SchemaError(table, f"table is missing: none of {', '.join(names)} in {data_dir}")
 
 
-def _is_parquet(path: Path) -> bool:
-    return path.name.endswith(".parquet")
-
-
-def _present_columns(path: Path) -> list[str]:
-    if _is_parquet(path):
-        return list(pq.ParquetFile(path).schema_arrow.names)
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as stream:
-        first = stream.readline()
-    try:
-        line = first.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SchemaError(path.name, f"header is not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    return [c.strip().strip('"') for c in line.rstrip("\r\n").split(",")]
-
-
-def _block_size(path: Path, chunk_rows: int) -> int:
-    """Bytes per CSV batch for about ``chunk_rows`` rows, from the line length of the file's first megabyte."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as stream:
-        head = stream.read(1 << 20)
-    line = len(head) / max(head.count(b"\n"), 1)
-    return int(min(max(chunk_rows * line, 1 << 14), 1 << 26))
-
-
-def _csv_batches(path: Path, spec: TableSpec, present: list[str], chunk_rows: int) -> Iterator[pa.RecordBatch]:
-    types = {
-        c.name: pa.string() if c.kind is Kind.CATEGORY else pa.float64() for c in spec.columns if c.name in present
-    }
-    reader = pacsv.open_csv(
-        str(path),
-        read_options=pacsv.ReadOptions(block_size=_block_size(path, chunk_rows)),
-        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, include_columns=list(types)),
-    )
-    yield from reader
-
-
-def _parquet_batches(path: Path, spec: TableSpec, present: list[str], chunk_rows: int) -> Iterator[pa.RecordBatch]:
-    file = pq.ParquetFile(path)
-    schema = file.schema_arrow
-    wanted = [c for c in spec.columns if c.name in present]
-    for column in wanted:
-        kind = schema.field(column.name).type
-        if pa.types.is_dictionary(kind):
-            kind = kind.value_type
-        numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)
-        text = pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
-        if (column.kind is Kind.CATEGORY and not text) or (column.kind is not Kind.CATEGORY and not numeric):
-            expected = "strings" if column.kind is Kind.CATEGORY else "numbers"
-            raise SchemaError(path.name, f"column {column.name} has Parquet type {kind}, expected {expected}")
-    for batch in file.iter_batches(batch_size=chunk_rows, columns=[c.name for c in wanted]):
-        arrays = [
-            pc.cast(batch.column(c.name), pa.string() if c.kind is Kind.CATEGORY else pa.float64()) for c in wanted
-        ]
-        yield pa.RecordBatch.from_arrays(arrays, names=[c.name for c in wanted])
-
-
-def _check_batch(path: Path, spec: TableSpec, batch: pa.RecordBatch, offset: int) -> dict[str, np.ndarray[Any, Any]]:
-    """Validate one batch; return each column as numpy (category columns as codes, -1 = missing)."""
-    out: dict[str, np.ndarray[Any, Any]] = {}
-    for name in batch.schema.names:
-        column = spec.by_name[name]
-        array = batch.column(name)
-        if column.kind is Kind.CATEGORY:
-            codes = pc.index_in(array, value_set=pa.array(column.categories, pa.string()))
-            unknown = pc.and_(pc.is_null(codes), pc.is_valid(array))
-            bad = _first(unknown)
-            if bad is not None:
-                value = array[bad].as_py()
-                raise SchemaError(
-                    path.name,
-                    f"column {name} has unknown category {value!r}",
-                    column=name,
-                    row=offset + bad + 1,
-                    key=example(batch, spec, bad),
-                )
-            values = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int16)
-            if not column.nullable and (values < 0).any():
-                _raise_missing(path, spec, batch, name, row=int(np.flatnonzero(values < 0)[0]), offset=offset)
-        else:
-            values = array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-            _check_numbers(path, spec, batch, name, values=values, offset=offset)
-        out[name] = values
-    return out
-
-
-def _check_numbers(
-    path: Path, spec: TableSpec, batch: pa.RecordBatch, name: str, *, values: np.ndarray[Any, Any], offset: int
-) -> None:
-    column = spec.by_name[name]
-    missing = np.isnan(values)
-    if not column.nullable and missing.any():
-        _raise_missing(path, spec, batch, name, row=int(np.flatnonzero(missing)[0]), offset=offset)
-    present = values[~missing]
-    problems: list[tuple[np.ndarray[Any, Any], str]] = [(~np.isfinite(values) & ~missing, "must be finite")]
-    if column.kind is Kind.INT and present.size and not np.array_equal(present, np.floor(present)):
-        problems.append((~missing & (values != np.floor(values)), "must be an integer"))
-    if name == TARGET:
-        problems.append((~missing & (values != 0) & (values != 1), "must be 0 or 1"))
-    for mask, what in problems:
-        if mask.any():
-            row = int(np.flatnonzero(mask)[0])
-            raise SchemaError(
-                path.name,
-                f"column {name} {what}, got {float(values[row])!r}",
-                column=name,
-                row=offset + row + 1,
-                key=example(batch, spec, row),
-            )
-
-
-def _raise_missing(path: Path, spec: TableSpec, batch: pa.RecordBatch, name: str, *, row: int, offset: int) -> None:
-    raise SchemaError(
-        path.name,
-        f"column {name} is missing a value (it is never missing in the Kaggle data)",
-        column=name,
-        row=offset + row + 1,
-        key=example(batch, spec, row),
-    )
-
-
-def _first(mask: pa.ChunkedArray | pa.Array) -> int | None:
-    values = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
-    hits = np.flatnonzero(values)
-    return int(hits[0]) if hits.size else None
-
-
 def _frame(
     spec: TableSpec, columns: dict[str, np.ndarray[Any, Any]], absent: tuple[str, ...], rows: int
 ) -> pd.DataFrame:
@@ -272,22 +134,18 @@ def iter_table(
 def _stream(path: Path, spec: TableSpec, mode: Mode, chunk_rows: int, keys: KeyTracker) -> Iterator[pd.DataFrame]:
     if not path.is_file():
         raise SchemaError(path.name, f"table is missing: no file {path}")
-    present = _present_columns(path)
+    present = present_columns(path)
     tolerated = SAMPLE_MISSING_COLUMNS.get(spec.name, ()) if mode == "sample" else ()
     absent = check_header(path.name, spec, present, tolerated)
-    if _is_parquet(path):
-        batches = _parquet_batches(path, spec, present, chunk_rows)
-    else:
-        batches = _csv_batches(path, spec, present, chunk_rows)
     offset = 0
     try:
-        for batch in batches:
-            columns = _check_batch(path, spec, batch, offset)
+        for batch in batches(path, spec, present, chunk_rows):
+            columns = check_batch(path, spec, batch, offset)
             keys.add(columns, offset)
             offset += batch.num_rows
             yield _frame(spec, columns, absent, batch.num_rows)
     except pa.ArrowInvalid as exc:
-        if _is_parquet(path):
+        if is_parquet(path):
             raise SchemaError(path.name, f"unreadable Parquet file: {exc}") from exc
         raise locate_csv_error(path, spec, present, exc) from exc
     keys.finish()
@@ -339,7 +197,7 @@ def validate_table(
         rows += len(frame)
         for name, count in frame.isna().sum().items():
             missing[str(name)] = missing.get(str(name), 0) + int(count)
-    absent = tuple(c for c in spec.names if c not in _present_columns(path))
+    absent = tuple(c for c in spec.names if c not in present_columns(path))
     share = {name: count / rows for name, count in missing.items()} if rows else {}
     return TableReport(spec.name, path, rows, len(spec.columns), absent, keys.repeated, share)
 

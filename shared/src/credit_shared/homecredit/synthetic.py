@@ -31,20 +31,11 @@ import pyarrow.parquet as pq
 
 from credit_shared.homecredit.application import FULL_APPLICANTS, TARGET
 from credit_shared.homecredit.schema import Kind, TableSpec
+from credit_shared.homecredit.side_tables import BUREAU, BUREAU_BALANCE, CREDIT_CARD, INSTALMENTS, POS_CASH, PREVIOUS
 from credit_shared.homecredit.synthetic_application import application_rows, default_draw, traits
 from credit_shared.homecredit.synthetic_history import bureau_tables, previous_table
 from credit_shared.homecredit.synthetic_loans import credit_cards, pos_and_instalments
-from credit_shared.homecredit.tables import (
-    APPLICATION_TEST,
-    APPLICATION_TRAIN,
-    BUREAU,
-    BUREAU_BALANCE,
-    CREDIT_CARD,
-    INSTALMENTS,
-    POS_CASH,
-    PREVIOUS,
-    TABLES,
-)
+from credit_shared.homecredit.tables import APPLICATION_TEST, APPLICATION_TRAIN, TABLES
 
 logger = logging.getLogger(__name__)
 

@@ -16,14 +16,9 @@ from typing import Any, Final
 
 import numpy as np
 
+from credit_shared.homecredit.side_tables import BUREAU, BUREAU_BALANCE, PREVIOUS
 from credit_shared.homecredit.synthetic_profile import Sampler
-from credit_shared.homecredit.tables import (
-    BUREAU,
-    BUREAU_BALANCE,
-    PREVIOUS,
-    SENTINEL,
-    TABLES,
-)
+from credit_shared.homecredit.tables import SENTINEL, TABLES
 
 Array = np.ndarray[Any, Any]
 Columns = dict[str, Array]

@@ -13,9 +13,10 @@ from typing import Any, Final
 
 import numpy as np
 
+from credit_shared.homecredit.side_tables import CREDIT_CARD, INSTALMENTS, POS_CASH, PREVIOUS
 from credit_shared.homecredit.synthetic_history import MONTH, _chance, _code, _expand
 from credit_shared.homecredit.synthetic_profile import Sampler
-from credit_shared.homecredit.tables import CREDIT_CARD, INSTALMENTS, POS_CASH, PREVIOUS, SENTINEL
+from credit_shared.homecredit.tables import SENTINEL
 
 Array = np.ndarray[Any, Any]
 Columns = dict[str, Array]

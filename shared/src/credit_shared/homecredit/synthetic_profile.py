@@ -21,7 +21,8 @@ import pandas as pd
 
 from credit_shared.homecredit.readers import read_table
 from credit_shared.homecredit.schema import Kind
-from credit_shared.homecredit.tables import APPLICATION_TRAIN, SENTINEL, SIDE_TABLES, TABLES
+from credit_shared.homecredit.side_tables import SIDE_TABLES
+from credit_shared.homecredit.tables import APPLICATION_TRAIN, SENTINEL, TABLES
 
 PROFILE_PATH: Final = Path(__file__).with_name("synthetic_profile.json")
 PROBS: Final = (

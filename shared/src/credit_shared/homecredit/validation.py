@@ -1,4 +1,4 @@
-"""The pieces of table validation: the error type, header and key checks, and locating a CSV parse error.
+"""The pieces of table validation: the error type, header, value and key checks, and locating a CSV parse error.
 
 Used by :mod:`credit_shared.homecredit.readers`; :class:`SchemaError` is the one exception callers catch.
 """
@@ -16,10 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from credit_shared.homecredit.application import TARGET
 from credit_shared.homecredit.schema import Kind, TableSpec
 
 _ID_COLUMNS = ("SK_ID_CURR", "SK_ID_BUREAU", "SK_ID_PREV")
+MISSING = "is missing a value (it is never missing in the Kaggle data)"
 _MONTH_BITS = 20  # a composite key packs (id, month) as id * 2**20 + month offset
 
 
@@ -89,6 +92,69 @@ def example(batch: pa.RecordBatch, spec: TableSpec, row: int) -> dict[str, Any]:
     """The identifying values of one row of a batch (``{"SK_ID_BUREAU": 5714462}``)."""
     names = batch.schema.names
     return {c: _plain(batch.column(c)[row].as_py()) for c in identifying_columns(spec) if c in names}
+
+
+def check_batch(path: Path, spec: TableSpec, batch: pa.RecordBatch, offset: int) -> dict[str, np.ndarray[Any, Any]]:
+    """Validate one batch of a file (its first row is data row ``offset + 1``); return each column as numpy
+    (category columns as codes, -1 = missing).
+
+    Raises:
+        SchemaError: on the first unknown category, missing required value, non-finite or non-integer number, or
+            target other than 0 and 1.
+    """
+    out: dict[str, np.ndarray[Any, Any]] = {}
+    for name in batch.schema.names:
+        column = spec.by_name[name]
+        array = batch.column(name)
+        if column.kind is Kind.CATEGORY:
+            codes = pc.index_in(array, value_set=pa.array(column.categories, pa.string()))
+            unknown = pc.and_(pc.is_null(codes), pc.is_valid(array))
+            bad = _first(unknown)
+            if bad is not None:
+                value = array[bad].as_py()
+                raise _problem(path, spec, batch, name, f"has unknown category {value!r}", row=bad, offset=offset)
+            values = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int16)
+            if not column.nullable and (values < 0).any():
+                raise _problem(path, spec, batch, name, MISSING, row=int(np.flatnonzero(values < 0)[0]), offset=offset)
+        else:
+            values = array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            _check_numbers(path, spec, batch, name, values=values, offset=offset)
+        out[name] = values
+    return out
+
+
+def _check_numbers(
+    path: Path, spec: TableSpec, batch: pa.RecordBatch, name: str, *, values: np.ndarray[Any, Any], offset: int
+) -> None:
+    column = spec.by_name[name]
+    missing = np.isnan(values)
+    if not column.nullable and missing.any():
+        raise _problem(path, spec, batch, name, MISSING, row=int(np.flatnonzero(missing)[0]), offset=offset)
+    present = values[~missing]
+    problems: list[tuple[np.ndarray[Any, Any], str]] = [(~np.isfinite(values) & ~missing, "must be finite")]
+    if column.kind is Kind.INT and present.size and not np.array_equal(present, np.floor(present)):
+        problems.append((~missing & (values != np.floor(values)), "must be an integer"))
+    if name == TARGET:
+        problems.append((~missing & (values != 0) & (values != 1), "must be 0 or 1"))
+    for mask, what in problems:
+        if mask.any():
+            row = int(np.flatnonzero(mask)[0])
+            raise _problem(path, spec, batch, name, f"{what}, got {float(values[row])!r}", row=row, offset=offset)
+
+
+def _problem(
+    path: Path, spec: TableSpec, batch: pa.RecordBatch, name: str, what: str, *, row: int, offset: int
+) -> SchemaError:
+    """The error about column ``name`` at ``row`` of the batch (``offset`` rows into the file)."""
+    return SchemaError(
+        path.name, f"column {name} {what}", column=name, row=offset + row + 1, key=example(batch, spec, row)
+    )
+
+
+def _first(mask: pa.ChunkedArray | pa.Array) -> int | None:
+    values = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+    hits = np.flatnonzero(values)
+    return int(hits[0]) if hits.size else None
 
 
 class KeyTracker:

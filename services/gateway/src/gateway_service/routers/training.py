@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, create_model
 
 from credit_shared.contracts import training as contract
 from credit_shared.contracts.common import ModelVersion
+from credit_shared.contracts.model_families import FAMILIES, FamilySpec, ModelFamily
 from credit_shared.topics import TRAINING_COMMANDS
 from gateway_service.commands import build_command, new_job_id, start_job
 from gateway_service.deps import Admin, GatewayDep, LimitedAnalyst, Viewer
@@ -43,13 +44,13 @@ class PromoteRequest(BaseModel):
 
 
 @router.get("/models/families", summary="Model families with their parameters, defaults, types and ranges")
-def list_families(_: Viewer) -> list[contract.FamilySpec]:
-    return list(contract.FAMILIES.values())
+def list_families(_: Viewer) -> list[FamilySpec]:
+    return list(FAMILIES.values())
 
 
 @router.get("/models/families/{family}", summary="One model family", responses=responses(404))
-def get_family(_: Viewer, family: contract.ModelFamily) -> contract.FamilySpec:
-    spec = contract.FAMILIES.get(family)
+def get_family(_: Viewer, family: ModelFamily) -> FamilySpec:
+    spec = FAMILIES.get(family)
     if spec is None:
         raise not_found(f"model family {family!r} does not exist")
     return spec

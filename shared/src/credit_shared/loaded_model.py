@@ -1,10 +1,11 @@
-"""A registered credit-default model as scoring uses it: load by alias, predict fast, explain exactly.
+"""A registered credit-default model as scoring uses it: predict fast, explain exactly.
 
 Training logs one imbalanced-learn ``Pipeline`` per model version with ``mlflow.sklearn`` (cloudpickle format):
 named steps ``preprocess`` (a ``ColumnTransformer``: ``numeric`` columns imputed/scaled 1:1, ``categorical``
 columns one-hot encoded), an optional ``sampler`` (skipped when predicting), an optional ``pca`` and the
-``classifier``. The MLflow model's metadata carries the decision threshold, the input feature names and, for linear
-models, the mean of the transformed training rows (the background of the contributions).
+``classifier``. :func:`credit_shared.model_loading.load_model` reads it from the registry with the decision threshold,
+the input feature names and, for linear models, the mean of the transformed training rows (the background of the
+contributions).
 
 Contributions (:meth:`LoadedModel.contributions`) are in log-odds and add up, with the base value, to the model's
 raw score:
@@ -15,9 +16,8 @@ raw score:
 - random forest / histogram gradient boosting: ``shap.TreeExplainer`` (imported lazily; slower);
 - the dummy baseline: zeros.
 
-Numeric features map 1:1 to the model's inputs. A categorical column becomes one indicator per level
-(``<COLUMN>_<level>``); its contribution is the **sum of its indicators' contributions** (SHAP values are additive,
-so the sum is the contribution of the column as a whole). A tree model behind a PCA cannot be mapped back: its
+A categorical column's contribution is the **sum of its indicators' contributions** (SHAP values are additive, so
+the sum is the contribution of the column as a whole). A tree model behind a PCA cannot be mapped back: its
 contributions are reported per component (``pca0``, ``pca1`` ...) and :attr:`LoadedModel.exact_inputs` is false.
 
 A pipeline may carry a calibrator (:mod:`credit_shared.calibration`): :meth:`LoadedModel.predict_proba` then returns
@@ -25,149 +25,22 @@ calibrated probabilities, applied as a one-dimensional map after the fast path. 
 log-odds) the contributions are those of the calibrated log-odds (the raw ones times the slope, an exact Shapley
 decomposition still), so ``contributions.sum(1) + base`` is the log-odds of the served probability; with an
 isotonic one they stay those of the raw score (:attr:`LoadedModel.explains_probability` says which).
-
-``EarlyStoppingLGBMClassifier`` (now in :mod:`credit_shared.boosting`) is re-exported here: versions pickled
-before it moved reference it by this module's name.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import re
-import tempfile
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from credit_shared.boosting import EarlyStoppingLGBMClassifier
 from credit_shared.calibration import calibrator_of, logit
-from credit_shared.preprocessing import CompiledPreprocess, categorical_block, compile_preprocess, numeric_block, probe
-from credit_shared.settings import MlflowSettings
+from credit_shared.model_inputs import Columns, InputLayout, ModelInput, source_columns
+from credit_shared.preprocessing import CompiledPreprocess, compile_preprocess, probe
 
-__all__ = ["EarlyStoppingLGBMClassifier", "InputLayout", "LoadedModel", "ModelInput", "load_model"]
 log = logging.getLogger(__name__)
-
-THRESHOLD_KEY = "threshold"
-FEATURES_KEY = "feature_names"
-BACKGROUND_KEY = "background"
-FAMILY_KEY = "family"
-_UNSAFE = re.compile(r"[^0-9A-Za-z_-]")
-
-
-def one_hot_name(feature: str, category: Any) -> str:
-    """Name of a one-hot indicator: ``<feature>_<level>`` with every character but letters, digits, ``_`` and ``-``
-    replaced by ``_`` (LightGBM refuses JSON special characters in feature names)."""
-    return f"{feature}_{_UNSAFE.sub('_', str(category))}"
-
-
-def source_columns(preprocess: Any) -> dict[str, str]:
-    """Map each output column of the fitted ``preprocess`` ColumnTransformer to the input column it comes from."""
-    mapping: dict[str, str] = {}
-    for _, transformer, columns in preprocess.transformers_:
-        if transformer == "drop" or not len(columns):
-            continue
-        cols = [str(c) for c in columns]
-        outputs = [str(n) for n in transformer.get_feature_names_out(cols)] if transformer != "passthrough" else cols
-        by_length = sorted(cols, key=len, reverse=True)
-        for out in outputs:
-            mapping[out] = out if out in cols else next((c for c in by_length if out.startswith(f"{c}_")), out)
-    return mapping
-
-
-Columns = Mapping[str, np.ndarray]
-
-
-class InputLayout:
-    """A model's input features split as the pipeline splits them: a float block of the numeric ones and an object
-    block of the categorical ones, each in the model's order."""
-
-    def __init__(self, feature_names: Sequence[str], numeric: Sequence[str], categorical: Sequence[str]) -> None:
-        self.feature_names = list(feature_names)
-        self.numeric = list(numeric)
-        self.categorical = list(categorical)
-        self.index = pd.Index(self.feature_names)
-        at_numeric = {c: k for k, c in enumerate(self.numeric)}
-        at_categorical = {c: k for k, c in enumerate(self.categorical)}
-        self.numeric_positions = np.array([self.feature_names.index(c) for c in self.numeric], dtype="int64")
-        self.categorical_positions = np.array([self.feature_names.index(c) for c in self.categorical], dtype="int64")
-        self.where = [(True, at_numeric[c]) if c in at_numeric else (False, at_categorical[c]) for c in feature_names]
-
-    def blocks(self, X: pd.DataFrame | Columns) -> tuple[np.ndarray, np.ndarray, pd.Index | None]:  # noqa: N803
-        """The numeric block (float64, NaN missing), the categorical block (object, None missing) and the row labels
-        of a frame with the input columns, or of columns of equal length by name (an absent one is missing)."""
-        if isinstance(X, pd.DataFrame):
-            df = X if X.columns.equals(self.index) else X.reindex(columns=self.feature_names)
-            return numeric_block(df, self.numeric), categorical_block(df, self.categorical), df.index
-        rows = len(next(iter(X.values())))
-        missing = np.full(rows, np.nan)
-        numbers = np.empty((rows, len(self.numeric)))
-        for k, name in enumerate(self.numeric):
-            numbers[:, k] = X.get(name, missing)
-        categories = np.empty((rows, len(self.categorical)), dtype=object)
-        for k, name in enumerate(self.categorical):
-            categories[:, k] = X.get(name, missing)
-        categories[pd.isna(categories)] = None
-        return numbers, categories, None
-
-    def frame(self, numbers: np.ndarray, categories: np.ndarray, index: pd.Index | None = None) -> pd.DataFrame:
-        """The blocks as the DataFrame the pipeline takes (columns in the model's order)."""
-        parts = [
-            pd.DataFrame(numbers, columns=self.numeric, index=index),
-            pd.DataFrame(categories, columns=self.categorical, index=index),
-        ]
-        return pd.concat(parts, axis=1)[self.feature_names]
-
-
-@dataclass(frozen=True)
-class ModelInput:
-    """Rows prepared once for both predicting and explaining them: the input blocks (see :class:`InputLayout`) and
-    the classifier's input matrix."""
-
-    numbers: np.ndarray
-    categories: np.ndarray
-    x: np.ndarray
-    layout: InputLayout
-    index: pd.Index | None = None
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """The rows as the pipeline's input frame."""
-        return self.layout.frame(self.numbers, self.categories, self.index)
-
-    def take(self, rows: np.ndarray | Sequence[int]) -> ModelInput:
-        """The given rows (positions in this input)."""
-        picked = np.asarray(rows, dtype="int64")
-        index = None if self.index is None else self.index[picked]
-        return ModelInput(self.numbers[picked], self.categories[picked], self.x[picked], self.layout, index)
-
-    def value(self, row: int, feature: int) -> float | str | None:
-        """Input feature ``feature`` (a position in the model's feature names) of ``row``: a float, a category, or
-        None when missing."""
-        numeric, k = self.layout.where[feature]
-        if numeric:
-            number = float(self.numbers[row, k])
-            return None if math.isnan(number) else number
-        level = self.categories[row, k]
-        return None if level is None else str(level)
-
-    def records(self) -> list[dict[str, float | str | None]]:
-        """Each row as ``{feature: value}`` in the model's order (None for a missing value), built as one object
-        array: about 800 features make a value-by-value conversion a hot spot of every batch."""
-        table = np.empty((len(self.numbers), len(self.layout.feature_names)), dtype=object)
-        block = self.numbers.astype(object)
-        block[np.isnan(self.numbers)] = None
-        table[:, self.layout.numeric_positions] = block
-        table[:, self.layout.categorical_positions] = self.categories
-        names = self.layout.feature_names
-        return [dict(zip(names, row, strict=True)) for row in table.tolist()]
-
-    def __len__(self) -> int:
-        return len(self.x)
 
 
 @dataclass
@@ -383,61 +256,3 @@ def _groups(
     done = {p for _, p in single}
     summed = [(p, np.array(cols, dtype="int64")) for p, cols in members.items() if p not in done]
     return direct, summed, sorted(members)
-
-
-def load_model(
-    settings: MlflowSettings | str, name: str | None = None, alias: str = "champion", *, version: str | None = None
-) -> LoadedModel:
-    """Load a registered version by alias (``models:/<name>@<alias>``), with its threshold and metadata.
-
-    Args:
-        settings: the MLflow settings, or a tracking URI.
-        name: registered model name (default: ``settings.model_name``, else ``credit-default``).
-        alias: ``champion`` or ``challenger`` (or any alias).
-        version: load this version number instead (``models:/<name>/<version>``); the result then has no alias.
-
-    Raises:
-        LookupError: when no version carries the alias (or the version does not exist).
-        ValueError: when the version has no decision threshold.
-    """
-    import mlflow.sklearn
-    from mlflow import MlflowClient
-    from mlflow.artifacts import download_artifacts
-    from mlflow.exceptions import MlflowException
-    from mlflow.models import Model
-
-    uri = settings if isinstance(settings, str) else settings.tracking_uri
-    name = name or (settings.model_name if isinstance(settings, MlflowSettings) else "credit-default")
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    try:
-        found = client.get_model_version(name, version) if version else client.get_model_version_by_alias(name, alias)
-    except MlflowException as exc:
-        missing = (
-            f"{name!r} has no version {version!r}" if version else f"no version of {name!r} has the alias {alias!r}"
-        )
-        raise LookupError(missing) from exc
-    loaded_alias = None if version else alias
-    with tempfile.TemporaryDirectory(prefix="credit-model-") as tmp:
-        # the version's own artifact location, not ``models:/``: MLflow resolves a ``models:/`` URI against the
-        # process-wide registry URI whatever ``registry_uri`` says (a local ./mlflow.db when it is unset)
-        local = download_artifacts(
-            artifact_uri=client.get_model_version_download_uri(name, found.version), dst_path=tmp, tracking_uri=uri
-        )
-        pipeline = mlflow.sklearn.load_model(local)
-        metadata = Model.load(Path(local) / "MLmodel").metadata or {}
-    threshold = metadata.get(THRESHOLD_KEY, found.tags.get(THRESHOLD_KEY))
-    if threshold is None:
-        raise ValueError(f"{name} version {found.version} has no decision threshold")
-    background = metadata.get(BACKGROUND_KEY)
-    log.info("loaded %s version %s (%s), threshold %s", name, found.version, loaded_alias, threshold)
-    return LoadedModel(
-        pipeline=pipeline,
-        threshold=float(threshold),
-        name=name,
-        version=str(found.version),
-        feature_names=list(metadata.get(FEATURES_KEY) or pipeline.feature_names_in_),
-        alias=loaded_alias,
-        run_id=found.run_id,
-        family=metadata.get(FAMILY_KEY),
-        background=None if background is None else np.asarray(background, dtype=float),
-    )
