@@ -4,8 +4,9 @@
     uv run python bench/scoring.py --quick      # 3,000 applicants, 2,000 decisions, 5 s paced
     uv run python bench/scoring.py --trees 500  # a heavier champion, 500 trees of 31 leaves: scoring.trees-500.json
 
-The champion is the one the platform registers on its first start (``credit_local.bootstrap.FIRST_MODEL_PARAMS``:
-15-leaf trees, their number chosen by cross-validation on the bench's data); its size is reported
+The champion is the one the platform registers on its first start (``credit_local.bootstrap.first_model_params``,
+LightGBM's registry defaults: 15-leaf trees, their number chosen by cross-validation on the bench's data); its size
+is reported
 (``model_trees``, ``model_mean_leaves``, ``model_mean_depth``) because exact TreeSHAP reasons for each refusal cost
 about trees x leaves x depth^2 per refused row and dominate the decider's work.
 
@@ -97,7 +98,7 @@ def quiet(stage: str, percent: float, message: str | None = None) -> None:
 def prepare_model(folder: Path, home: Path, database_url: str, tracking_uri: str, trees: int | None) -> dict[str, Any]:
     """Build a dataset from the raw tables and register a LightGBM as champion (timed): the platform's first-start
     recipe (its trees chosen by cross-validation) or, with ``trees``, a fixed model of that many 31-leaf trees."""
-    from credit_local.bootstrap import FIRST_MODEL_PARAMS
+    from credit_local.bootstrap import first_model_params
     from credit_shared import db
     from credit_shared.contracts.ingestion import BuildDataset
     from credit_shared.contracts.training import PromoteModel, TrainModel
@@ -136,7 +137,7 @@ def prepare_model(folder: Path, home: Path, database_url: str, tracking_uri: str
     }  # never stops early: it has all its trees
     command = TrainModel(
         request_id="bench-train", dataset_id=built.dataset_id, run_name="bench-lightgbm", family="lightgbm",
-        imbalance="class_weight", folds=2, seed=7, params=dict(FIRST_MODEL_PARAMS) if trees is None else fixed,
+        imbalance="class_weight", folds=2, seed=7, params=first_model_params() if trees is None else fixed,
     )  # fmt: skip
     t = time.perf_counter()
     trained = run_training(command, context, quiet)
@@ -532,7 +533,7 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
         },
         "params": {
             "applicants": plan.applicants,
-            "model": "first-start recipe (credit_local.bootstrap.FIRST_MODEL_PARAMS)"
+            "model": "first-start recipe (credit_local.bootstrap.first_model_params)"
             if plan.trees is None
             else f"fixed: {plan.trees} trees of 31 leaves",
             **shape,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import httpx
 from pydantic import Field
@@ -53,22 +53,13 @@ class Bootstrapped:
     created: bool  # False when everything existed already
 
 
-# The first model: small trees with large leaves and L2 shrinkage (few defaults: a calm model generalises, and its
-# calibration carries over from the folds to the final fit), the number of trees chosen by lockstep
-# cross-validation (at least 50), sigmoid or isotonic calibration chosen on the out-of-fold probabilities, and the
-# threshold tuned on them. bench/quality.py measures exactly this recipe.
-FIRST_MODEL_PARAMS: Final[dict[str, Any]] = {
-    "n_estimators": 1500,
-    "min_estimators": 50,
-    "early_stopping_rounds": 100,
-    "learning_rate": 0.03,
-    "num_leaves": 15,
-    "min_child_samples": 50,
-    "colsample_bytree": 0.5,
-    "subsample": 0.8,
-    "subsample_freq": 1,
-    "reg_lambda": 5.0,
-}
+def first_model_params() -> dict[str, Any]:
+    """The first model's parameters: LightGBM's registry defaults, written out in the command (and so in the run's
+    parameters); calibration and the cost-tuned threshold come with every training. bench/quality.py measures this
+    recipe."""
+    from credit_shared.contracts.model_families import ModelFamily, family_defaults
+
+    return dict(family_defaults(ModelFamily.LIGHTGBM))
 
 
 def first_model(dataset_id: str, folds: int) -> dict[str, Any]:
@@ -80,7 +71,7 @@ def first_model(dataset_id: str, folds: int) -> dict[str, Any]:
         "imbalance": "class_weight",
         "calibration": "auto",
         "folds": folds,
-        "params": dict(FIRST_MODEL_PARAMS),
+        "params": first_model_params(),
         "description": "First model: LightGBM with class weighting, trees chosen by cross-validation, calibrated "
         "probabilities of default and a cost-tuned threshold; protected attributes kept out of the inputs",
     }

@@ -10,7 +10,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 
 from credit_shared.boosting import EarlyStoppingLGBMClassifier
-from credit_shared.contracts.model_families import FAMILIES, SMOTE_K_NEIGHBORS, ModelFamily, ParamValue
+from credit_shared.contracts.model_families import FAMILIES, SMOTE_K_NEIGHBORS, ModelFamily, ParamValue, family_defaults
 from credit_shared.contracts.training import Imbalance
 
 MIN_ESTIMATORS = "min_estimators"
@@ -20,14 +20,9 @@ MAX_THREADS = max(1, os.cpu_count() or 1)
 _ZERO_IS_NONE = {ModelFamily.HIST_GRADIENT_BOOSTING: {"max_depth"}, ModelFamily.RANDOM_FOREST: {"max_depth"}}
 
 
-def defaults(family: ModelFamily) -> dict[str, ParamValue]:
-    """The registry's default of every parameter of ``family``."""
-    return {p.name: p.default for p in FAMILIES[family].parameters if p.default is not None}
-
-
 def estimator_params(family: ModelFamily, params: dict[str, ParamValue]) -> dict[str, Any]:
     """Defaults overridden by ``params`` (sampler parameters removed), in the estimator's own types."""
-    merged: dict[str, Any] = {**defaults(family), **params}
+    merged: dict[str, Any] = {**family_defaults(family), **params}
     merged.pop(SMOTE_K_NEIGHBORS, None)
     merged.pop(MIN_ESTIMATORS, None)  # the floor of the cross-validated number of trees, not an estimator argument
     for spec in FAMILIES[family].parameters:

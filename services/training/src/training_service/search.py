@@ -28,10 +28,11 @@ from credit_shared.contracts.model_families import (
     ParameterSpec,
     ParamKind,
     ParamValue,
+    family_defaults,
 )
 from credit_shared.contracts.training import SearchDimension, SearchMethod, SearchSpace, TrainModel
 from credit_shared.evaluation import CostWeights, best_threshold, evaluate
-from training_service.families import MIN_ESTIMATORS, defaults
+from training_service.families import MIN_ESTIMATORS
 from training_service.pipeline import Columns, build_pipeline
 from training_service.rounds import Lockstep, lockstep_cv
 
@@ -219,7 +220,7 @@ class Searcher:
     def _lockstep(
         self, features: pd.DataFrame, y: np.ndarray, params: dict[str, ParamValue], splits: list[Any], label: str
     ) -> Lockstep:
-        spec = {**defaults(self.command.family), **params}
+        spec = {**family_defaults(self.command.family), **params}
         found = lockstep_cv(
             lambda: build_pipeline(self.command, self.columns, params, threads=self.threads),
             features,
