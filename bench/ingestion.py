@@ -4,7 +4,7 @@
     uv run python bench/ingestion.py --quick    # 20,000 applicants
 
 Tables are generated once per (applicants, seed) into ``--data-dir`` (default ``.credit/bench-data/``, outside
-version control) with ``credit_shared.homecredit.synthetic.generate`` (or, with ``--resampled``, by resampling
+version control) with ``credit_local.synthetic.generate`` (or, with ``--resampled``, by resampling
 the real sample rows of ``../shared/data/home-credit`` with fresh keys at the full-data sizes per applicant).
 Each engine runs in its own process, so its peak RSS (``ru_maxrss``) and wall times are its own. Each worker also
 returns the sum of every feature column; the two are compared as a check that both computed the same thing.
@@ -119,7 +119,7 @@ def resample_tables(out: Path, applicants: int, seed: int) -> None:
 def ensure_data(data_dir: Path, applicants: int, seed: int, *, fallback: bool) -> tuple[Path, str, float]:
     """The folder of the tables (generated when absent), the generator used and the generation time."""
     try:
-        from credit_shared.homecredit.synthetic import generate
+        from credit_local.synthetic import generate
     except ImportError:
         fallback = True
     kind = "resampled" if fallback else "synthetic"
@@ -133,7 +133,7 @@ def ensure_data(data_dir: Path, applicants: int, seed: int, *, fallback: bool) -
         generator = "resampled real sample rows (bench fallback)"
         resample_tables(folder, applicants, seed)
     else:
-        generator = "credit_shared.homecredit.synthetic.generate"
+        generator = "credit_local.synthetic.generate"
         generate(
             folder, applicants, seed, progress=lambda done, total: print(f"  generated {done:,}/{total:,}", flush=True)
         )

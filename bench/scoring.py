@@ -11,7 +11,7 @@ is reported
 about trees x leaves x depth^2 per refused row and dominate the decider's work.
 
 Set-up (timed as ``setup_*_s``, not part of the figures): synthetic Home Credit tables
-(``credit_shared.homecredit.synthetic.generate``, cached under ``.credit/bench-data/`` as ``bench/ingestion.py``
+(``credit_local.synthetic.generate``, cached under ``.credit/bench-data/`` as ``bench/ingestion.py``
 does), a dataset built by the ingestion code (the full feature code, about 800 columns, online features in a SQLite
 application database), that LightGBM trained, registered and promoted to ``champion`` by the
 training code on a real MLflow server. Then, in one run:

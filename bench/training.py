@@ -7,7 +7,7 @@ the threshold tuned on out-of-fold probabilities, then the final fit, metrics an
 Data: application features only (``credit_shared.features.application``), written as a dataset folder by
 ``training_service.sample.write_application_dataset``. The full run reads ``application_train.csv`` from
 ``--tables`` (default ``.credit/bench-data/synthetic-356255-seed7``, the tables ``bench/ingestion.py`` generates);
-it generates them with ``credit_shared.homecredit.synthetic.generate`` when absent.
+it generates them with ``credit_local.synthetic.generate`` when absent.
 Peak RSS is this process's ``ru_maxrss``. The quick run is the reproduction of the issue's "Done when" figure
 (cross-validated ROC AUC on the real rows, cost against accepting everybody).
 """
@@ -51,7 +51,7 @@ def rss_gb() -> float:
 def full_tables(folder: Path) -> Path:
     csv = folder / "application_train.csv"
     if not csv.is_file():
-        from credit_shared.homecredit.synthetic import generate
+        from credit_local.synthetic import generate
 
         logging.info("generating the full-scale synthetic tables into %s (minutes)", folder)
         generate(folder, 356_255, seed=7)

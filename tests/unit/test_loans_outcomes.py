@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from credit_local.outcomes_cli import known_truth, outcomes_of
+from credit_local.synthetic import generate, labels
 from credit_shared.contracts.outcomes import LoanOutcome, Outcome
-from credit_shared.homecredit.synthetic import generate, labels
 
 pytestmark = pytest.mark.unit
 

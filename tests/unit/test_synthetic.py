@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from credit_local.data_cli import data_app
+from credit_local.synthetic import MANIFEST, generate
+from credit_local.synthetic.profile import load_profile
 from credit_shared.homecredit.readers import read_table, validate_folder
 from credit_shared.homecredit.side_tables import SIDE_TABLES
-from credit_shared.homecredit.synthetic import MANIFEST, generate
-from credit_shared.homecredit.synthetic_profile import load_profile
 from credit_shared.homecredit.tables import FILE_NAMES, SENTINEL, TABLES
 
 pytestmark = pytest.mark.unit

@@ -16,7 +16,7 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from credit_shared.homecredit.synthetic import generate
+from credit_local.synthetic import generate
 from credit_shared.settings import PlatformSettings
 
 Report = Callable[[str, float, str], None]  # stage, percent of the stage, message

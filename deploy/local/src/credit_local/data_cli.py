@@ -46,7 +46,7 @@ def synth(
     )
     from rich.table import Table
 
-    from credit_shared.homecredit.synthetic import generate
+    from credit_local.synthetic import generate
 
     logging.basicConfig(level=logging.WARNING)
     console = _console()

@@ -2,7 +2,7 @@
 
 A lender learns months later which loans defaulted; on this machine the truth is known at once: the synthetic
 tables' generator drew every applicant's outcome, the production part's (``application_test``, which no model was
-trained on) too (:func:`credit_shared.homecredit.synthetic.labels`), or a file of labels says it (``--labels``:
+trained on) too (:func:`credit_local.synthetic.labels`), or a file of labels says it (``--labels``:
 ``SK_ID_CURR`` and ``TARGET``, CSV or Parquet, such as Kaggle's ``application_train.csv``). The decisions are read from
 ``loan-decisions``, from the beginning to the end it had when the command started; one outcome per request id.
 """
@@ -47,7 +47,7 @@ def known_truth(home: Path, labels_file: Path | None) -> dict[int, int]:
         frame = pd.read_parquet(labels_file) if labels_file.suffix == ".parquet" else pd.read_csv(labels_file)
         frame = frame[["SK_ID_CURR", "TARGET"]].dropna()
         return dict(zip(frame["SK_ID_CURR"].astype(int).tolist(), frame["TARGET"].astype(int).tolist(), strict=True))
-    from credit_shared.homecredit.synthetic import MANIFEST, labels
+    from credit_local.synthetic import MANIFEST, labels
 
     manifest = home / "raw" / "synthetic" / MANIFEST
     if not manifest.is_file():

@@ -13,9 +13,9 @@ from typing import Any, Final
 
 import numpy as np
 
+from credit_local.synthetic.history import MONTH, _chance, _code, _expand
+from credit_local.synthetic.profile import Sampler
 from credit_shared.homecredit.side_tables import CREDIT_CARD, INSTALMENTS, POS_CASH, PREVIOUS
-from credit_shared.homecredit.synthetic_history import MONTH, _chance, _code, _expand
-from credit_shared.homecredit.synthetic_profile import Sampler
 from credit_shared.homecredit.tables import SENTINEL
 
 Array = np.ndarray[Any, Any]

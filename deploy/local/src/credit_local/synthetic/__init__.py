@@ -3,9 +3,9 @@
 ``generate(out_dir, applicants, seed)`` writes ``application_train.csv`` (with ``TARGET``, about 86 % of the
 applicants), ``application_test.csv`` (the rest, in the Kaggle ratio 307,511 : 48,744) and the six side tables,
 with the real columns, types, category levels and missing-value patterns (learned from the real rows, see
-:mod:`~credit_shared.homecredit.synthetic_profile`), consistent keys (every side row joins), the real per-client
+:mod:`~credit_local.synthetic.profile`), consistent keys (every side row joins), the real per-client
 history sizes and coverage, the ``365243`` sentinels, and a default rate near 8 % driven by plausible features
-(:mod:`~credit_shared.homecredit.synthetic_application`). At 356,255 applicants it reaches the full Kaggle sizes
+(:mod:`~credit_local.synthetic.application`). At 356,255 applicants it reaches the full Kaggle sizes
 (about 58.5 million side-table rows).
 
 Applicants are generated in chunks of :data:`CHUNK_APPLICANTS`; each chunk appends its rows to all eight files,
@@ -29,12 +29,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from credit_local.synthetic.application import application_rows, default_draw, traits
+from credit_local.synthetic.history import bureau_tables, previous_table
+from credit_local.synthetic.loans import credit_cards, pos_and_instalments
 from credit_shared.homecredit.application import FULL_APPLICANTS, TARGET
 from credit_shared.homecredit.schema import Kind, TableSpec
 from credit_shared.homecredit.side_tables import BUREAU, BUREAU_BALANCE, CREDIT_CARD, INSTALMENTS, POS_CASH, PREVIOUS
-from credit_shared.homecredit.synthetic_application import application_rows, default_draw, traits
-from credit_shared.homecredit.synthetic_history import bureau_tables, previous_table
-from credit_shared.homecredit.synthetic_loans import credit_cards, pos_and_instalments
 from credit_shared.homecredit.tables import APPLICATION_TEST, APPLICATION_TRAIN, TABLES
 
 logger = logging.getLogger(__name__)

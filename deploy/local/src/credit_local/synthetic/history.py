@@ -16,8 +16,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from credit_local.synthetic.profile import Sampler
 from credit_shared.homecredit.side_tables import BUREAU, BUREAU_BALANCE, PREVIOUS
-from credit_shared.homecredit.synthetic_profile import Sampler
 from credit_shared.homecredit.tables import SENTINEL, TABLES
 
 Array = np.ndarray[Any, Any]

@@ -16,9 +16,9 @@ from typing import Any, Final
 
 import numpy as np
 
+from credit_local.synthetic.profile import Sampler
 from credit_shared.homecredit.application import APPLICATION
 from credit_shared.homecredit.schema import Kind
-from credit_shared.homecredit.synthetic_profile import Sampler
 from credit_shared.homecredit.tables import APPLICATION_TRAIN, SENTINEL
 
 Array = np.ndarray[Any, Any]

@@ -4,8 +4,8 @@ Per table and column: the missing rate; for a category its level frequencies (Ka
 get a small share, so every level occurs at scale); for a number its quantiles (or, when it has few distinct
 values, their frequencies) and the share of the ``365243`` sentinel. Only statistics are kept, never rows.
 
-Regenerate the committed ``synthetic_profile.json`` with
-``uv run python -m credit_shared.homecredit.synthetic_profile ../shared/data/home-credit``.
+Regenerate the committed ``profile.json`` with
+``uv run python -m credit_local.synthetic.profile ../shared/data/home-credit``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from credit_shared.homecredit.schema import Kind
 from credit_shared.homecredit.side_tables import SIDE_TABLES
 from credit_shared.homecredit.tables import APPLICATION_TRAIN, SENTINEL, TABLES
 
-PROFILE_PATH: Final = Path(__file__).with_name("synthetic_profile.json")
+PROFILE_PATH: Final = Path(__file__).with_name("profile.json")
 PROBS: Final = (
     0.0,
     0.002,
@@ -97,7 +97,7 @@ def load_profile() -> Profile:
 
 
 def main(argv: list[str]) -> None:
-    """Write ``synthetic_profile.json`` from the sample folder given as the first argument."""
+    """Write ``profile.json`` from the sample folder given as the first argument."""
     profile = learn_profile(Path(argv[0]))
     PROFILE_PATH.write_text(json.dumps(profile, indent=0, sort_keys=False) + "\n")
 
