@@ -219,7 +219,8 @@ def test_model_families_describe_their_parameters(gw: Running) -> None:
     families = gw.client.get("/v1/models/families", headers=headers("viewer")).json()
     lightgbm = next(f for f in families if f["family"] == "lightgbm")
     leaves = next(p for p in lightgbm["parameters"] if p["name"] == "num_leaves")
-    assert (leaves["kind"], leaves["default"], leaves["low"], leaves["high"]) == ("int", 31, 2, 4096)
+    # the default is the first-start recipe's (15 leaves)
+    assert (leaves["kind"], leaves["default"], leaves["low"], leaves["high"]) == ("int", 15, 2, 4096)
     one = gw.client.get("/v1/models/families/logistic_regression", headers=headers("viewer")).json()
     assert one["family"] == "logistic_regression"
     assert_problem(gw.client.get("/v1/models/families/xgboost", headers=headers("viewer")), 422)
