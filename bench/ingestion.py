@@ -193,10 +193,14 @@ def worker_ours(folder: Path, memory_limit: str) -> dict[str, Any]:
         last = now
 
     features = build_features(applications, folder, memory_limit=memory_limit, threads=2, progress=progress)
-    total = time.perf_counter() - started
+    return worker_result(stages, started, features)
+
+
+def worker_result(stages: dict[str, float], started: float, features: pd.DataFrame) -> dict[str, Any]:
+    """What a worker reports: its stages, wall and CPU time, peak memory and the features' shape and column sums."""
     return {
         "stages": stages,
-        "total_wall_s": total,
+        "total_wall_s": time.perf_counter() - started,
         "peak_rss_gb": rss_gb(),
         "shape": list(features.shape),
         "cpu_s": cpu_s(),
@@ -238,15 +242,7 @@ def worker_pandas(folder: Path) -> dict[str, Any]:
         return pf.application(applications).join(history.astype("float64"), on="SK_ID_CURR", how="left")
 
     features = timed("join_and_application", join)
-    total = time.perf_counter() - started
-    return {
-        "stages": stages,
-        "total_wall_s": total,
-        "peak_rss_gb": rss_gb(),
-        "shape": list(features.shape),
-        "cpu_s": cpu_s(),
-        "sums": column_sums(features),
-    }
+    return worker_result(stages, started, features)
 
 
 def run_worker(kind: str, folder: Path, memory_limit: str, timeout_s: float) -> dict[str, Any] | None:

@@ -27,7 +27,16 @@ from credit_shared.features.levels import (
     PREVIOUS_LEVELS,
     dummies,
 )
-from credit_shared.homecredit.side_tables import BUREAU, BUREAU_BALANCE, CREDIT_CARD, INSTALMENTS, POS_CASH, PREVIOUS
+from credit_shared.homecredit.schema import Kind
+from credit_shared.homecredit.side_tables import (
+    BUREAU,
+    BUREAU_BALANCE,
+    CREDIT_CARD,
+    CREDIT_CARD_SPEC,
+    INSTALMENTS,
+    POS_CASH,
+    PREVIOUS,
+)
 
 TABLE_LEVELS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
     BUREAU: BUREAU_LEVELS,
@@ -131,27 +140,9 @@ INSTALMENTS_NUM: Final[dict[str, tuple[Func, ...]]] = {
     "DAYS_ENTRY_PAYMENT": ("max", "mean", "sum"),
 }
 
-CREDIT_CARD_NUMERIC: Final = (
-    "MONTHS_BALANCE",
-    "AMT_BALANCE",
-    "AMT_CREDIT_LIMIT_ACTUAL",
-    "AMT_DRAWINGS_ATM_CURRENT",
-    "AMT_DRAWINGS_CURRENT",
-    "AMT_DRAWINGS_OTHER_CURRENT",
-    "AMT_DRAWINGS_POS_CURRENT",
-    "AMT_INST_MIN_REGULARITY",
-    "AMT_PAYMENT_CURRENT",
-    "AMT_PAYMENT_TOTAL_CURRENT",
-    "AMT_RECEIVABLE_PRINCIPAL",
-    "AMT_RECIVABLE",
-    "AMT_TOTAL_RECEIVABLE",
-    "CNT_DRAWINGS_ATM_CURRENT",
-    "CNT_DRAWINGS_CURRENT",
-    "CNT_DRAWINGS_OTHER_CURRENT",
-    "CNT_DRAWINGS_POS_CURRENT",
-    "CNT_INSTALMENT_MATURE_CUM",
-    "SK_DPD",
-    "SK_DPD_DEF",
+# every number of the monthly card balances (all its columns but the two ids and the contract status), from its schema
+CREDIT_CARD_NUMERIC: Final = tuple(
+    c.name for c in CREDIT_CARD_SPEC.columns if c.kind is not Kind.CATEGORY and not c.name.startswith("SK_ID_")
 )
 CREDIT_CARD_FUNCS: Final = ("min", "max", "mean", "sum", "var")
 CREDIT_CARD_DUMMIES: Final = dummies(CREDIT_CARD_LEVELS)
