@@ -124,6 +124,17 @@ def test_metric_table_by_family_and_a_bar_chart_of_one_metric(gateway: FakeGatew
     assert at.dataframe[0].value["Run"].tolist() == ["lightgbm-run · lightgbm"]
 
 
+def test_a_run_without_the_charted_metric_is_named_under_the_chart(gateway: FakeGateway) -> None:
+    with_runs(gateway)
+    baseline = make_run("r3", "dummy", 0.5)
+    baseline["metrics"] = {"test_cost": 0.8}  # a baseline has no ROC AUC
+    gateway.on("GET", f"/v1/experiments/{EXPERIMENT}/runs", [make_run("r1", "lightgbm", 0.77), baseline])
+    at = open_page("experiments")
+    next(s for s in at.selectbox if s.label == "Metric to chart").set_value("Test ROC AUC").run()
+    assert not at.exception
+    assert "Not drawn, without a value of Test ROC AUC: dummy-run · dummy." in texts(at, "caption")
+
+
 def test_overlays_the_curves_of_the_chosen_runs(gateway: FakeGateway) -> None:
     with_runs(gateway)
     at = open_page("experiments")

@@ -124,6 +124,9 @@ def metric_table(runs: list[Json], labels: dict[str, str]) -> None:
         fig = charts.bars([labels[str(r["run_id"])] for r in kept], [r["metrics"][key] for r in kept],
                           f"{metric} by run", "Run", str(metric))  # fmt: skip
         st.plotly_chart(fig, width="stretch")
+        missing = [labels[str(r["run_id"])] for r in runs if _family(r) in shown and r not in kept]
+        if missing:
+            st.caption(f"Not drawn, without a value of {metric}: {', '.join(missing)}.")
 
 
 def _figures(client: GatewayClient, run_id: str) -> list[str]:
