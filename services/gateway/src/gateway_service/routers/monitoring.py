@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
@@ -62,21 +63,9 @@ class ReportDetail(ReportSummary):
 
 
 def _summary(row: StoredDriftReport) -> ReportSummary:
-    return ReportSummary(
-        report_id=row.report_id,
-        kind=row.kind,
-        model_version=row.model_version,
-        dataset_id=row.dataset_id,
-        window_start=row.window_start,
-        window_end=row.window_end,
-        rows=row.rows,
-        columns=row.columns,
-        drifted=row.drifted,
-        severity=row.severity,
-        created_at=row.created_at,
-        url=f"/v1/monitoring/reports/{row.report_id}",
-        html_url=f"/v1/monitoring/reports/{row.report_id}/html",
-    )
+    stored = {f.name: getattr(row, f.name) for f in fields(row) if f.name != "summary"}
+    url = f"/v1/monitoring/reports/{row.report_id}"
+    return ReportSummary(**stored, url=url, html_url=f"{url}/html")
 
 
 def _find(gateway: Gateway, report_id: str) -> StoredDriftReport:
