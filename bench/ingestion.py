@@ -178,7 +178,7 @@ def column_sums(frame: pd.DataFrame) -> dict[str, float]:
 
 
 def worker_ours(folder: Path, memory_limit: str) -> dict[str, Any]:
-    from credit_shared.features import build_features
+    from credit_shared.features.build import build_features
 
     stages: dict[str, float] = {}
     started = time.perf_counter()

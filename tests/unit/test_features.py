@@ -10,15 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_shared.features import (
-    APPLICATION_COLUMNS,
-    FEATURE_COLUMNS,
-    HISTORY_COLUMNS,
-    application_features,
-    build_features,
-    find_tables,
-    history_features,
-)
+from credit_shared.features import APPLICATION_COLUMNS, FEATURE_COLUMNS, HISTORY_COLUMNS, application_features
+from credit_shared.features.build import build_features
+from credit_shared.features.history import history_features
+from credit_shared.features.sources import find_tables
 from credit_shared.homecredit.application import APPLICATION, ID
 from credit_shared.homecredit.schema import Kind
 from credit_shared.homecredit.side_tables import SIDE_TABLES

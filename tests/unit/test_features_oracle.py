@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_shared.features import FEATURE_COLUMNS, HISTORY_COLUMNS, build_features, history_features
+from credit_shared.features import FEATURE_COLUMNS, HISTORY_COLUMNS
+from credit_shared.features.build import build_features
+from credit_shared.features.history import history_features
 from credit_shared.homecredit.application import ID
 
 pytestmark = pytest.mark.unit

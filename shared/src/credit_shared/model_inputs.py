@@ -16,9 +16,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from credit_shared.preprocessing import categorical_block, numeric_block
-
 _UNSAFE = re.compile(r"[^0-9A-Za-z_-]")
+
+
+def numeric_block(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """``columns`` of ``frame`` as one float64 array: NumPy number columns in one block, anything else coerced
+    (a value that is not a number becomes NaN), as the pipeline's input frame has them."""
+    dtypes = frame.dtypes
+    plain = all(isinstance(dtypes[c], np.dtype) and dtypes[c].kind in "biuf" for c in columns)
+    if plain:
+        return frame[list(columns)].to_numpy(dtype="float64")
+    return np.column_stack(
+        [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan) for c in columns]
+    ) if len(columns) else np.empty((len(frame), 0))  # fmt: skip
+
+
+def categorical_block(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """``columns`` of ``frame`` as one object array with None for every missing value (NaN, None, ``pd.NA``)."""
+    block = frame[list(columns)].to_numpy(dtype=object)
+    block[pd.isna(block)] = None
+    return block
 
 
 def one_hot_name(feature: str, category: Any) -> str:

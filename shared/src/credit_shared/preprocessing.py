@@ -35,7 +35,7 @@ class _OneHot:
 
     column: int  # position among the categorical inputs
     table: dict[Any, int]
-    none: int | None  # index of the ``None`` level (a missing value after :func:`categorical_block`), if fitted
+    none: int | None  # index of the ``None`` level (missing after ``model_inputs.categorical_block``), if fitted
     width: int
 
 
@@ -72,25 +72,6 @@ class CompiledPreprocess:
                 out[tuple(np.array(hits, dtype="int64").T)] = 1.0
             at += one_hot.width
         return out
-
-
-def numeric_block(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """``columns`` of ``frame`` as one float64 array: NumPy number columns in one block, anything else coerced
-    (a value that is not a number becomes NaN), as the pipeline's input frame has them."""
-    dtypes = frame.dtypes
-    plain = all(isinstance(dtypes[c], np.dtype) and dtypes[c].kind in "biuf" for c in columns)
-    if plain:
-        return frame[list(columns)].to_numpy(dtype="float64")
-    return np.column_stack(
-        [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan) for c in columns]
-    ) if len(columns) else np.empty((len(frame), 0))  # fmt: skip
-
-
-def categorical_block(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """``columns`` of ``frame`` as one object array with None for every missing value (NaN, None, ``pd.NA``)."""
-    block = frame[list(columns)].to_numpy(dtype=object)
-    block[pd.isna(block)] = None
-    return block
 
 
 def compile_preprocess(

@@ -14,8 +14,10 @@ from sqlalchemy import Engine
 from credit_shared.contracts.ingestion import BuildDataset, DatasetBuilt
 from credit_shared.datasets import DatasetManifest
 from credit_shared.feature_policy import PolicyOutcome, apply_policy
-from credit_shared.features import FEATURE_COLUMNS, HISTORY_COLUMNS, build_features, present_tables
+from credit_shared.features import FEATURE_COLUMNS, HISTORY_COLUMNS
+from credit_shared.features.build import build_features
 from credit_shared.features.labels import feature_infos
+from credit_shared.features.sources import present_tables
 from credit_shared.homecredit.application import ID, TARGET
 from credit_shared.online_features import write_online_features
 from credit_shared.settings import MlflowSettings

@@ -27,7 +27,7 @@ Direction = Literal[-1, 0, 1]
 
 def _known_names() -> tuple[frozenset[str], frozenset[str]]:
     """The application table's columns and every feature of the feature set (imported when first validating)."""
-    from credit_shared.features.build import FEATURE_COLUMNS
+    from credit_shared.features import FEATURE_COLUMNS
     from credit_shared.homecredit.application import APPLICATION, ID, TARGET
 
     raw = frozenset(c for c in APPLICATION.names if c not in {ID, TARGET})

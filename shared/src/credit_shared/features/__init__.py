@@ -2,9 +2,11 @@
 
 - :func:`application_features`: from the application row alone, element-wise (one row gives the values it gets
   in a batch); scoring calls it per request batch.
-- :func:`history_features`: the side-table aggregates per client (DuckDB over CSV or Parquet, bounded memory);
-  ingestion stores them as the online features scoring joins by ``SK_ID_CURR``.
-- :func:`build_features`: both for a batch of applications, in one float matrix.
+- :func:`~credit_shared.features.history.history_features`: the side-table aggregates per client (DuckDB over CSV
+  or Parquet, bounded memory); ingestion stores them as the online features scoring joins by ``SK_ID_CURR``.
+- :func:`~credit_shared.features.build.build_features`: both for a batch of applications, in one float matrix.
+
+The package itself exports only what serving needs (no DuckDB): the batch builders are imported from their modules.
 
 The families are those of the "LightGBM with simple features" kernel (see :mod:`credit_shared.features.spec`).
 Choices, all mirrored by the pandas oracle in ``tests/oracle``:
@@ -18,11 +20,12 @@ Choices, all mirrored by the pandas oracle in ``tests/oracle``:
 - names keep only ``[0-9A-Za-z_]``; columns are always :data:`FEATURE_COLUMNS`, in that order.
 """
 
+from typing import Final
+
 from credit_shared.features.application import APPLICATION_COLUMNS, application_features, application_parts
-from credit_shared.features.build import FEATURE_COLUMNS, build_features
-from credit_shared.features.history import history_features
-from credit_shared.features.sources import find_tables, present_tables
 from credit_shared.features.spec import HISTORY_COLUMNS
+
+FEATURE_COLUMNS: Final[tuple[str, ...]] = (*APPLICATION_COLUMNS, *HISTORY_COLUMNS)
 
 __all__ = [
     "APPLICATION_COLUMNS",
@@ -30,8 +33,4 @@ __all__ = [
     "HISTORY_COLUMNS",
     "application_features",
     "application_parts",
-    "build_features",
-    "find_tables",
-    "history_features",
-    "present_tables",
 ]

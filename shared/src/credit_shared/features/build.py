@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Final
 
 import pandas as pd
 
+from credit_shared.features import FEATURE_COLUMNS
 from credit_shared.features.application import APPLICATION_COLUMNS, NUMERIC_COLUMNS, application_parts
 from credit_shared.features.history import FeatureMatrix, Progress, fill_history
 from credit_shared.features.sources import Source
@@ -15,8 +15,6 @@ from credit_shared.features.spec import HISTORY_COLUMNS
 from credit_shared.homecredit.application import ID, TARGET
 
 log = logging.getLogger(__name__)
-
-FEATURE_COLUMNS: Final[tuple[str, ...]] = (*APPLICATION_COLUMNS, *HISTORY_COLUMNS)
 
 
 def build_features(
