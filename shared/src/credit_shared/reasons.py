@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from credit_shared.contracts.loans import Reason
 from credit_shared.features.spec import AGGREGATES_BY_NAME
 from credit_shared.homecredit.application import APPLICATION, ID
+from credit_shared.homecredit.side_tables import BUREAU, CREDIT_CARD, INSTALMENTS, POS_CASH, PREVIOUS
 
 CATALOGUE_VERSION: Final = "2026-12.1"
 MAX_REASONS: Final = 4
@@ -139,8 +140,7 @@ _BUREAU_OVERDUE: Final = frozenset(
 _BUREAU_DEBT: Final = frozenset({"AMT_CREDIT_SUM", "AMT_CREDIT_SUM_DEBT", "AMT_CREDIT_SUM_LIMIT", "AMT_ANNUITY"})
 _LATE: Final = frozenset({"DPD", "DBD", "PAYMENT_PERC", "PAYMENT_DIFF", "SK_DPD", "SK_DPD_DEF"})
 _CARD_DEBT: Final = frozenset({"AMT_BALANCE", "AMT_TOTAL_RECEIVABLE", "AMT_RECIVABLE", "AMT_RECEIVABLE_PRINCIPAL"})
-_TABLES: Final[dict[str, str]] = {"bureau": "R05", "previous_application": "R07", "POS_CASH_balance": "R20",
-                                  "installments_payments": "R21", "credit_card_balance": "R19"}  # fmt: skip
+_TABLES: Final = {BUREAU: "R05", PREVIOUS: "R07", POS_CASH: "R20", INSTALMENTS: "R21", CREDIT_CARD: "R19"}
 
 
 def group_of(feature: str) -> str:

@@ -16,7 +16,7 @@ from credit_shared.features.spec import AGGREGATES_BY_NAME, ROWS, Aggregate
 from credit_shared.homecredit.application import APPLICATION
 from credit_shared.homecredit.glossary import APPLICATION_TABLE, LABELS, humanise, raw_label
 from credit_shared.homecredit.schema import Kind
-from credit_shared.homecredit.side_tables import BUREAU, BUREAU_BALANCE
+from credit_shared.homecredit.side_tables import BUREAU, BUREAU_BALANCE, CREDIT_CARD, INSTALMENTS, POS_CASH, PREVIOUS
 
 # Short phrases of the aggregated side-table columns, as they read inside "<Func> of <phrase> <rows>".
 PHRASES: Final[dict[str, str]] = {
@@ -109,11 +109,11 @@ STATUS_LEVELS: Final = {
     "X": "unknown",
 }
 ROWS_OF: Final = {
-    "bureau": "bureau credits",
-    "previous_application": "previous applications",
-    "POS_CASH_balance": "POS and cash loan monthly balances",
-    "installments_payments": "previous instalments",
-    "credit_card_balance": "credit-card monthly balances",
+    BUREAU: "bureau credits",
+    PREVIOUS: "previous applications",
+    POS_CASH: "POS and cash loan monthly balances",
+    INSTALMENTS: "previous instalments",
+    CREDIT_CARD: "credit-card monthly balances",
 }
 SUBSETS: Final = {"Active": "active", "Closed": "closed", "Approved": "approved", "Refused": "refused"}
 FUNC_WORDS: Final = {"min": "Min", "max": "Max", "mean": "Mean", "sum": "Sum", "var": "Variance"}

@@ -12,6 +12,7 @@ import re
 from typing import Final
 
 from credit_shared.homecredit.schema import Kind
+from credit_shared.homecredit.side_tables import BUREAU, BUREAU_BALANCE, CREDIT_CARD, POS_CASH, PREVIOUS
 from credit_shared.homecredit.tables import TABLES
 
 
@@ -19,11 +20,11 @@ def _levels(table: str) -> dict[str, tuple[str, ...]]:
     return {c.name: c.categories for c in TABLES[table].columns if c.kind is Kind.CATEGORY}
 
 
-BUREAU_LEVELS: Final = _levels("bureau")
-BUREAU_BALANCE_LEVELS: Final = _levels("bureau_balance")
-POS_CASH_LEVELS: Final = _levels("POS_CASH_balance")
-CREDIT_CARD_LEVELS: Final = _levels("credit_card_balance")
-PREVIOUS_LEVELS: Final = _levels("previous_application")
+BUREAU_LEVELS: Final = _levels(BUREAU)
+BUREAU_BALANCE_LEVELS: Final = _levels(BUREAU_BALANCE)
+POS_CASH_LEVELS: Final = _levels(POS_CASH)
+CREDIT_CARD_LEVELS: Final = _levels(CREDIT_CARD)
+PREVIOUS_LEVELS: Final = _levels(PREVIOUS)
 
 MISSING_LEVEL: Final = "nan"
 
