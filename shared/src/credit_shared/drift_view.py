@@ -7,32 +7,38 @@ the platform's home). The gateway lists and opens reports only through :func:`li
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select
 
 from credit_shared.db import as_utc, make_sessionmaker
 from credit_shared.db.models import DriftReport
 
 
-@dataclass(frozen=True)
-class StoredDriftReport:
-    """One stored drift report: what it compared, its verdict and its JSON summary (times in UTC)."""
+class DriftReportFacts(BaseModel):
+    """What a stored drift report compared and its verdict (times in UTC); the gateway lists reports with these."""
 
-    report_id: str
-    kind: str  # window, on_demand
-    model_version: str | None
+    model_config = ConfigDict(frozen=True)
+
+    report_id: str = Field(examples=["w-3-20261124T1000-1a2b"])
+    kind: str = Field(examples=["window"])  # window, on_demand
+    model_version: str | None = Field(examples=["3"])
     dataset_id: str | None
     window_start: datetime | None
     window_end: datetime | None
     rows: int
     columns: int
     drifted: int
-    severity: str  # green, orange, red
-    summary: dict[str, Any]
+    severity: str = Field(examples=["orange"])  # green, orange, red
     created_at: datetime
+
+
+class StoredDriftReport(DriftReportFacts):
+    """One stored drift report: its facts and its JSON summary."""
+
+    summary: dict[str, Any]
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -207,6 +207,21 @@ def events_publisher(
     return EventPublisher(publisher, source)
 
 
+def subscribe(
+    router: KafkaRouter, topic: Topic, handler: Callable[..., Awaitable[None]], *, description: str, **options: Any
+) -> None:
+    """Subscribe ``handler`` to ``topic``, documented in AsyncAPI under the topic's name.
+
+    Args:
+        router: the service's router.
+        topic: the topic read.
+        handler: what each message (or batch) is given to.
+        description: what the service does with the topic's messages, for AsyncAPI.
+        **options: the subscriber's other options (:func:`group_options`, a batch's, ``decoder``, ``ack_policy``).
+    """
+    router.subscriber(topic.name, title=topic.name, description=description, **options)(handler)
+
+
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema with every ``$ref`` replaced by its definition (embeddable in an AsyncAPI document)."""
     schema = model.model_json_schema()

@@ -24,8 +24,9 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from credit_shared.kafka import make_broker
 from credit_shared.logs import configure_logging
-from credit_shared.settings import ServiceSettings
+from credit_shared.settings import KafkaSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,16 @@ class Worker:
     version: str = "1.0.0"
     describe: Callable[[], dict[str, Any]] | None = None  # what /health adds about the service's state
     documented: tuple[KafkaBroker, ...] = ()  # brokers documented in AsyncAPI beside ``broker``, never started
+
+
+def new_worker(kafka: KafkaSettings, *, name: str, title: str, description: str) -> Worker:
+    """A service's worker: a fresh metrics registry and the broker reporting into it, named and described once.
+
+    Nothing connects. The service then includes its routers in ``worker.broker`` and adds its checks and hooks.
+    """
+    registry = CollectorRegistry()
+    broker = make_broker(kafka, service=name, registry=registry, description=description)
+    return Worker(name=name, title=title, description=description, broker=broker, registry=registry)
 
 
 def _json(body: dict[str, Any], status: int = 200) -> AsgiResponse:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NotRequired, TypedDict, Unpack
 
 from credit_local.processes import (
     PortBusyError,
@@ -144,39 +145,31 @@ def spawn_mlflow(
     return spawn(name, command, env=env, run_dir=run_dir, log_dir=log_dir, port=port, health_url=health)
 
 
-def start_mlflow(
-    port: int,
-    *,
-    backend_uri: str,
-    artifacts_destination: str,
-    run_dir: Path,
-    log_dir: Path,
-    name: str = "mlflow",
-    setting: str = "CREDIT_LOCAL_MLFLOW_PORT",
-    extra_env: dict[str, str] | None = None,
-    timeout_s: float = 180.0,
-) -> ProcessRecord:
+class MlflowServer(TypedDict):
+    """The keyword arguments of :func:`spawn_mlflow` (and of :func:`start_mlflow`, besides its timeout)."""
+
+    backend_uri: str
+    artifacts_destination: str
+    run_dir: Path
+    log_dir: Path
+    name: NotRequired[str]
+    setting: NotRequired[str]
+    extra_env: NotRequired[dict[str, str] | None]
+
+
+def start_mlflow(port: int, *, timeout_s: float = 180.0, **server: Unpack[MlflowServer]) -> ProcessRecord:
     """Start ``mlflow server`` (see :func:`spawn_mlflow`) and wait until ``GET /health`` answers.
 
     Raises:
         PortBusyError: when the port is taken.
         StartError: when the server exits or is not healthy in time (it is stopped again).
     """
-    record = spawn_mlflow(
-        port,
-        backend_uri=backend_uri,
-        artifacts_destination=artifacts_destination,
-        run_dir=run_dir,
-        log_dir=log_dir,
-        name=name,
-        setting=setting,
-        extra_env=extra_env,
-    )
+    record = spawn_mlflow(port, **server)
     health = record.health_url or ""
     try:
         wait_until(record, lambda: http_ok(health), timeout_s=timeout_s)
     except StartError:
-        stop([record], run_dir)
+        stop([record], server["run_dir"])
         raise
     return record
 

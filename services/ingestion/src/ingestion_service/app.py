@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry
-
 from credit_shared import db, mlflow_utils
-from credit_shared.kafka import make_broker
-from credit_shared.runtime import Worker
+from credit_shared.runtime import Worker, new_worker
 from ingestion_service.handlers import make_router
 from ingestion_service.settings import Settings, get_settings
 
@@ -20,16 +17,8 @@ DESCRIPTION = (
 def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
     """Build the ingestion worker (nothing connects until the runtime starts it)."""
     settings = settings or get_settings()
-    registry = CollectorRegistry()
-    broker = make_broker(settings.kafka, service=NAME, registry=registry, description=DESCRIPTION)
+    worker = new_worker(settings.kafka, name=NAME, title="Ingestion service", description=DESCRIPTION)
     engine = db.make_engine(settings.database)
-    broker.include_router(make_router(settings, engine))
-    worker = Worker(
-        name=NAME,
-        title="Ingestion service",
-        description=DESCRIPTION,
-        broker=broker,
-        registry=registry,
-        checks={"database": lambda: db.ping(engine), "mlflow": lambda: mlflow_utils.ping(settings.mlflow)},
-    )
+    worker.broker.include_router(make_router(settings, engine))
+    worker.checks.update(database=lambda: db.ping(engine), mlflow=lambda: mlflow_utils.ping(settings.mlflow))
     return worker, settings

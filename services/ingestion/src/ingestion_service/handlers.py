@@ -13,7 +13,7 @@ from credit_shared.commands import Accepted, CommandLedger, CommandRefused, Comm
 from credit_shared.contracts import ingestion
 from credit_shared.contracts.envelope import Envelope
 from credit_shared.contracts.ingestion import BuildDataset, DatasetBuilt
-from credit_shared.kafka import events_publisher, group_options
+from credit_shared.kafka import events_publisher, group_options, subscribe
 from ingestion_service.builder import BuildContext, build_dataset
 from ingestion_service.settings import Settings
 from ingestion_service.sources import SourceError, resolve
@@ -69,10 +69,11 @@ def make_router(settings: Settings, engine: Engine) -> KafkaRouter:
         threads=settings.threads,
     )
     commands = CommandRunner(CommandLedger(engine, SOURCE), publish, ingestion.PROGRESS, ingestion.FAILED)
-    router.subscriber(
-        topics.DATASET_COMMANDS.name,
-        **group_options(settings.kafka, settings.group_id, long_work=True),
-        title=topics.DATASET_COMMANDS.name,
+    subscribe(
+        router,
+        topics.DATASET_COMMANDS,
+        Ingestion(settings, context, commands).on_command,
         description="dataset.build: build a versioned dataset from the raw tables with the given cleaning.",
-    )(Ingestion(settings, context, commands).on_command)
+        **group_options(settings.kafka, settings.group_id, long_work=True),
+    )
     return router

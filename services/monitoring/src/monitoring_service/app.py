@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 from functools import partial
 
-from prometheus_client import CollectorRegistry
-
 from credit_shared import db
 from credit_shared.commands import CommandLedger
-from credit_shared.kafka import make_broker
 from credit_shared.mlflow_utils import ping as mlflow_ping
-from credit_shared.runtime import Worker
+from credit_shared.runtime import Worker, new_worker
 from monitoring_service.artifacts import LocalArtifactStore
 from monitoring_service.audit import fetch_features, save_report
 from monitoring_service.handlers import MonitoringMetrics, make_router
@@ -39,8 +36,7 @@ def build(settings: Settings | None = None, *, catalog: ModelCatalog | None = No
         catalog: where model versions are described (the MLflow registry by default; a fake in tests).
     """
     settings = settings or get_settings()
-    registry = CollectorRegistry()
-    broker = make_broker(settings.kafka, service=NAME, registry=registry, description=DESCRIPTION)
+    worker = new_worker(settings.kafka, name=NAME, title="Monitoring service", description=DESCRIPTION)
     engine = db.make_engine(settings.database)
     catalog = catalog or MlflowCatalog(settings.mlflow)
     references = ReferenceStore(
@@ -70,23 +66,16 @@ def build(settings: Settings | None = None, *, catalog: ModelCatalog | None = No
         settings,
         service,
         CommandLedger(engine, NAME),
-        MonitoringMetrics.create(registry),
+        MonitoringMetrics.create(worker.registry),
         performance=lambda publish: PerformanceRunner(
             engine, publish, test_auc, settings.alert_rules(), settings.performance_interval_s
         ),
     )
-    broker.include_router(router)
-    worker = Worker(
-        name=NAME,
-        title="Monitoring service",
-        description=DESCRIPTION,
-        broker=broker,
-        registry=registry,
-        checks={
-            "database": partial(asyncio.to_thread, db.ping, engine),
-            "mlflow": partial(asyncio.to_thread, mlflow_ping, settings.mlflow),
-        },
-        after_startup=[runner.start, realized.start],
-        on_shutdown=[runner.stop, realized.stop],
+    worker.broker.include_router(router)
+    worker.checks.update(
+        database=partial(asyncio.to_thread, db.ping, engine),
+        mlflow=partial(asyncio.to_thread, mlflow_ping, settings.mlflow),
     )
+    worker.after_startup.extend([runner.start, realized.start])
+    worker.on_shutdown.extend([runner.stop, realized.stop])
     return worker, settings

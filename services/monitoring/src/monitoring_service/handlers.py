@@ -31,6 +31,7 @@ from credit_shared.kafka import (
     events_publisher,
     group_options,
     raw_decoder,
+    subscribe,
 )
 from monitoring_service.performance_runner import PerformanceRunner, subscribe_outcomes
 from monitoring_service.service import MonitoringService
@@ -223,18 +224,20 @@ def make_router(
     commands = CommandRunner(ledger, publish, contract.PROGRESS, contract.FAILED)
     handlers = Monitoring(settings, service, windows, realized, commands)
     subscribe_outcomes(router, settings, realized)
-    router.subscriber(
-        topics.LOAN_DECISIONS.name,
-        **settings.batches(),
-        decoder=raw_decoder,
-        title=topics.LOAN_DECISIONS.name,
+    subscribe(
+        router,
+        topics.LOAN_DECISIONS,
+        handlers.on_decisions,
         description="Decisions of the scoring service, grouped into windows per model version.",
-    )(handlers.on_decisions)
-    router.subscriber(
-        topics.MONITORING_COMMANDS.name,
-        **group_options(settings.kafka, settings.group_id),
         decoder=raw_decoder,
-        title=topics.MONITORING_COMMANDS.name,
+        **settings.batches(),
+    )
+    subscribe(
+        router,
+        topics.MONITORING_COMMANDS,
+        handlers.on_command,
         description="drift.report: a drift report on demand for one column or all columns of a dataset part.",
-    )(handlers.on_command)
+        decoder=raw_decoder,
+        **group_options(settings.kafka, settings.group_id),
+    )
     return router, windows, realized

@@ -317,13 +317,5 @@ class MonitoringService:
         message = f"{report.drifted} of {report.columns} columns drifted"
         if report.important_drifted:
             message += f", important features among them: {', '.join(report.important_drifted)}"
-        return DriftAlert(
-            report_id=report.report_id,
-            model_name=report.model_name,
-            model_version=report.model_version,
-            severity=report.severity,
-            drifted=report.drifted,
-            columns=report.columns,
-            important_drifted=report.important_drifted,
-            message=message,
-        )
+        facts = report.model_dump(include=DriftAlert.model_fields.keys() - {"message"})  # the report's own fields
+        return DriftAlert(**facts, message=message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,9 +11,10 @@ from typing import Any
 from credit_shared import topics
 from credit_shared.contracts.loans import DeadLetter, DeadLetterStep, LoanApplicationMessage, LoanDecision, encode
 from credit_shared.contracts.loans import message_key as key_of
-from credit_shared.decisions_view import Layout
+from credit_shared.decisions_view import Layout, encode_input
 from scoring_service import audit
 from scoring_service.dead_letters import Rejected, dead_letter
+from scoring_service.scorer import Scored
 from scoring_service.served import ServedModel
 from scoring_service.transport import Offsets, Record
 
@@ -128,6 +130,38 @@ def record_decision(
     )
     answer.decision = decision
     answer.publish(decision, application, public=public)
+
+
+def record_decisions(
+    outcome: Outcome,
+    model: ServedModel,
+    decided: Iterable[tuple[Answer, LoanApplicationMessage, Scored, dict[str, Any] | None]],
+    *,
+    received_at: datetime,
+    public: bool = True,
+) -> None:
+    """New decisions of one served version: its input layout once in the outcome, each decision with its input.
+
+    Args:
+        outcome: the batch's outcome, which stores the layout.
+        model: the version that decided.
+        decided: each answer, its application, what the version scored and the challenger's shadow (or None).
+        received_at: when the batch was read.
+        public: publish the decisions on loan-decisions (named-version replies are not).
+    """
+    layout = layout_of(model)
+    outcome.layouts.append(layout)
+    for answer, application, scored, shadow in decided:
+        model_input = encode_input(layout, application.application, scored.input_digest)
+        record_decision(
+            answer,
+            application,
+            scored.decision,
+            received_at=received_at,
+            shadow=shadow,
+            model_input=model_input,
+            public=public,
+        )
 
 
 def layout_of(model: ServedModel) -> Layout:

@@ -17,12 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from prometheus_client import CollectorRegistry
 
 from credit_shared import db, topics
 from credit_shared.features import application_parts
-from credit_shared.kafka import make_broker
-from credit_shared.runtime import Worker
+from credit_shared.runtime import Worker, new_worker
 from scoring_service.audit import AuditStore
 from scoring_service.batch import BatchDecider
 from scoring_service.commit import Committer
@@ -139,9 +137,9 @@ def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
     # MLflow's client retries a refused connection for about four minutes by default; a model check stuck that long
     # holds the reload lock, so a promotion made once MLflow is back would wait for it. A few retries are enough.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
-    registry = CollectorRegistry()
-    metrics = ScoringMetrics.create(registry)
-    broker = make_broker(settings.kafka, service=NAME, registry=registry, description=DESCRIPTION)
+    worker = new_worker(settings.kafka, name=NAME, title="Scoring service", description=DESCRIPTION)
+    broker = worker.broker
+    metrics = ScoringMetrics.create(worker.registry)
     engine = db.make_engine(settings.database)
     holder = ModelHolder(lambda alias, current: load_served(settings.mlflow, engine, alias, current))
     versions = VersionCache(lambda v: load_version(settings.mlflow, engine, v), settings.named_versions_kept)
@@ -169,20 +167,13 @@ def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    worker = Worker(
-        name=NAME,
-        title="Scoring service",
-        description=DESCRIPTION,
-        broker=broker,
-        registry=registry,
-        checks={
-            "model": lambda: readiness(health, holder)["model"],
-            "stream": lambda: readiness(health, holder)["stream"],
-            "database": lambda: db.ping(engine),
-        },
-        after_startup=[start_background],
-        on_shutdown=[stop_background],
-        describe=lambda: {"model": model_state(holder)[1], "delivery": settings.delivery},
-        documented=(document_stream(settings, DESCRIPTION),),
+    worker.checks.update(
+        model=lambda: readiness(health, holder)["model"],
+        stream=lambda: readiness(health, holder)["stream"],
+        database=lambda: db.ping(engine),
     )
+    worker.after_startup.append(start_background)
+    worker.on_shutdown.append(stop_background)
+    worker.describe = lambda: {"model": model_state(holder)[1], "delivery": settings.delivery}
+    worker.documented = (document_stream(settings, DESCRIPTION),)
     return worker, settings

@@ -19,9 +19,8 @@ from typing import Any
 
 from credit_shared.contracts.envelope import utc_now
 from credit_shared.contracts.loans import LoanApplicationMessage, LoanDecision, encode, message_key
-from credit_shared.decisions_view import encode_input
 from credit_shared.features.serving import FeatureBuilder
-from scoring_service.answers import Answer, Known, Outcome, layout_of, record_decision
+from scoring_service.answers import Answer, Known, Outcome, record_decisions
 from scoring_service.audit import AuditStore, Stored
 from scoring_service.dead_letters import Rejected, parse_application
 from scoring_service.faults import StepFailed, isolate
@@ -76,19 +75,10 @@ class BatchDecider:
         prior, decided, repeated = await asyncio.to_thread(self._recognise_and_score, stream, in_flight, champion,
                                                            started)  # fmt: skip
         if decided:
-            layout = layout_of(champion)
-            outcome.layouts.append(layout)
             shadows = await self._shadow([a for _, a, _ in decided], challenger, started)
-            for (answer, application, scored), shadow in zip(decided, shadows, strict=True):
-                model_input = encode_input(layout, application.application, scored.input_digest)
-                record_decision(
-                    answer,
-                    application,
-                    scored.decision,
-                    received_at=received_at,
-                    shadow=shadow,
-                    model_input=model_input,
-                )
+            with_shadows = [(*d, shadow) for d, shadow in zip(decided, shadows, strict=True)]
+            record_decisions(outcome, champion, with_shadows, received_at=received_at)
+            for _, application, scored in decided:
                 prior.setdefault(application.request_id, scored.decision)
         for answer, application in repeated:
             kind = repeat(answer, application, prior.get(application.request_id))

@@ -24,7 +24,7 @@ from credit_shared.commands import CommandLedger, CommandRunner, ProgressReporte
 from credit_shared.contracts import scoring as contract
 from credit_shared.contracts.envelope import Envelope
 from credit_shared.contracts.scoring import DatasetScored, ScoreDataset
-from credit_shared.kafka import documented_bytes, events_publisher, group_options, raw_decoder
+from credit_shared.kafka import documented_bytes, events_publisher, group_options, raw_decoder, subscribe
 from scoring_service.dataset_scoring import ScoringError, ScoringPlaces, headline, score_dataset
 from scoring_service.holder import ModelHolder
 from scoring_service.served import ServedModel
@@ -69,16 +69,17 @@ class DatasetScoring:
             schema=Envelope[DatasetScored],
         )
         self.commands = CommandRunner(CommandLedger(self.engine, SOURCE), publish, contract.PROGRESS, contract.FAILED)
-        router.subscriber(
-            topics.SCORING_COMMANDS.name,
+        subscribe(
+            router,
+            topics.SCORING_COMMANDS,
+            self.on_command,
+            description="scoring.score_dataset: score every applicant of a dataset part (or a seeded sample) with "
+            "the champion or a named version; store probability, decision and reasons per applicant.",
             # not the stream's group: a long scoring never stalls it
             **group_options(settings.kafka, f"{settings.group_id}-datasets", long_work=True),
             ack_policy=AckPolicy.ACK,  # committed once handled: a scoring cut short by a crash is redelivered
             decoder=raw_decoder,
-            title=topics.SCORING_COMMANDS.name,
-            description="scoring.score_dataset: score every applicant of a dataset part (or a seeded sample) with "
-            "the champion or a named version; store probability, decision and reasons per applicant.",
-        )(self.on_command)
+        )
         return router
 
     async def on_command(self, body: CommandBytes) -> None:

@@ -20,9 +20,8 @@ from credit_shared.contracts.loans import (
     encode,
     message_key,
 )
-from credit_shared.decisions_view import encode_input
 from credit_shared.features.serving import FeatureBuilder
-from scoring_service.answers import Answer, Outcome, layout_of, record_decision
+from scoring_service.answers import Answer, Outcome, record_decisions
 from scoring_service.holder import ModelHolder
 from scoring_service.scorer import explain_batch, score_batch
 from scoring_service.served import ServedModel, UnknownVersion
@@ -91,19 +90,10 @@ class ReplyOnly:
                 assert application.reply_to is not None
                 answer.send(application.reply_to, encode(explanation), message_key(application.sk_id_curr))
             return
-        layout = layout_of(model)
-        outcome.layouts.append(layout)
-        for (answer, application), result in zip(group, scored, strict=True):
-            model_input = encode_input(layout, application.application, result.input_digest)
-            record_decision(
-                answer,
-                application,
-                result.decision,
-                received_at=received_at,
-                shadow=None,
-                model_input=model_input,
-                public=False,
-            )
+        decided = [
+            (answer, application, result, None) for (answer, application), result in zip(group, scored, strict=True)
+        ]
+        record_decisions(outcome, model, decided, received_at=received_at, public=False)
 
 
 def _tell_all(group: Group, reason: str, error: str) -> None:

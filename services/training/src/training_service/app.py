@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry
-
 from credit_shared import db, mlflow_utils
-from credit_shared.kafka import make_broker
-from credit_shared.runtime import Worker
+from credit_shared.runtime import Worker, new_worker
 from training_service.handlers import make_router
 from training_service.settings import Settings, get_settings
 
@@ -22,21 +19,8 @@ def build(settings: Settings | None = None) -> tuple[Worker, Settings]:
     # MLflow's client retries a refused connection for about four minutes by default: with the server down, a
     # command would look hung. A few retries ride out a blip; longer outages fail the command, naming MLflow.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
-    registry = CollectorRegistry()
-    broker = make_broker(
-        settings.kafka,
-        service=NAME,
-        registry=registry,
-        description=DESCRIPTION,
-    )
+    worker = new_worker(settings.kafka, name=NAME, title="Training service", description=DESCRIPTION)
     engine = db.make_engine(settings.database)
-    broker.include_router(make_router(settings, engine))
-    worker = Worker(
-        name=NAME,
-        title="Training service",
-        description=DESCRIPTION,
-        broker=broker,
-        registry=registry,
-        checks={"database": lambda: db.ping(engine), "mlflow": lambda: mlflow_utils.ping(settings.mlflow)},
-    )
+    worker.broker.include_router(make_router(settings, engine))
+    worker.checks.update(database=lambda: db.ping(engine), mlflow=lambda: mlflow_utils.ping(settings.mlflow))
     return worker, settings

@@ -20,7 +20,7 @@ from credit_shared.commands import CommandLedger, CommandRunner, ProgressReporte
 from credit_shared.contracts import training as contract
 from credit_shared.contracts.envelope import Envelope
 from credit_shared.contracts.training import ModelPromoted, ModelTrained, PromoteModel, TrainModel
-from credit_shared.kafka import events_publisher, group_options, inline_schema
+from credit_shared.kafka import events_publisher, group_options, inline_schema, subscribe
 from training_service.service import COMMANDS, TrainingContext, run_promotion, run_training
 from training_service.settings import Settings
 from training_service.tracking import MlflowTracker
@@ -104,11 +104,12 @@ def make_router(settings: Settings, engine: Engine) -> KafkaRouter:
         router, topics.TRAINING_EVENTS, SOURCE, description=EVENTS, schema=Envelope[ModelTrained]
     )
     commands = CommandRunner(CommandLedger(engine, SOURCE), publish, contract.PROGRESS, contract.FAILED)
-    router.subscriber(
-        topics.TRAINING_COMMANDS.name,
-        **group_options(settings.kafka, settings.group_id, long_work=True),
-        title=topics.TRAINING_COMMANDS.name,
+    subscribe(
+        router,
+        topics.TRAINING_COMMANDS,
+        Training(settings, commands).on_command,
         description="model.train: train, tune and register a model on a dataset; model.promote: move the champion "
         "or challenger alias (champion gate unless forced).",
-    )(Training(settings, commands).on_command)
+        **group_options(settings.kafka, settings.group_id, long_work=True),
+    )
     return router

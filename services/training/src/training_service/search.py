@@ -21,16 +21,14 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from credit_shared.contracts.model_families import (
-    FAMILIES,
     SMOTE_K_NEIGHBORS,
-    SMOTE_PARAMETER,
     ModelFamily,
     ParameterSpec,
     ParamKind,
     ParamValue,
     family_defaults,
 )
-from credit_shared.contracts.training import SearchDimension, SearchMethod, SearchSpace, TrainModel
+from credit_shared.contracts.training import SearchDimension, SearchMethod, SearchSpace, TrainModel, allowed_parameters
 from credit_shared.evaluation import CostWeights, best_threshold, evaluate
 from training_service.families import MIN_ESTIMATORS
 from training_service.pipeline import Columns, build_pipeline
@@ -79,11 +77,6 @@ class SearchOutcome:
     best: CandidateResult | None = None
 
 
-def _spec(command: TrainModel, name: str) -> ParameterSpec:
-    spec = FAMILIES[command.family].parameter(name)
-    return spec if spec is not None else SMOTE_PARAMETER
-
-
 def _grid_values(spec: ParameterSpec, dim: SearchDimension) -> list[ParamValue]:
     if dim.values is not None:
         return list(dim.values)
@@ -122,7 +115,8 @@ def candidates(command: TrainModel) -> list[dict[str, ParamValue]]:
         return [fixed]
     rng = np.random.default_rng(command.seed)
     names = list(search.parameters)
-    specs = [_spec(command, n) for n in names]
+    allowed = allowed_parameters(command)  # the command was validated: every searched name is there
+    specs = [allowed[n] for n in names]
     if search.method is SearchMethod.GRID:
         axes = [_grid_values(s, search.parameters[n]) for s, n in zip(specs, names, strict=True)]
         grid = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]

@@ -105,7 +105,8 @@ class TrainModel(TrainingOptions):
         return self
 
 
-def _allowed_parameters(command: TrainModel) -> dict[str, ParameterSpec]:
+def allowed_parameters(command: TrainModel) -> dict[str, ParameterSpec]:
+    """The parameters a command may set or search, by name: its family's, and SMOTE's ``k`` when it uses SMOTE."""
     allowed = {p.name: p for p in FAMILIES[command.family].parameters}
     if command.imbalance is Imbalance.SMOTE:
         allowed[SMOTE_K_NEIGHBORS] = SMOTE_PARAMETER
@@ -156,7 +157,7 @@ def dimension_problems(spec: ParameterSpec, dim: SearchDimension) -> list[str]:
 
 def command_problems(command: TrainModel) -> list[str]:
     """Every reason to refuse a training command, checked against the family's real parameters."""
-    allowed = _allowed_parameters(command)
+    allowed = allowed_parameters(command)
     family = command.family.value
     problems: list[str] = []
     for name, value in command.params.items():

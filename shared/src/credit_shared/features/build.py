@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from typing import Unpack
 
 import pandas as pd
 
 from credit_shared.features import FEATURE_COLUMNS
 from credit_shared.features.application import APPLICATION_COLUMNS, NUMERIC_COLUMNS, application_parts
-from credit_shared.features.history import FeatureMatrix, Progress, fill_history
+from credit_shared.features.history import FeatureMatrix, HistoryOptions, fill_history
 from credit_shared.features.sources import Source
 from credit_shared.features.spec import HISTORY_COLUMNS
 from credit_shared.homecredit.application import ID, TARGET
@@ -17,24 +17,15 @@ from credit_shared.homecredit.application import ID, TARGET
 log = logging.getLogger(__name__)
 
 
-def build_features(
-    applications: pd.DataFrame,
-    source: Source,
-    *,
-    memory_limit: str = "3GB",
-    threads: int = 2,
-    temp_dir: Path | None = None,
-    progress: Progress | None = None,
-) -> pd.DataFrame:
+def build_features(applications: pd.DataFrame, source: Source, **options: Unpack[HistoryOptions]) -> pd.DataFrame:
     """Every feature of every application: one row per application row, in the same order.
 
     Args:
         applications: application rows (``application_train`` and/or ``application_test`` columns).
         source: where the side tables are (see :func:`~credit_shared.features.history.history_features`).
-        memory_limit: DuckDB memory limit for the history aggregation.
-        threads: DuckDB threads for the history aggregation.
-        temp_dir: DuckDB spill folder.
-        progress: called as ``progress(stage, share_done)`` after each stage (``application`` comes last).
+        **options: how the history aggregation runs (DuckDB memory limit, threads, spill folder, progress), as
+            :func:`~credit_shared.features.history.history_features`; ``progress(stage, share_done)`` is called after
+            each stage (``application`` comes last).
 
     Returns:
         ``SK_ID_CURR``, then :data:`FEATURE_COLUMNS`, then ``TARGET`` when the input has it. The index is a
@@ -52,13 +43,13 @@ def build_features(
     matrix = FeatureMatrix(ids, [*NUMERIC_COLUMNS, *HISTORY_COLUMNS])
     matrix.add(ids, numbers)
     del numbers
-    fill_history(matrix, source, memory_limit=memory_limit, threads=threads, temp_dir=temp_dir, progress=progress)
+    fill_history(matrix, source, **options)
     out = matrix.frame()
     for column, values in categories.items():  # in column order, so each lands at its final position
         out.insert(1 + APPLICATION_COLUMNS.index(column), column, pd.Series(values, copy=False))
     if TARGET in applications.columns:
         out[TARGET] = applications[TARGET].to_numpy()
-    if progress is not None:
+    if (progress := options.get("progress")) is not None:
         progress("application", 1.0)
     log.info("features: %d applications x %d columns", len(out), len(FEATURE_COLUMNS))
     return out

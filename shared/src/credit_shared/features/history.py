@@ -15,7 +15,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, TypedDict, Unpack
 
 import duckdb
 import numpy as np
@@ -43,6 +43,15 @@ FAMILIES: Final = (BUREAU, PREVIOUS, POS_CASH, INSTALMENTS, CREDIT_CARD)
 SUBSETS: Final = {BUREAU: ("Active", "Closed"), PREVIOUS: ("Approved", "Refused")}
 MATERIALISED: Final = (BUREAU, PREVIOUS)  # scanned many times (subsets, many category columns): kept as tables
 Progress = Callable[[str, float], None]
+
+
+class HistoryOptions(TypedDict, total=False):
+    """How the history aggregation runs (the keyword arguments of :func:`fill_history`, defaults there)."""
+
+    memory_limit: str
+    threads: int
+    temp_dir: Path | None
+    progress: Progress | None
 
 
 class FeatureMatrix:
@@ -171,13 +180,7 @@ def _connect(memory_limit: str, threads: int, temp_dir: Path) -> duckdb.DuckDBPy
 
 
 def history_features(
-    source: Source,
-    ids: Sequence[int] | np.ndarray | None = None,
-    *,
-    memory_limit: str = "3GB",
-    threads: int = 2,
-    temp_dir: Path | None = None,
-    progress: Progress | None = None,
+    source: Source, ids: Sequence[int] | np.ndarray | None = None, **options: Unpack[HistoryOptions]
 ) -> pd.DataFrame:
     """The history aggregates of every client, from the six side tables.
 
@@ -188,10 +191,10 @@ def history_features(
             ``credit_card_balance``).
         ids: the clients wanted, in the order wanted (a client without history gets a row of NaN). ``None``: every
             client with at least one side row, sorted by id.
-        memory_limit: DuckDB memory limit when this function opens the connection (e.g. ``"3GB"``).
-        threads: DuckDB threads when this function opens the connection.
-        temp_dir: where DuckDB spills beyond the memory limit; a fresh temporary folder by default.
-        progress: called as ``progress(stage, share_done)`` after each stage (``bureau_balance``, ``bureau``,
+        **options: how the aggregation runs (:class:`HistoryOptions`): ``memory_limit``, the DuckDB memory limit when
+            this function opens the connection (``"3GB"``); ``threads``, its DuckDB threads (2); ``temp_dir``, where
+            DuckDB spills beyond the memory limit (a fresh temporary folder); ``progress``, called as
+            ``progress(stage, share_done)`` after each stage (``bureau_balance``, ``bureau``,
             ``previous_application``, ``POS_CASH_balance``, ``installments_payments``, ``credit_card_balance``).
 
     Returns:
@@ -205,7 +208,7 @@ def history_features(
         duckdb.Error: when a file cannot be parsed (the message names the file, line and column).
     """
     matrix = FeatureMatrix(ids)
-    fill_history(matrix, source, memory_limit=memory_limit, threads=threads, temp_dir=temp_dir, progress=progress)
+    fill_history(matrix, source, **options)
     return matrix.frame()
 
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import fields
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field, create_model
+from pydantic import create_model
 
 from credit_shared.contracts import monitoring as contract
-from credit_shared.drift_view import StoredDriftReport, find_drift_report, list_drift_reports
+from credit_shared.drift_view import DriftReportFacts, StoredDriftReport, find_drift_report, list_drift_reports
 from credit_shared.topics import MONITORING_COMMANDS
 from gateway_service.commands import build_command, new_job_id, start_job
 from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, Viewer
@@ -38,20 +36,9 @@ else:
     )
 
 
-class ReportSummary(BaseModel):
+class ReportSummary(DriftReportFacts):
     """A drift report in a list."""
 
-    report_id: str = Field(examples=["w-3-20261124T1000-1a2b"])
-    kind: str = Field(examples=["window"])
-    model_version: str | None = Field(examples=["3"])
-    dataset_id: str | None
-    window_start: datetime | None
-    window_end: datetime | None
-    rows: int
-    columns: int
-    drifted: int
-    severity: str = Field(examples=["orange"])
-    created_at: datetime
     url: str
     html_url: str
 
@@ -63,9 +50,8 @@ class ReportDetail(ReportSummary):
 
 
 def _summary(row: StoredDriftReport) -> ReportSummary:
-    stored = {f.name: getattr(row, f.name) for f in fields(row) if f.name != "summary"}
     url = f"/v1/monitoring/reports/{row.report_id}"
-    return ReportSummary(**stored, url=url, html_url=f"{url}/html")
+    return ReportSummary(**row.model_dump(exclude={"summary"}), url=url, html_url=f"{url}/html")
 
 
 def _find(gateway: Gateway, report_id: str) -> StoredDriftReport:
