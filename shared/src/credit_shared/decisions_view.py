@@ -1,8 +1,9 @@
 """The decisions view: how the audit stores a decision's model input, and the one reader that rebuilds it exactly.
 
-Scoring writes the ``decisions`` table; monitoring and the gateway read it through this module only (its scalar
-columns are read as they are). A decision's model input (about 800 features) is not stored: it is the application
-as validated plus the client's history snapshot, so the row keeps
+Scoring writes the ``decisions`` table; monitoring and the gateway read it through this module only:
+:func:`find_decisions` for what was decided (:class:`AuditedDecision`), :func:`read_model_inputs` for what it was
+decided on, :func:`read_shadows` for the challenger's scores. A decision's model input (about 800 features) is not
+stored: it is the application as validated plus the client's history snapshot, so the row keeps
 
 - ``model_input``: format byte ``1``, the id of the :class:`Layout` (8 bytes), a digest of the exact model input
   (16 bytes) and the application's values in the layout's column order (zlib-compressed JSON array), about 340
@@ -23,7 +24,8 @@ import json
 import logging
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,7 +34,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from credit_shared.db import insert_ignore
+from credit_shared.db import as_utc, insert_ignore
 from credit_shared.db.models import DecisionLayout, DecisionRecord
 from credit_shared.features.serving import FeatureBuilder, serving_features
 from credit_shared.homecredit.application import APPLICATION, ID
@@ -224,3 +226,60 @@ def read_shadows(engine: Engine, request_ids: Iterable[str]) -> dict[str, dict[s
             )
             found.update({str(r): dict(s) for r, s in conn.execute(query) if isinstance(s, dict)})
     return found
+
+
+@dataclass(frozen=True)
+class AuditedDecision:
+    """One decision as scoring recorded it: what it published, when the request arrived, what it was decided by."""
+
+    request_id: str
+    sk_id_curr: int
+    received_at: datetime  # UTC
+    decided_at: datetime  # UTC
+    probability: float
+    threshold: float
+    decision: str
+    score: int | None
+    grade: str | None
+    reasons: list[Any]
+    model_name: str
+    model_version: str
+    model_alias: str | None  # None: a version an analyst named (a what-if), not a served alias
+    run_id: str
+    shadow: dict[str, Any] | None
+    latency_ms: float
+    input_hash: str  # SHA-256 of the application as received
+
+
+_AUDITED: Final = tuple(f.name for f in fields(AuditedDecision))
+
+
+def find_decisions(
+    engine: Engine,
+    *,
+    sk_id_curr: int | None = None,
+    request_id: str | None = None,
+    since: datetime | None = None,
+    before: datetime | None = None,
+    decision: str | None = None,
+    served_only: bool = False,
+    limit: int = 100,
+) -> list[AuditedDecision]:
+    """Recorded decisions, newest first: filters combine, ``since <= decided_at < before``; ``served_only`` keeps
+    the decisions of a served alias (champion, challenger) and leaves out what-ifs of a named version."""
+    query = select(*(getattr(DecisionRecord, name) for name in _AUDITED))
+    conditions = [
+        DecisionRecord.sk_id_curr == sk_id_curr if sk_id_curr is not None else None,
+        DecisionRecord.request_id == request_id if request_id is not None else None,
+        DecisionRecord.decided_at >= since if since is not None else None,
+        DecisionRecord.decided_at < before if before is not None else None,
+        DecisionRecord.decision == decision if decision is not None else None,
+        DecisionRecord.model_alias.is_not(None) if served_only else None,
+    ]
+    query = query.where(*(c for c in conditions if c is not None))
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(DecisionRecord.decided_at.desc()).limit(limit)).mappings().all()
+    return [
+        AuditedDecision(**{**row, "received_at": as_utc(row["received_at"]), "decided_at": as_utc(row["decided_at"])})
+        for row in rows
+    ]

@@ -10,14 +10,12 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import select
 
 from credit_shared.contracts.applications import ApplicationColumn, application_schema
 from credit_shared.contracts.common import ApplicantId, ModelVersion
 from credit_shared.contracts.envelope import new_id
 from credit_shared.contracts.loans import Explanation, LoanDecision, ModelRef, validate_application
-from credit_shared.db import as_utc, make_sessionmaker
-from credit_shared.db.models import DecisionRecord
+from credit_shared.decisions_view import find_decisions
 from credit_shared.homecredit import glossary
 from credit_shared.homecredit.application import APPLICATION, ID
 from credit_shared.homecredit.schema import Kind
@@ -113,16 +111,10 @@ def _application(gateway: Gateway, sk_id_curr: int) -> tuple[str, dict[str, Any]
 
 def _latest_decision(gateway: Gateway, sk_id_curr: int) -> LoanDecision | None:
     """The client's latest decision by a served model (a version an analyst named has no alias: a what-if)."""
-    query = (
-        select(DecisionRecord)
-        .where(DecisionRecord.sk_id_curr == sk_id_curr, DecisionRecord.model_alias.is_not(None))
-        .order_by(DecisionRecord.decided_at.desc())
-        .limit(1)
-    )
-    with make_sessionmaker(gateway.engine)() as session:
-        row = session.scalar(query)
-    if row is None:
+    found = find_decisions(gateway.engine, sk_id_curr=sk_id_curr, served_only=True, limit=1)
+    if not found:
         return None
+    row = found[0]
     return LoanDecision(
         request_id=row.request_id,
         sk_id_curr=row.sk_id_curr,
@@ -131,7 +123,7 @@ def _latest_decision(gateway: Gateway, sk_id_curr: int) -> LoanDecision | None:
         decision=row.decision,  # type: ignore[arg-type]
         reasons=row.reasons[:4],
         model=ModelRef(name=row.model_name, version=row.model_version, alias=row.model_alias, run_id=row.run_id),
-        scored_at=as_utc(row.decided_at),
+        scored_at=row.decided_at,
         latency_ms=row.latency_ms,
     )
 

@@ -7,13 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from credit_shared.contracts.common import ApplicantId, Moment, RequestId
 from credit_shared.contracts.loans import Decision
-from credit_shared.db import as_utc, make_sessionmaker
-from credit_shared.db.models import DecisionRecord
-from credit_shared.decisions_view import read_model_inputs
+from credit_shared.db import as_utc
+from credit_shared.decisions_view import AuditedDecision, find_decisions, read_model_inputs
 from gateway_service.deps import GatewayDep, Viewer
 from gateway_service.problems import not_found, responses
 
@@ -48,11 +46,9 @@ class DecisionPage(BaseModel):
     next_before: datetime | None = Field(None, description="Pass as `before` for the next (older) page")
 
 
-def to_view(row: DecisionRecord, *, features: dict[str, Any] | None = None) -> DecisionView:
-    """The client view of an audit row, with the model input it was decided on when given."""
-    view = DecisionView.model_validate(row, from_attributes=True)
-    view.received_at, view.decided_at = as_utc(view.received_at), as_utc(view.decided_at)
-    return view.model_copy(update={"features": features})
+def to_view(row: AuditedDecision, *, features: dict[str, Any] | None = None) -> DecisionView:
+    """The client view of a recorded decision, with the model input it was decided on when given."""
+    return DecisionView.model_validate(row, from_attributes=True).model_copy(update={"features": features})
 
 
 @router.get(
@@ -76,20 +72,16 @@ def list_decisions(
     features: Annotated[bool, Query(description="Include the features of each decision")] = False,
 ) -> DecisionPage:
     since, until, before = (as_utc(t) if t else None for t in (since, until, before))
-    query = select(DecisionRecord).order_by(DecisionRecord.decided_at.desc()).limit(limit)
-    if sk_id_curr is not None:
-        query = query.where(DecisionRecord.sk_id_curr == sk_id_curr)
-    if request_id is not None:
-        query = query.where(DecisionRecord.request_id == request_id)
-    if since is not None:
-        query = query.where(DecisionRecord.decided_at >= since)
-    for bound in (until, before):
-        if bound is not None:
-            query = query.where(DecisionRecord.decided_at < bound)
-    if decision is not None:
-        query = query.where(DecisionRecord.decision == decision.value)
-    with make_sessionmaker(gateway.engine)() as session:
-        rows = list(session.scalars(query))
+    bounds = [t for t in (until, before) if t is not None]
+    rows = find_decisions(
+        gateway.engine,
+        sk_id_curr=sk_id_curr,
+        request_id=request_id,
+        since=since,
+        before=min(bounds) if bounds else None,
+        decision=decision.value if decision else None,
+        limit=limit,
+    )
     inputs = read_model_inputs(gateway.engine, [r.request_id for r in rows]) if features else {}
     items = [to_view(r, features=inputs.get(r.request_id)) for r in rows]
     return DecisionPage(items=items, next_before=items[-1].decided_at if len(items) == limit else None)
@@ -107,8 +99,7 @@ def get_decision(
     _: Viewer,
     request_id: Annotated[RequestId, Path(description="The request id of the application")],
 ) -> DecisionView:
-    with make_sessionmaker(gateway.engine)() as session:
-        row = session.get(DecisionRecord, request_id)
-    if row is None:
+    found = find_decisions(gateway.engine, request_id=request_id, limit=1)
+    if not found:
         raise not_found(f"no decision for request id {request_id!r}")
-    return to_view(row, features=read_model_inputs(gateway.engine, [request_id]).get(request_id))
+    return to_view(found[0], features=read_model_inputs(gateway.engine, [request_id]).get(request_id))
