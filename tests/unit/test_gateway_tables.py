@@ -89,3 +89,22 @@ def test_the_migrate_command_brings_both_chains_to_their_head(sqlite_url: str, m
     finally:
         get_settings.cache_clear()
     assert revisions(db.make_engine(sqlite_url)) == {"alembic_version": "0004", "alembic_version_gateway": "g0001"}
+
+
+@pytest.mark.parametrize(
+    ("script_location", "version_table"),
+    [(db.MIGRATIONS, db.VERSION_TABLE), (tables.MIGRATIONS, tables.VERSION_TABLE)],
+    ids=["shared", "gateway"],
+)
+def test_each_chain_autogenerates_nothing_and_leaves_the_other_chains_tables_alone(
+    sqlite_url: str, script_location: Path, version_table: str
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    tables.migrate(sqlite_url)
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.set_main_option("sqlalchemy.url", sqlite_url)
+    config.set_main_option("version_table", version_table)
+    command.check(config)  # raises when autogenerate would emit any operation, a drop of the other chain's tables too
