@@ -12,6 +12,7 @@ from credit_local import infra
 from credit_shared import db, topics
 from credit_shared.kafka import topic_partitions
 from credit_shared.settings import KafkaSettings
+from gateway_service import tables
 
 pytestmark = pytest.mark.integration
 
@@ -37,8 +38,8 @@ def test_mlflow_server_answers_and_keeps_a_registered_model_alias(mlflow_server:
 
 
 def test_application_schema_migrates_on_postgresql(postgres_url: str) -> None:
-    db.migrate(postgres_url)
-    db.migrate(postgres_url)
+    tables.migrate(postgres_url)  # shared's chain, then the gateway's own
+    tables.migrate(postgres_url)
     engine = create_engine(postgres_url)
     assert {"decisions", "online_features", "jobs", "api_keys"} <= set(inspect(engine).get_table_names())
     assert db.ping(engine)

@@ -24,6 +24,8 @@ from credit_local.processes import spawn, stop, tcp_ok, wait_until
 from credit_shared import db
 from credit_shared.db.models import DecisionRecord
 from credit_shared.decisions_view import encode_features, read_model_inputs
+from gateway_service import tables
+from gateway_service.security import KeyStore, Role
 
 pytestmark = pytest.mark.integration
 
@@ -177,8 +179,8 @@ def test_init_script_refuses_to_run_without_the_passwords(postgres_server: str) 
 
 
 def test_application_schema_migrates_and_decisions_round_trip_on_postgresql(databases: Databases) -> None:
-    db.migrate(databases.credit_url)
-    db.migrate(databases.credit_url)  # every start-up migrates: the second one is a no-op
+    tables.migrate(databases.credit_url)  # shared's chain, then the gateway's own (as compose's db-migrate)
+    tables.migrate(databases.credit_url)  # every start-up migrates: the second one is a no-op
     engine = db.make_engine(databases.credit_url)
     assert {"decisions", "jobs", "api_keys", "online_features"} <= set(inspect(engine).get_table_names())
     now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -210,6 +212,22 @@ def test_application_schema_migrates_and_decisions_round_trip_on_postgresql(data
     assert rebuilt["pg-round-trip-1"] == features
     assert stored[0].reasons == row["reasons"]
     assert stored[0].decided_at == now
+
+
+def test_the_gateway_chain_keeps_the_api_keys_of_a_database_the_old_shared_chain_created_on_postgresql(
+    postgres_url: str,
+) -> None:
+    db.migrate(postgres_url)
+    engine = db.make_engine(postgres_url)
+    tables.Base.metadata.create_all(engine)  # what shared's 0001 created before the tables moved to the gateway
+    key, principal = KeyStore(engine, cache_s=0).create("risk team", Role.ADMIN)
+    tables.migrate(postgres_url)
+    assert KeyStore(engine, cache_s=0).verify(key) == principal
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT version_num FROM alembic_version_gateway")) == "g0001"
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
+    assert "ix_jobs_status" in {index["name"] for index in inspect(engine).get_indexes("jobs")}
+    engine.dispose()
 
 
 def test_migration_0003_moves_existing_decisions_and_holds_64_bit_ids_on_postgresql(postgres_url: str) -> None:

@@ -26,6 +26,7 @@ from credit_shared.contracts.loans import EXAMPLE_APPLICATION
 from credit_shared.decisions_view import encode_features
 from credit_shared.settings import DatabaseSettings, Environment, KafkaSettings, PlatformSettings
 from credit_shared.topics import DATASET_EVENTS, LOAN_APPLICATIONS
+from gateway_service import tables
 from gateway_service.app import create_app
 from gateway_service.models import ModelVersionView, Registry
 from gateway_service.runs import ExperimentView, NotFound, RunView
@@ -74,7 +75,7 @@ def migrated_database() -> bytes:
     """A migrated, empty SQLite database (migrations run once per session, copied into each test)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "credit.db"
-        db.migrate(f"sqlite:///{path}")
+        tables.migrate(f"sqlite:///{path}")
         engine = db.make_engine(f"sqlite:///{path}")
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -11,6 +11,7 @@ import pytest
 
 from credit_shared import db
 from gateway_service import __main__ as cli
+from gateway_service import tables
 from gateway_service.data import DataCache, json_safe
 from gateway_service.jobs import JobStore, result_url
 from gateway_service.ratelimit import TokenBuckets, retry_after
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.unit
 @pytest.fixture
 def engine_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'credit.db'}"
-    db.migrate(url)
+    tables.migrate(url)
     return url
 
 

@@ -2,7 +2,9 @@
 
 - ``python -m gateway_service`` serves the API;
 - ``python -m gateway_service create-key --role analyst --name "risk team"`` prints a new key (shown only once);
-- ``python -m gateway_service revoke-key KEY_ID`` revokes one.
+- ``python -m gateway_service revoke-key KEY_ID`` revokes one;
+- ``python -m gateway_service migrate`` brings the database (shared's schema and the gateway's own tables) to the
+  latest revision (compose's one-shot ``db-migrate``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 
 from credit_shared import db
 from credit_shared.logs import configure_logging
+from gateway_service import tables
 from gateway_service.settings import get_settings
 
 
@@ -25,13 +28,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--name", required=True, help="who or what the key is for")
     revoke = commands.add_parser("revoke-key", help="revoke an API key by its id")
     revoke.add_argument("key_id")
+    commands.add_parser("migrate", help="bring the database schema, the gateway's tables too, to the latest revision")
     args = parser.parse_args(argv)
     settings = get_settings()
+
+    if args.command == "migrate":
+        configure_logging("db-migrate", settings.platform.log_level, as_json=settings.platform.log_json)
+        tables.migrate(settings.database.url)
+        return 0
 
     if args.command in ("create-key", "revoke-key"):
         from gateway_service.security import KeyStore, Role
 
-        db.migrate(settings.database.url)
+        tables.migrate(settings.database.url)
         keys = KeyStore(db.make_engine(settings.database))
         if args.command == "create-key":
             key, principal = keys.create(args.name, Role.parse(args.role))

@@ -21,7 +21,7 @@ from credit_shared.contracts import training as training_contract
 from credit_shared.kafka import ensure_topics, make_broker
 from credit_shared.settings import Environment, refuse_placeholder
 from credit_shared.topics import DATASET_EVENTS, MONITORING_EVENTS, SCORING_EVENTS, SCORING_REPLIES, TRAINING_EVENTS
-from gateway_service import openapi, problems
+from gateway_service import openapi, problems, tables
 from gateway_service.data import DataCache
 from gateway_service.deps import Gateway
 from gateway_service.guard import Authenticate
@@ -186,7 +186,7 @@ def lifespan_of(gateway: Gateway) -> Callable[[FastAPI], AbstractAsyncContextMan
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(settings.mlflow.request_timeout_s)))
         if settings.migrate_on_start:
-            await asyncio.to_thread(db.migrate, settings.database.url)
+            await asyncio.to_thread(tables.migrate, settings.database.url)  # shared's chain, then the gateway's
         await asyncio.to_thread(register_keys, settings, gateway.keys)
         connecting = None
         if not await connect_broker(gateway, timeout_s=30.0):  # a group join alone takes seconds on tansu

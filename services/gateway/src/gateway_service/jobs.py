@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 
 from credit_shared.contracts.envelope import new_id, utc_now
 from credit_shared.db import as_utc, make_sessionmaker
-from credit_shared.db.models import Job
+from gateway_service.tables import Job
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 
 from credit_shared.contracts.envelope import new_id, utc_now
 from credit_shared.db import make_sessionmaker
-from credit_shared.db.models import ApiKey
+from gateway_service.tables import ApiKey
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from credit_shared.settings import DatabaseSettings
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"  # the revision of shared's chain (Alembic's default name)
 
 
 def _plain(value: Any) -> Any:
@@ -82,18 +83,29 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Bring the database schema to ``revision`` with Alembic (safe to call at every start-up)."""
+def migrate(
+    url: str, revision: str = "head", *, script_location: Path = MIGRATIONS, version_table: str = VERSION_TABLE
+) -> None:
+    """Bring the database schema to ``revision`` with Alembic (safe to call at every start-up).
+
+    Args:
+        url: the database URL.
+        revision: the target revision of the chain.
+        script_location: the chain's folder: shared's by default, or a member's own (whose ``env.py`` calls
+            :func:`credit_shared.db.environment.run_environment` with that member's metadata).
+        version_table: where the chain records its revision; each chain in one database needs its own.
+    """
     from alembic import command
     from alembic.config import Config
 
     engine = make_engine(url)  # creates the SQLite folder
     engine.dispose()
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(script_location))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.set_main_option("version_table", version_table)
     command.upgrade(config, revision)
-    log.info("database schema at %s", revision)
+    log.info("database schema of %s at %s", version_table, revision)
 
 
 def ping(engine: Engine) -> bool:

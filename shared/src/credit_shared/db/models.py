@@ -1,4 +1,8 @@
-"""The application database schema (SQLAlchemy 2). Changes go through an Alembic migration in ``migrations``."""
+"""The application database schema (SQLAlchemy 2). Changes go through an Alembic migration in ``migrations``.
+
+The tables here are those two or more members use; a table only one member uses lives in that member, on its own
+metadata and migration chain (the gateway's ``api_keys`` and ``jobs``: ``gateway_service.tables``), with ``NAMING``.
+"""
 
 from __future__ import annotations
 
@@ -38,37 +42,6 @@ class ProcessedCommand(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, onupdate=utc_now)
-
-
-class Job(Base):
-    """An asynchronous request made through the gateway, followed through the services' events."""
-
-    __tablename__ = "jobs"
-
-    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), index=True)  # queued, running, succeeded, failed
-    stage: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    progress: Mapped[float] = mapped_column(Float, default=0.0)
-    message: Mapped[str | None] = mapped_column(Text, nullable=True)
-    request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, onupdate=utc_now)
-
-
-class ApiKey(Base):
-    """An API key of the gateway; only its SHA-256 hash is stored."""
-
-    __tablename__ = "api_keys"
-
-    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(128))
-    role: Mapped[str] = mapped_column(String(16))  # viewer, analyst, admin
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class OnlineFeatureSet(Base):
