@@ -68,8 +68,8 @@ class OnlineFeatures(Base):
 class DecisionRecord(Base):
     """The audit record of one decision, one row per request id (idempotent writes).
 
-    Written by scoring. Other services read its scalar columns as they are and its model input only through
-    :mod:`credit_shared.decisions_view` (``model_input`` is the compact form described there).
+    Written by scoring. Other services read it only through :mod:`credit_shared.decisions_view`
+    (``find_decisions`` for the decision, ``read_model_inputs`` for ``model_input``, the compact form described there).
     """
 
     __tablename__ = "decisions"
