@@ -42,7 +42,7 @@ from credit_shared import db
 from credit_shared.db.models import DecisionRecord
 from credit_shared.decisions_view import encode_features
 from monitoring_service.artifacts import LocalArtifactStore
-from monitoring_service.audit import fetch_features, save_report
+from monitoring_service.drift_store import fetch_features, save_report
 from monitoring_service.evidently_report import run_report
 from monitoring_service.reference import ModelInfo, ReferenceStore
 from monitoring_service.service import MonitoringService

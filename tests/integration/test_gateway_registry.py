@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from credit_shared.settings import MlflowSettings
-from gateway_service.models import _read_registry
+from gateway_service.model_registry import _read_registry
 
 pytestmark = pytest.mark.integration
 

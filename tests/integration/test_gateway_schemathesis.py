@@ -25,7 +25,7 @@ from credit_shared import db
 from credit_shared.settings import DatabaseSettings, Environment, PlatformSettings
 from credit_shared.topics import LOAN_APPLICATIONS
 from gateway_service.app import create_app
-from gateway_service.models import Registry
+from gateway_service.model_registry import Registry
 from gateway_service.runs import NotFound
 from gateway_service.settings import Settings
 

@@ -28,7 +28,7 @@ from credit_shared.settings import DatabaseSettings, Environment, KafkaSettings,
 from credit_shared.topics import DATASET_EVENTS, LOAN_APPLICATIONS
 from gateway_service import tables
 from gateway_service.app import create_app
-from gateway_service.models import ModelVersionView, Registry
+from gateway_service.model_registry import ModelVersionView, Registry
 from gateway_service.runs import ExperimentView, NotFound, RunView
 from gateway_service.settings import Settings
 

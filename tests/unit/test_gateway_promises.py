@@ -27,7 +27,7 @@ from credit_shared.contracts.loans import EXAMPLE_APPLICATION
 from credit_shared.contracts.model_families import ModelFamily
 from credit_shared.contracts.training import ModelTrained
 from credit_shared.db.models import DecisionRecord
-from gateway_service.models import ModelVersionView, Registry
+from gateway_service.model_registry import ModelVersionView, Registry
 
 pytestmark = pytest.mark.unit
 
@@ -275,7 +275,7 @@ def test_which_version_is_champion_is_one_request(gw: Running) -> None:
 def test_version_tags_and_metrics_have_their_real_types() -> None:
     from types import SimpleNamespace
 
-    from gateway_service.models import _version
+    from gateway_service.model_registry import _version
 
     event = ModelTrained(request_id="r", dataset_id="ds-1", family=ModelFamily.LIGHTGBM, run_id="abc",
                          experiment_id="1", model_name="credit-default", version="3", model_uri="models:/m/3",

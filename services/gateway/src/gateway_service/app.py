@@ -27,7 +27,7 @@ from gateway_service.deps import Gateway
 from gateway_service.guard import Authenticate
 from gateway_service.jobs import JobStore
 from gateway_service.middleware import BodyLimit, StrictJson
-from gateway_service.models import MlflowRegistry
+from gateway_service.model_registry import MlflowRegistry
 from gateway_service.ratelimit import TokenBuckets
 from gateway_service.replies import ReplyWaiter
 from gateway_service.routers import (

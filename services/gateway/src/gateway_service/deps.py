@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from gateway_service.data import DataCache
 from gateway_service.guard import INVALID, MISSING, SCOPE_KEY, UNAUTHORIZED_HEADERS, identify, key_from
 from gateway_service.jobs import JobStore
-from gateway_service.models import ModelRegistry
+from gateway_service.model_registry import ModelRegistry
 from gateway_service.problems import ProblemError
 from gateway_service.ratelimit import TokenBuckets, retry_after
 from gateway_service.replies import ReplyWaiter

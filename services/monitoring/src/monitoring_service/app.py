@@ -10,7 +10,7 @@ from credit_shared.commands import CommandLedger
 from credit_shared.mlflow_utils import ping as mlflow_ping
 from credit_shared.runtime import Worker, new_worker
 from monitoring_service.artifacts import LocalArtifactStore
-from monitoring_service.audit import fetch_features, save_report
+from monitoring_service.drift_store import fetch_features, save_report
 from monitoring_service.handlers import MonitoringMetrics, make_router
 from monitoring_service.mlflow_catalog import MlflowCatalog
 from monitoring_service.performance_runner import PerformanceRunner, catalog_test_auc

@@ -21,9 +21,9 @@ from credit_shared.contracts.ingestion import BUILD, BuildDataset
 from credit_shared.datasets import DatasetManifest
 from credit_shared.homecredit.application import ID
 from credit_shared.topics import DATASET_COMMANDS
-from gateway_service.commands import build_command, new_job_id, start_job
 from gateway_service.data import json_rows
 from gateway_service.deps import Admin, Gateway, GatewayDep, LimitedAnalyst, LimitedViewer, Viewer
+from gateway_service.job_start import build_command, new_job_id, start_job
 from gateway_service.jobs import JobView
 from gateway_service.problems import ProblemError, not_found, responses
 from gateway_service.stats import Distribution, distribution

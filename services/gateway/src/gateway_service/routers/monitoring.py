@@ -13,8 +13,8 @@ from pydantic import create_model
 from credit_shared.contracts import monitoring as contract
 from credit_shared.drift_view import DriftReportFacts, StoredDriftReport, find_drift_report, list_drift_reports
 from credit_shared.topics import MONITORING_COMMANDS
-from gateway_service.commands import build_command, new_job_id, start_job
 from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, Viewer
+from gateway_service.job_start import build_command, new_job_id, start_job
 from gateway_service.jobs import JobView
 from gateway_service.problems import ProblemError, not_found, responses
 from gateway_service.routers.datasets import dataset_manifest

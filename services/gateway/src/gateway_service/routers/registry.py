@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 
 from credit_shared.contracts.common import matching
 from gateway_service.deps import Gateway, GatewayDep, Viewer
-from gateway_service.models import ModelVersionView, Registry
+from gateway_service.model_registry import ModelVersionView, Registry
 from gateway_service.problems import ProblemError, not_found, responses
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,8 @@ from credit_shared.contracts.scoring import (
     ScoringSummary,
 )
 from credit_shared.topics import SCORING_COMMANDS
-from gateway_service.commands import build_command, new_job_id, start_job
 from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, Viewer
+from gateway_service.job_start import build_command, new_job_id, start_job
 from gateway_service.jobs import JobView
 from gateway_service.problems import ProblemError, not_found, responses
 from gateway_service.routers.registry import read_registry

@@ -12,8 +12,8 @@ from credit_shared.contracts import training as contract
 from credit_shared.contracts.common import ModelVersion
 from credit_shared.contracts.model_families import FAMILIES, FamilySpec, ModelFamily
 from credit_shared.topics import TRAINING_COMMANDS
-from gateway_service.commands import build_command, new_job_id, start_job
 from gateway_service.deps import Admin, GatewayDep, LimitedAnalyst, Viewer
+from gateway_service.job_start import build_command, new_job_id, start_job
 from gateway_service.jobs import JobView
 from gateway_service.problems import not_found, responses
 from gateway_service.routers.datasets import dataset_manifest
