@@ -108,6 +108,24 @@ def follow_job(client: GatewayClient, job: Json, label: str) -> Json | None:
     return last
 
 
+def run_job(
+    client: GatewayClient, send: Callable[[], Json], *, error_key: str, sending: str, label: str
+) -> Json | None:
+    """Send a job's request, then follow it live; returns its last state (None when it was refused or unreadable).
+
+    A refused request is kept in ``st.session_state[error_key]`` and the page drawn again, with the message on top
+    and each field's error beside it (the page reads the key); a sent one clears it.
+    """
+    try:
+        with st.spinner(sending):
+            job = send()
+    except GatewayError as error:
+        st.session_state[error_key] = error
+        st.rerun()
+    st.session_state[error_key] = None
+    return follow_job(client, job, label)
+
+
 def field_error(errors: dict[str, str], *names: str) -> None:
     """Show the validation error of a form field beneath it, when there is one."""
     for name in names:

@@ -159,15 +159,15 @@ def main(
     if args.asyncapi:
         write_asyncapi(worker, args.asyncapi)
         return
-    configure_logging(worker.name, settings.platform.log_level, as_json=settings.platform.log_json)
+    serve(build_asgi(worker), worker.name, settings)
+    sys.exit(0)
+
+
+def serve(app: Any, name: str, settings: ServiceSettings) -> None:  # pragma: no cover - exercised end to end
+    """Serve ``app`` with uvicorn on the service's host and port, our JSON or text logs instead of uvicorn's."""
+    configure_logging(name, settings.platform.log_level, as_json=settings.platform.log_json)
     import uvicorn
 
     uvicorn.run(
-        build_asgi(worker),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False, timeout_graceful_shutdown=30
     )
-    sys.exit(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 from typing import Any
 
 import streamlit as st
@@ -10,7 +11,7 @@ import streamlit as st
 from credit_frontend import charts
 from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
 from credit_frontend.names import param_label
-from credit_frontend.ui import fetch, field_error, follow_job, num, pct, show_error, when
+from credit_frontend.ui import fetch, field_error, num, pct, run_job, show_error, when
 
 IMPUTATIONS = {
     "none": "None (models that handle gaps)",
@@ -92,14 +93,9 @@ def build_form(client: GatewayClient, *, expanded: bool) -> None:
         "max_correlation": max_corr if use_corr else None,
         "leakage_auc": leak if use_leak else None,
     }
-    try:
-        with st.spinner("Sending the build…"):
-            job = client.build_dataset(request)
-    except GatewayError as error:
-        st.session_state["build_error"] = error
-        st.rerun()  # drawn again with the message on top and each field's error beside it
-    st.session_state["build_error"] = None
-    final = follow_job(client, job, f"Building {request['name'] or 'the dataset'}")
+    label = f"Building {request['name'] or 'the dataset'}"
+    send = partial(client.build_dataset, request)
+    final = run_job(client, send, error_key="build_error", sending="Sending the build…", label=label)
     if final is not None and final.get("status") == "succeeded":
         st.session_state["dataset_id"] = (final.get("result") or {}).get("dataset_id")
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import streamlit as st
 
 from credit_frontend.client import GatewayClient, GatewayError, Json, get_client
-from credit_frontend.ui import fetch, field_error, follow_job, is_number, num, show_error
+from credit_frontend.ui import fetch, field_error, is_number, num, run_job, show_error
 
 FALLBACK_ENUMS: dict[str, list[str]] = {  # only when the gateway's OpenAPI does not list them
     "Imbalance": ["none", "class_weight", "smote", "random_under"],
@@ -143,14 +144,9 @@ def form(client: GatewayClient, datasets: list[Json], families: list[Json]) -> N
         "dataset_id": dataset, "run_name": run_name.strip(), "family": family_name, "params": fixed,
         "search": search | {"parameters": searched} if searched else None, **settings,
     }  # fmt: skip
-    try:
-        with st.spinner("Sending the training…"):
-            job = client.start_training(request)
-    except GatewayError as error:
-        st.session_state["training_error"] = error
-        st.rerun()  # drawn again with the message on top and each field's problem beside it
-    st.session_state["training_error"] = None
-    final = follow_job(client, job, f"Training {labels[family_name]}")
+    send = partial(client.start_training, request)
+    label = f"Training {labels[family_name]}"
+    final = run_job(client, send, error_key="training_error", sending="Sending the training…", label=label)
     if final is not None and final.get("status") == "succeeded":
         outcome(client, final.get("result") or {})
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from credit_shared import db
 from credit_shared.logs import configure_logging
+from credit_shared.runtime import serve
 from gateway_service import tables
 from gateway_service.settings import get_settings
 
@@ -53,19 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(f"revoked {args.key_id}\n")
         return 0
 
-    import uvicorn
-
     from gateway_service.app import create_app
 
-    configure_logging("gateway", settings.platform.log_level, as_json=settings.platform.log_json)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-    )
+    serve(create_app(settings), "gateway", settings)
     return 0
 
 
