@@ -79,9 +79,14 @@ def dataset_dir(datasets_dir: Path, dataset_id: str) -> Path:
     Raises:
         ValueError: when ``dataset_id`` is not a valid id.
     """
-    if not DATASET_ID_PATTERN.fullmatch(dataset_id):
-        raise ValueError(f"not a dataset id: {dataset_id!r}")
-    return datasets_dir / dataset_id
+    return id_folder(datasets_dir, dataset_id, DATASET_ID_PATTERN, "dataset")
+
+
+def id_folder(root: Path, value: str, pattern: re.Pattern[str], what: str) -> Path:
+    """``root / value`` when ``value`` is a whole match of ``pattern`` (an id, never a path), else ValueError."""
+    if not pattern.fullmatch(value):
+        raise ValueError(f"not a {what} id: {value!r}")
+    return root / value
 
 
 def read_manifest(datasets_dir: Path, dataset_id: str) -> DatasetManifest:

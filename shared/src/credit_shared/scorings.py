@@ -22,6 +22,7 @@ from typing import Final
 import pandas as pd
 
 from credit_shared.contracts.scoring import SCORING_ID_PATTERN, ScoringSummary
+from credit_shared.datasets import id_folder
 
 SCORINGS: Final = "scorings"
 ROWS: Final = "rows.parquet"
@@ -41,9 +42,7 @@ def scoring_dir(root: Path, scoring_id: str) -> Path:
     Raises:
         ValueError: when ``scoring_id`` is not a valid id.
     """
-    if not _ID.fullmatch(scoring_id):
-        raise ValueError(f"not a scoring id: {scoring_id!r}")
-    return root / scoring_id
+    return id_folder(root, scoring_id, _ID, "scoring")
 
 
 def write_scoring(root: Path, summary: ScoringSummary, rows: pd.DataFrame) -> Path:
