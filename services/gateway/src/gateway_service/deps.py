@@ -9,12 +9,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from credit_shared.contracts.common import MAX_ID, DatasetId
 from gateway_service.data import DataCache
 from gateway_service.guard import INVALID, MISSING, SCOPE_KEY, UNAUTHORIZED_HEADERS, identify, key_from
 from gateway_service.jobs import JobStore
@@ -111,3 +112,8 @@ Analyst = Annotated[Principal, Depends(require(Role.ANALYST))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 LimitedViewer = Annotated[Principal, Depends(limited(Role.VIEWER))]
 LimitedAnalyst = Annotated[Principal, Depends(limited(Role.ANALYST))]
+
+# the parameters several routers take
+DatasetPath = Annotated[DatasetId, Path(description="Dataset id")]
+RowOffset = Annotated[int, Query(ge=0, le=MAX_ID, description="First row")]
+RowLimit = Annotated[int, Query(ge=1, le=1000, description="Rows per page")]

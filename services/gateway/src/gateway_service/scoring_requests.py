@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from pydantic import ValidationError
 
@@ -17,6 +17,7 @@ from credit_shared.contracts.loans import (
     UNKNOWN_MODEL_VERSION,
     Explanation,
     LoanApplicationMessage,
+    LoanDecision,
     message_key,
 )
 from credit_shared.topics import LOAN_APPLICATIONS, SCORING_REPLIES
@@ -25,6 +26,8 @@ from gateway_service.problems import ProblemError
 from gateway_service.replies import ReplyTimeout
 
 log = logging.getLogger(__name__)
+
+ReplyT = TypeVar("ReplyT", LoanDecision, Explanation)
 
 # reasons of the scoring service's error replies that are not about the application itself
 ERROR_STATUS: Final = {UNKNOWN_MODEL_VERSION: 404, MODEL_UNAVAILABLE: 503, SCORING_FAILED: 502}
@@ -111,10 +114,35 @@ async def explain_application(
     """
     reply = await ask_scoring(gateway, application, f"explain-{new_id()[:24]}", model_version=model_version,
                               explain=True)  # fmt: skip
-    if "base_value" not in reply:
-        raise ProblemError(422, f"the application cannot be explained: {reply.get('error', 'rejected')}")
+    return _reply_as(Explanation, reply, marker="base_value", done="explained", what="explanation")
+
+
+async def decide_application(
+    gateway: Gateway,
+    application: dict[str, Any],
+    request_id: str | None,
+    *,
+    timeout_s: float | None = None,
+    model_version: str | None = None,
+) -> LoanDecision:
+    """Publish one validated application with a reply address and wait for its decision (``timeout_s``, default
+    the configured decision timeout), by the champion or by the registered ``model_version``.
+
+    Raises:
+        ProblemError: as :func:`ask_scoring`; 422 when the scoring service
+            refuses the application, 502 when its reply is not a decision.
+    """
+    reply = await ask_scoring(gateway, application, request_id, model_version=model_version, timeout_s=timeout_s)
+    return _reply_as(LoanDecision, reply, marker="decision", done="decided", what="decision")
+
+
+def _reply_as(contract: type[ReplyT], reply: dict[str, Any], *, marker: str, done: str, what: str) -> ReplyT:
+    """The scoring service's reply as ``contract`` (a ``what``): 422 when it refused the application (its reply has
+    no ``marker`` key: the application cannot be ``done``), 502 when the reply is not a valid ``contract``."""
+    if marker not in reply:
+        raise ProblemError(422, f"the application cannot be {done}: {reply.get('error', 'rejected')}")
     try:
-        return Explanation.model_validate(reply)
+        return contract.model_validate(reply)
     except ValidationError as exc:
-        log.error("the scoring service replied with an invalid explanation: %s", exc)
-        raise ProblemError(502, "the scoring service replied with an invalid explanation") from exc
+        log.error("the scoring service replied with an invalid %s: %s", what, exc)
+        raise ProblemError(502, f"the scoring service replied with an invalid {what}") from exc

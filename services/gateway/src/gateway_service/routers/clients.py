@@ -25,8 +25,7 @@ from gateway_service import raw
 from gateway_service.data import json_safe
 from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, LimitedViewer, Viewer
 from gateway_service.problems import ProblemError, not_found, responses
-from gateway_service.routers.scoring import decide_application
-from gateway_service.scoring_requests import explain_application
+from gateway_service.scoring_requests import decide_application, explain_application
 from gateway_service.security import Role
 from gateway_service.stats import Distribution, distribution
 

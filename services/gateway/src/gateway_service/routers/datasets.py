@@ -16,13 +16,23 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field, create_model
 
 from credit_shared import datasets as store
-from credit_shared.contracts.common import MAX_ID, ColumnName, DatasetId
+from credit_shared.contracts.common import ColumnName
 from credit_shared.contracts.ingestion import BUILD, BuildDataset
 from credit_shared.datasets import DatasetManifest
 from credit_shared.homecredit.application import ID
 from credit_shared.topics import DATASET_COMMANDS
 from gateway_service.data import json_rows
-from gateway_service.deps import Admin, Gateway, GatewayDep, LimitedAnalyst, LimitedViewer, Viewer
+from gateway_service.deps import (
+    Admin,
+    DatasetPath,
+    Gateway,
+    GatewayDep,
+    LimitedAnalyst,
+    LimitedViewer,
+    RowLimit,
+    RowOffset,
+    Viewer,
+)
 from gateway_service.job_start import build_command, new_job_id, start_job
 from gateway_service.jobs import JobView
 from gateway_service.problems import ProblemError, not_found, responses
@@ -32,7 +42,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/datasets", tags=["datasets"], responses=responses(401, 403, 422))
 
 TARGET = "TARGET"
-DatasetPath = Annotated[DatasetId, Path(description="Dataset id")]
 ColumnPath = Annotated[ColumnName, Path(description="Column name")]
 
 if TYPE_CHECKING:
@@ -155,8 +164,8 @@ def dataset_rows(
     _: Viewer,
     dataset_id: DatasetPath,
     part: Part,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="First row")] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Rows per page")] = 100,
+    offset: RowOffset = 0,
+    limit: RowLimit = 100,
     columns: Annotated[
         list[ColumnName] | None, Query(description="Only these columns (and the id)", max_length=200)
     ] = None,

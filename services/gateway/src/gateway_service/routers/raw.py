@@ -8,12 +8,12 @@ import pandas as pd
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from credit_shared.contracts.common import MAX_ID, ColumnName
+from credit_shared.contracts.common import ColumnName
 from credit_shared.homecredit import glossary
 from credit_shared.homecredit.validation import SchemaError
 from gateway_service import raw
 from gateway_service.data import json_rows
-from gateway_service.deps import Gateway, GatewayDep, LimitedViewer, Viewer
+from gateway_service.deps import Gateway, GatewayDep, LimitedViewer, RowLimit, RowOffset, Viewer
 from gateway_service.problems import ProblemError, not_found, responses
 from gateway_service.stats import CorrelationSpread, Distribution, correlation_spread, distribution
 
@@ -135,8 +135,8 @@ def table_rows(
     gateway: GatewayDep,
     _: Viewer,
     table: TableName,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="First row")] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: RowOffset = 0,
+    limit: RowLimit = 100,
 ) -> RawRows:
     found = _table(gateway, table)
     frame = _sample(gateway, found)

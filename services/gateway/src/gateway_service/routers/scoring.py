@@ -7,7 +7,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from credit_shared.contracts.applications import application_schema
 from credit_shared.contracts.common import ModelVersion, RequestId
@@ -15,7 +15,7 @@ from credit_shared.contracts.envelope import new_id
 from credit_shared.contracts.loans import EXAMPLE_APPLICATION, Decision, LoanDecision, validate_application
 from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst
 from gateway_service.problems import ProblemError, responses
-from gateway_service.scoring_requests import ask_scoring
+from gateway_service.scoring_requests import decide_application
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000
@@ -170,28 +170,3 @@ async def decide_all(
     finally:
         for task in tasks:
             task.cancel()
-
-
-async def decide_application(
-    gateway: Gateway,
-    application: dict[str, Any],
-    request_id: str | None,
-    *,
-    timeout_s: float | None = None,
-    model_version: str | None = None,
-) -> LoanDecision:
-    """Publish one validated application with a reply address and wait for its decision (``timeout_s``, default
-    the configured decision timeout), by the champion or by the registered ``model_version``.
-
-    Raises:
-        ProblemError: as :func:`~gateway_service.scoring_requests.ask_scoring`; 422 when the scoring service
-            refuses the application, 502 when its reply is not a decision.
-    """
-    reply = await ask_scoring(gateway, application, request_id, model_version=model_version, timeout_s=timeout_s)
-    if "decision" not in reply:
-        raise ProblemError(422, f"the application cannot be decided: {reply.get('error', 'rejected')}")
-    try:
-        return LoanDecision.model_validate(reply)
-    except ValidationError as exc:
-        log.error("the scoring service replied with an invalid decision: %s", exc)
-        raise ProblemError(502, "the scoring service replied with an invalid decision") from exc

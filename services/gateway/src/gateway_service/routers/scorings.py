@@ -15,7 +15,6 @@ from pydantic import BaseModel, Field, create_model
 
 from credit_shared import datasets as store
 from credit_shared import scorings
-from credit_shared.contracts.common import MAX_ID, DatasetId
 from credit_shared.contracts.loans import Decision
 from credit_shared.contracts.scoring import (
     SCORE_DATASET,
@@ -27,7 +26,7 @@ from credit_shared.contracts.scoring import (
     ScoringSummary,
 )
 from credit_shared.topics import SCORING_COMMANDS
-from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst, Viewer
+from gateway_service.deps import DatasetPath, Gateway, GatewayDep, LimitedAnalyst, RowLimit, RowOffset, Viewer
 from gateway_service.job_start import build_command, new_job_id, start_job
 from gateway_service.jobs import JobView
 from gateway_service.problems import ProblemError, not_found, responses
@@ -35,7 +34,6 @@ from gateway_service.routers.registry import read_registry
 
 router = APIRouter(prefix="/datasets", tags=["scoring"], responses=responses(401, 403, 422))
 
-DatasetPath = Annotated[DatasetId, Path(description="Dataset id")]
 ScoringId = Annotated[
     str, Path(description="Scoring id (the id of the job that made it)", pattern=SCORING_ID_PATTERN, max_length=64)
 ]
@@ -200,8 +198,8 @@ def scoring_rows(
     _: Viewer,
     dataset_id: DatasetPath,
     scoring_id: ScoringId,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="First row")] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Rows per page")] = 100,
+    offset: RowOffset = 0,
+    limit: RowLimit = 100,
     decision: Annotated[Decision | None, Query(description="Only approved or only refused rows")] = None,
 ) -> ScoredRowsPage:
     _summary(gateway, dataset_id, scoring_id)
