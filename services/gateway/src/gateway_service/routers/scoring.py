@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -17,7 +16,6 @@ from gateway_service.deps import Gateway, GatewayDep, LimitedAnalyst
 from gateway_service.problems import ProblemError, responses
 from gateway_service.scoring_requests import decide_application
 
-log = logging.getLogger(__name__)
 MAX_BATCH = 1000
 router = APIRouter(prefix="/scoring", tags=["scoring"], responses=responses(401, 403, 422, 429))
 NamedVersion = Annotated[
