@@ -1,7 +1,8 @@
 """The decisions view: how the audit stores a decision's model input, and the one reader that rebuilds it exactly.
 
 Scoring writes the ``decisions`` table; monitoring and the gateway read it through this module only:
-:func:`find_decisions` for what was decided (:class:`AuditedDecision`), :func:`read_model_inputs` for what it was
+:func:`find_decisions` for what was decided (:class:`AuditedDecision`; :func:`published_decision` turns a row back
+into the published :class:`~credit_shared.contracts.loans.LoanDecision`), :func:`read_model_inputs` for what it was
 decided on, :func:`read_shadows` for the challenger's scores. A decision's model input (about 800 features) is not
 stored: it is the application as validated plus the client's history snapshot, so the row keeps
 
@@ -34,6 +35,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from credit_shared.contracts.loans import Decision, LoanDecision, ModelRef, Reason
 from credit_shared.db import as_utc, insert_ignore
 from credit_shared.db.models import DecisionLayout, DecisionRecord
 from credit_shared.features.serving import FeatureBuilder, serving_features
@@ -283,3 +285,23 @@ def find_decisions(
         AuditedDecision(**{**row, "received_at": as_utc(row["received_at"]), "decided_at": as_utc(row["decided_at"])})
         for row in rows
     ]
+
+
+def published_decision(row: Any) -> LoanDecision:
+    """The decision scoring published, rebuilt from its audit row (the same fields and values; no correlation id).
+
+    ``row``: an :class:`AuditedDecision`, or a row of the ``decisions`` columns it names (scoring's own reads).
+    """
+    return LoanDecision(
+        request_id=row.request_id,
+        sk_id_curr=row.sk_id_curr,
+        probability=row.probability,
+        threshold=row.threshold,
+        decision=Decision(row.decision),
+        score=row.score,
+        grade=row.grade,
+        reasons=[Reason.model_validate(r) for r in row.reasons or []],
+        model=ModelRef(name=row.model_name, version=row.model_version, alias=row.model_alias, run_id=row.run_id),
+        scored_at=as_utc(row.decided_at),
+        latency_ms=row.latency_ms,
+    )

@@ -18,10 +18,10 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from credit_shared.contracts.loans import DeadLetter, LoanDecision, ModelRef, Reason
-from credit_shared.db import as_utc, insert_ignore
+from credit_shared.contracts.loans import DeadLetter, LoanDecision
+from credit_shared.db import insert_ignore
 from credit_shared.db.models import DeadLetterRecord, DecisionRecord
-from credit_shared.decisions_view import Layout, save_layout
+from credit_shared.decisions_view import Layout, published_decision, save_layout
 
 CHUNK = 500  # request ids per IN (...) query
 
@@ -79,24 +79,6 @@ class Stored:
         return (self.partition, self.offset) == (partition, offset)
 
 
-def decision_of(row: Any) -> LoanDecision:
-    """The published decision rebuilt from its audit row (the same fields and values; no correlation id)."""
-    decided_at: datetime = row.decided_at
-    return LoanDecision(
-        request_id=row.request_id,
-        sk_id_curr=row.sk_id_curr,
-        probability=row.probability,
-        threshold=row.threshold,
-        decision=row.decision,
-        score=row.score,
-        grade=row.grade,
-        reasons=[Reason.model_validate(r) for r in row.reasons or []],
-        model=ModelRef(name=row.model_name, version=row.model_version, alias=row.model_alias, run_id=row.run_id),
-        scored_at=as_utc(decided_at),
-        latency_ms=row.latency_ms,
-    )
-
-
 def dead_letter_row(letter: DeadLetter, original: bytes, *, max_bytes: int) -> dict[str, Any]:
     """The stored form of a dead letter: its original whole when at most ``max_bytes``, else its first
     ``max_bytes`` (the size and the SHA-256 always describe the whole)."""
@@ -146,7 +128,7 @@ class AuditStore:
             for start in range(0, len(ids), CHUNK):
                 query = select(*columns).where(DecisionRecord.request_id.in_(ids[start : start + CHUNK]))
                 for row in conn.execute(query):
-                    found[row.request_id] = Stored(decision_of(row), row.source_partition, row.source_offset)
+                    found[row.request_id] = Stored(published_decision(row), row.source_partition, row.source_offset)
         return found
 
 

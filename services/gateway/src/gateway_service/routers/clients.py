@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field, field_validator
 from credit_shared.contracts.applications import ApplicationColumn, application_schema
 from credit_shared.contracts.common import ApplicantId, ModelVersion
 from credit_shared.contracts.envelope import new_id
-from credit_shared.contracts.loans import Explanation, LoanDecision, ModelRef, validate_application
-from credit_shared.decisions_view import find_decisions
+from credit_shared.contracts.loans import Explanation, LoanDecision, validate_application
+from credit_shared.decisions_view import find_decisions, published_decision
 from credit_shared.homecredit import glossary
 from credit_shared.homecredit.application import APPLICATION, ID
 from credit_shared.homecredit.schema import Kind
@@ -113,18 +113,7 @@ def _latest_decision(gateway: Gateway, sk_id_curr: int) -> LoanDecision | None:
     found = find_decisions(gateway.engine, sk_id_curr=sk_id_curr, served_only=True, limit=1)
     if not found:
         return None
-    row = found[0]
-    return LoanDecision(
-        request_id=row.request_id,
-        sk_id_curr=row.sk_id_curr,
-        probability=row.probability,
-        threshold=row.threshold,
-        decision=row.decision,  # type: ignore[arg-type]
-        reasons=row.reasons[:4],
-        model=ModelRef(name=row.model_name, version=row.model_version, alias=row.model_alias, run_id=row.run_id),
-        scored_at=row.decided_at,
-        latency_ms=row.latency_ms,
-    )
+    return published_decision(found[0])
 
 
 @router.get("/{sk_id_curr}", summary="A known client: data and latest decision")
