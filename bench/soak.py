@@ -78,12 +78,13 @@ def processes(home: Path) -> dict[str, psutil.Process]:
 
 
 def tree_cpu_s(proc: psutil.Process) -> float:
-    """CPU seconds of a process and its children (MLflow and uvicorn may fork)."""
+    """CPU seconds of a process and its children (MLflow and uvicorn may fork), the children that have ended too
+    (monitoring's Evidently workers come and go: without them the tree's CPU would fall when one exits)."""
     total = 0.0
     for p in [proc, *proc.children(recursive=True)]:
         try:
             t = p.cpu_times()
-            total += t.user + t.system
+            total += t.user + t.system + t.children_user + t.children_system
         except psutil.NoSuchProcess:
             continue
     return total
@@ -125,18 +126,38 @@ def database_mb(home: Path) -> float:
     return sum(p.stat().st_size for p in home.glob("credit.db*")) / 1024**2
 
 
-def sample(procs: dict[str, psutil.Process], home: Path, at_s: float, minute: int) -> dict[str, Any]:
-    """Each process's RSS and CPU seconds so far, and the database size, at ``at_s`` seconds into the stream."""
+def monitored(port: int) -> dict[str, float]:
+    """What the monitoring service has taken in so far (its /metrics): decisions received, windows compared."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return {}
+    counts = {"decisions": 0.0, "windows": 0.0}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == "monitoring_decisions_total":
+            counts["decisions"] += float(value)
+        elif name.startswith("monitoring_windows_total"):
+            counts["windows"] += float(value)
+    return counts
+
+
+def sample(procs: dict[str, psutil.Process], home: Path, at_s: float, minute: int, port: int) -> dict[str, Any]:
+    """Each process's RSS and CPU seconds so far, the database size and what monitoring has taken in, at ``at_s``
+    seconds into the stream."""
     return {
         "minute": minute,
         "at_s": at_s,
         "rss_mb": {n: round(tree_rss_mb(p), 1) for n, p in procs.items()},
         "cpu_s": {n: tree_cpu_s(p) for n, p in procs.items()},
         "database_mb": round(database_mb(home), 1),
+        "monitoring": monitored(port),
     }
 
 
-async def stream(bootstrap: str, messages: list[bytes], rate: float, home: Path) -> tuple[dict[str, float], list[dict]]:
+async def stream(
+    bootstrap: str, messages: list[bytes], rate: float, home: Path, monitoring_port: int
+) -> tuple[dict[str, float], list[dict]]:
     """Publish ``messages`` at ``rate`` per second; sample every process and the database each minute."""
     from aiokafka import AIOKafkaProducer
 
@@ -154,7 +175,7 @@ async def stream(bootstrap: str, messages: list[bytes], rate: float, home: Path)
             if delay > 0:
                 await asyncio.sleep(delay)
             if time.perf_counter() - t0 >= next_sample:
-                samples.append(sample(procs, home, time.perf_counter() - t0, int(next_sample // 60)))
+                samples.append(sample(procs, home, time.perf_counter() - t0, int(next_sample // 60), monitoring_port))
                 next_sample += 60.0
             now_ms = time.time() * 1000
             sent[json.loads(raw)["request_id"]] = now_ms
@@ -163,7 +184,7 @@ async def stream(bootstrap: str, messages: list[bytes], rate: float, home: Path)
                 await asyncio.gather(*pending)
                 pending = []
         await asyncio.gather(*pending)
-        samples.append(sample(procs, home, time.perf_counter() - t0, int(next_sample // 60)))
+        samples.append(sample(procs, home, time.perf_counter() - t0, int(next_sample // 60), monitoring_port))
     finally:
         await producer.stop()
     return sent, samples
@@ -229,8 +250,25 @@ def per_minute(
             "service_p99_ms": round(float(np.nanpercentile(own, 99)), 1),
             "rss_mb": (end or start).get("rss_mb", {}), "cpu_pct_of_core": cpu,
             "database_mb": (end or start).get("database_mb"),
+            "monitoring_decisions": (end or start).get("monitoring", {}).get("decisions"),
+            "monitoring_windows": (end or start).get("monitoring", {}).get("windows"),
         })  # fmt: skip
     return rows
+
+
+def caught_up(port: int, decisions: int, timeout_s: float) -> dict[str, float]:
+    """Once every decision is read back: how long monitoring then took to receive them all (capped at
+    ``timeout_s``), how many it received and how many windows it compared."""
+    began = time.monotonic()
+    seen = monitored(port)
+    while seen.get("decisions", 0) < decisions and time.monotonic() - began < timeout_s:
+        time.sleep(2)
+        seen = monitored(port)
+    return {
+        "monitoring_decisions": int(seen.get("decisions", 0)),
+        "monitoring_windows": int(seen.get("windows", 0)),
+        "monitoring_catch_up_s": round(time.monotonic() - began, 1),
+    }
 
 
 def growth(rows: list[dict[str, Any]], names: tuple[str, ...]) -> float:
@@ -266,8 +304,9 @@ def run(minutes: float, rate: float, applicants: int, trees: int | None, quick: 
         log.info("idle CPU %% of a core: %s", cpu)
         count = int(rate * minutes * 60)
         messages = application_messages(folder, count, f"soak-{uuid.uuid4().hex[:6]}")
-        sent, samples = asyncio.run(stream(bootstrap, messages, rate, home))
+        sent, samples = asyncio.run(stream(bootstrap, messages, rate, home, ports["monitoring_port"]))
         latency, service = asyncio.run(decided(bootstrap, sent, 300))
+        figures |= caught_up(ports["monitoring_port"], len(latency), 300)
         rows = per_minute(sent, latency, service, samples)
         figures |= {
             "decisions": len(latency), "undecided": len(sent) - len(latency),
@@ -320,13 +359,17 @@ def main() -> None:
     result = run(minutes, args.rate, 20_000 if not args.quick else 5_000, None, args.quick)  # the first-start champion
     names = [n for n in (*OURS, *APART) if any(n in r["rss_mb"] for r in result["per_minute"])]
     heads = "  ".join(f"{n[:10]:>10}" for n in names)
-    lines = [f"minute  decided  p50_ms  p99_ms  service_p50  service_p99  db_mb  RSS MB: {heads}  CPU %: {heads}"]
+    lines = [
+        f"minute  decided  p50_ms  p99_ms  service_p50  service_p99  db_mb  monitored  windows  "
+        f"RSS MB: {heads}  CPU %: {heads}"
+    ]
     for row in result["per_minute"]:
         rss = "  ".join(f"{row['rss_mb'].get(n, float('nan')):>10.0f}" for n in names)
         cpu = "  ".join(f"{row['cpu_pct_of_core'].get(n, float('nan')):>10.0f}" for n in names)
         lines.append(f"{row['minute']:>6}  {row['decided']:>7}  {row['p50_ms']:>6}  {row['p99_ms']:>6}  "
                      f"{row['service_p50_ms']:>11}  {row['service_p99_ms']:>11}  "
-                     f"{row['database_mb'] or 0:>5.0f}          {rss}         {cpu}")  # fmt: skip
+                     f"{row['database_mb'] or 0:>5.0f}  {row['monitoring_decisions'] or 0:>9.0f}  "
+                     f"{row['monitoring_windows'] or 0:>7.0f}          {rss}         {cpu}")  # fmt: skip
     write_and_print(result, args.quick, [*lines, *aligned(result["figures"])])
 
 
