@@ -5,7 +5,7 @@ Until this chain existed, shared's first revision created both tables. A databas
 
 Revision ID: g0001
 Revises:
-Create Date: 2026-12-03 10:00:00
+Create Date: 2026-12-02 18:30:00
 """
 
 from collections.abc import Sequence
