@@ -17,16 +17,18 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from credit_shared import db
 from credit_shared.contracts.envelope import utc_now
 from credit_shared.db.models import NAMING
+from credit_shared.db.models import Base as SharedBase
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_gateway"
 
 
 class Base(DeclarativeBase):
-    """Declarative base of the gateway's tables, with shared's constraint naming convention (for migrations)."""
+    """Declarative base of the gateway's tables: its own metadata, shared's constraint naming convention (for
+    migrations) and column types."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = SharedBase.type_annotation_map
 
 
 class Job(Base):
